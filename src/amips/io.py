@@ -1,0 +1,153 @@
+"""Safe file I/O: validated array loading and atomic writes.
+
+Every writer here writes to a temporary file in the destination directory and renames it into
+place (``os.replace``), so a crash never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """A user-supplied input (file, array, config value) is unusable; the message names it."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file keeps the destination's suffix (some writers, e.g. ``np.save``, care).
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create directory for {path}: {exc.strerror or exc}") from exc
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
+        dir=path.parent,
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save ``array`` to ``path`` (``.npy``) atomically, never pickling."""
+    with atomic_path(path, suffix=".tmp.npy") as tmp:
+        np.save(tmp, np.asarray(array), allow_pickle=False)
+
+
+def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -> np.ndarray:
+    """Load a ``.npy`` file without pickling, turning every failure into a one-line ``InputError``.
+
+    Args:
+        path: file to read.
+        name: what the array is (``"keys"``, ``"queries"``), used in error messages.
+        mmap: memory-map the file read-only instead of reading it into memory.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{name} file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{name} path is a directory, expected a .npy file: {path}")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(6)
+    except PermissionError as exc:
+        raise InputError(f"{name} file is not readable (permission denied): {path}") from exc
+    if magic != b"\x93NUMPY":
+        hint = " (looks like an .npz archive; save a single array with np.save)" if zipfile.is_zipfile(path) else ""
+        raise InputError(f"{name} file is not a .npy file{hint}: {path}")
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise InputError(f"{name} file holds a pickled object array, expected numeric data: {path}") from exc
+        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
+
+
+def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
+    """Check that ``array`` is a finite, non-empty 2-D float matrix [n, d]; return it as float32.
+
+    Integer and float64 arrays are converted to float32 (a float64 input loses precision, which is
+    harmless for embeddings); complex, boolean and object arrays are rejected.
+
+    Raises:
+        InputError: naming ``name`` and the problem.
+    """
+    if array.dtype.kind not in "fiu":
+        raise InputError(f"{name} must be a numeric float array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise InputError(f"{name} must be 2-D [n, d], got shape {tuple(array.shape)}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"{name} is empty (shape {tuple(array.shape)})")
+    if dim is not None and array.shape[1] != dim:
+        raise InputError(f"{name} has dimension {array.shape[1]} but the keys have dimension {dim}")
+    out = np.asarray(array, dtype=np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise InputError(f"{name} contains NaN or Inf ({int(bad.sum())} values, first in row {row})")
+    return out
+
+
+def load_embeddings(path: str | os.PathLike, name: str, dim: int | None = None, mmap: bool = False) -> np.ndarray:
+    """Load and validate an embedding matrix [n, d] from a ``.npy`` file (see :func:`validate_embeddings`).
+
+    With ``mmap=True`` a float32 file stays memory-mapped (finiteness is checked chunk by chunk).
+    """
+    array = load_npy(path, name=name, mmap=mmap)
+    if mmap and array.dtype == np.float32 and array.ndim == 2:
+        validate_embeddings(array[:1], f"{name} ({path})", dim)
+        for start in range(0, array.shape[0], 65536):
+            block = array[start : start + 65536]
+            if not np.isfinite(block).all():
+                raise InputError(f"{name} contains NaN or Inf (in rows {start}..{start + len(block) - 1})")
+        return array
+    return validate_embeddings(array, f"{name} ({path})", dim)

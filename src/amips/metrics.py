@@ -1,0 +1,93 @@
+"""Evaluation metrics for learned MIPS (official definitions, method.md §5.4).
+
+Retrieval with a predicted key ĝ scores every key by ⟨ĝ, k⟩. The rank of the ground truth t is the number of
+keys scoring *strictly* higher than t; ``match_rate`` (= recall@1) is the fraction with rank 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+RECALL_AT = (1, 5, 10, 50)
+
+
+def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray, query_chunk: int = 1024,
+                 key_chunk: int = 65536) -> np.ndarray:
+    """rank_i = #{j : ⟨ĝ_i, k_j⟩ > ⟨ĝ_i, k_{t_i}⟩}; pred_keys [n, d], keys [m, d], target_idx [n] → [n] int64.
+
+    Computed in blocks of query_chunk × key_chunk scores.
+    """
+    n, m = pred_keys.shape[0], keys.shape[0]
+    ranks = np.zeros(n, np.int64)
+    for qs in range(0, n, query_chunk):
+        p = np.asarray(pred_keys[qs : qs + query_chunk], np.float32)
+        gt = np.einsum("nd,nd->n", p, np.asarray(keys[target_idx[qs : qs + query_chunk]], np.float32))
+        for ks in range(0, m, key_chunk):
+            block = p @ np.asarray(keys[ks : ks + key_chunk], np.float32).T
+            ranks[qs : qs + len(p)] += (block > gt[:, None]).sum(axis=1)
+    return ranks
+
+
+def retrieval_metrics(ranks: np.ndarray, num_keys: int) -> dict[str, float]:
+    """match_rate, mrr, recall@{1,5,10,50} and recall@1% from ground-truth ranks."""
+    out = {"match_rate": float(np.mean(ranks == 0)), "mrr": float(np.mean(1.0 / (1.0 + ranks)))}
+    for k in RECALL_AT:
+        out[f"recall@{k}"] = float(np.mean(ranks < k))
+    out["recall@1%"] = float(np.mean(ranks < max(1, math.ceil(0.01 * num_keys))))
+    return out
+
+
+def regression_metrics(queries: np.ndarray, pred_scores: np.ndarray, pred_keys: np.ndarray,
+                       target_scores: np.ndarray, target_keys: np.ndarray) -> dict[str, float]:
+    """Score/key errors: queries [n, d], pred/target scores [n], keys [n, d].
+
+    ``key_error_rn2`` = ‖ĝ − t‖² / ‖x − t‖² is the key error relative to the identity map ĝ = x (1.0: no better).
+    """
+    sq = np.sum((pred_keys - target_keys) ** 2, axis=1)
+    ident = np.sum((queries - target_keys) ** 2, axis=1)
+    safe_ident = np.maximum(ident, 1e-12)
+    return {
+        "score_error": float(np.mean((pred_scores - target_scores) ** 2)),
+        "key_error": float(np.mean(sq) / pred_keys.shape[1]),
+        "key_error_rn2": float(np.mean(sq / safe_ident)),
+        "log_key_error_rn2": float(np.mean(0.5 * (np.log(np.maximum(sq, 1e-30)) - np.log(safe_ident)))),
+        "identity_key_error": float(np.mean(ident) / pred_keys.shape[1]),
+        "pred_key_norm": float(np.mean(np.linalg.norm(pred_keys, axis=1))),
+    }
+
+
+def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray) -> dict[str, float]:
+    """Router quality from per-cluster scores [n, C]: accuracy, MRR and acc@k of the true best cluster."""
+    true_c = target_scores.argmax(axis=1)
+    pred_at_true = np.take_along_axis(pred_scores, true_c[:, None], 1)
+    rank = (pred_scores > pred_at_true).sum(axis=1)
+    out = {"routing_accuracy": float(np.mean(rank == 0)), "routing_mrr": float(np.mean(1.0 / (1.0 + rank)))}
+    for k in range(1, pred_scores.shape[1] + 1):
+        out[f"routing_acc@{k}"] = float(np.mean(rank < k))
+    return out
+
+
+def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.ndarray, pred_keys: np.ndarray,
+                         target_idx: np.ndarray) -> dict[str, float]:
+    """All metrics for predictions scores [n, C], keys [n, C, d] against per-cluster targets [n, C].
+
+    C = 1: plain MIPS. C > 1 (router): route to ĉ = argmax_c ŝ_c, retrieve with ĝ_ĉ, and compare with the global
+    top-1 (the target of the cluster with the highest true score); routing metrics are added.
+    """
+    n = queries.shape[0]
+    target_keys = keys[target_idx]  # [n, C, d]
+    target_scores = np.einsum("ncd,nd->nc", target_keys, queries)
+    true_c = target_scores.argmax(axis=1)
+    routed = pred_scores.argmax(axis=1)
+    rows = np.arange(n)
+    chosen_keys = pred_keys[rows, routed]
+    global_target = target_idx[rows, true_c]
+    out = retrieval_metrics(target_ranks(chosen_keys, keys, global_target), keys.shape[0])
+    out.update(regression_metrics(queries, pred_scores[rows, true_c], pred_keys[rows, true_c],
+                                  target_scores[rows, true_c], target_keys[rows, true_c]))
+    if pred_scores.shape[1] > 1:
+        out.update(routing_metrics(pred_scores, target_scores))
+    out["num_test_queries"] = int(n)
+    return out

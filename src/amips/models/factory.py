@@ -1,0 +1,96 @@
+"""Build a model from a spec and a key set size, and (de)serialise it with its spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from amips.io import InputError, atomic_path
+from amips.models.networks import AmipsModel, KeyNet, SupportNet
+from amips.models.sizing import exact_parameter_count, parameter_budget, solve_width
+from amips.models.spec import ModelSpec
+
+
+def resolve_width(spec: ModelSpec, dim: int, num_keys: int) -> int:
+    """Hidden width: ``spec.width`` or solved from ``parameters_fraction × num_keys × dim``."""
+    if spec.width is not None:
+        return spec.width
+    out_dim = dim if spec.kind == "keynet" else spec.num_outputs
+    budget = parameter_budget(spec.parameters_fraction, num_keys, dim)
+    return solve_width(budget, dim, out_dim, spec.depth, spec.wx_inject, spec.use_bias)
+
+
+def build_model(spec: ModelSpec, dim: int, num_keys: int, seed: int = 0) -> AmipsModel:
+    """Instantiate the model of ``spec`` for d = ``dim``; parameters drawn from a generator seeded with seed + 1."""
+    width = resolve_width(spec, dim, num_keys)
+    generator = torch.Generator().manual_seed(seed + 1)
+    cls = SupportNet if spec.kind == "supportnet" else KeyNet
+    return cls(spec, dim, width, generator)
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def expected_parameter_count(spec: ModelSpec, dim: int, width: int) -> int:
+    out_dim = spec.num_outputs if spec.kind == "supportnet" else dim * spec.num_outputs
+    return exact_parameter_count(dim, width, spec.depth, out_dim, spec.wx_inject, spec.use_bias)
+
+
+def model_payload(model: AmipsModel, num_keys: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything needed to rebuild ``model``: spec, dim, width, key count and weights."""
+    return {
+        "format": "amips-model-v1",
+        "spec": model.spec.to_dict(),
+        "dim": model.dim,
+        "width": model.width,
+        "num_keys": num_keys,
+        "state_dict": model.state_dict(),
+        **(extra or {}),
+    }
+
+
+def save_model(path: str | Path, model: AmipsModel, num_keys: int, extra: dict[str, Any] | None = None) -> None:
+    """Save ``model`` with its spec, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(model_payload(model, num_keys, extra), tmp)
+
+
+def load_payload(path: str | Path, what: str = "model") -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with one-line errors for missing/corrupt files."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt archives
+        raise InputError(f"{what} file is corrupt or not a torch checkpoint ({type(exc).__name__}): {path}") from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload or "spec" not in payload:
+        raise InputError(f"{what} file is not an amips model/checkpoint (no spec/state_dict): {path}")
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> AmipsModel:
+    spec = ModelSpec.from_dict(payload["spec"])
+    spec = spec.replace(width=int(payload["width"]))
+    model = build_model(spec, int(payload["dim"]), int(payload["num_keys"]))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise InputError(f"{source} weights do not match its spec: {str(exc).splitlines()[0]}") from exc
+    return model
+
+
+def load_model(path: str | Path, dim: int | None = None) -> AmipsModel:
+    """Load a model saved by :func:`save_model`; ``dim`` checks the query dimension it will be used with."""
+    model = model_from_payload(load_payload(path), source=str(path))
+    return check_model_dim(model, dim, path) if dim is not None else model.eval()
+
+
+def check_model_dim(model: AmipsModel, dim: int, path: str | Path) -> AmipsModel:
+    """Return ``model`` in eval mode if it takes ``dim``-dimensional queries, else raise ``InputError``."""
+    if model.dim != dim:
+        raise InputError(f"model {path} expects dimension {model.dim} but the data has dimension {dim}")
+    return model.eval()

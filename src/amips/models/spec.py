@@ -1,0 +1,85 @@
+"""Model specification: every architectural choice, as plain data (config → spec → model)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+MODEL_KINDS = ("supportnet", "keynet")
+HOMOGENIZATIONS = ("none", "radial")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture of a SupportNet or KeyNet.
+
+    Defaults are the official ml-amips settings (depth 8, fraction 0.2, wx every 4th layer, soft-leaky-ReLU
+    0.1/20 also on the output, identity rectifier with principled init for SupportNet, radial homogenization).
+
+    Attributes:
+        kind: ``supportnet`` (ICNN potential; key = ∇f) or ``keynet`` (key regressed directly; score = ⟨g(x), x⟩).
+        homogenization: ``none`` or ``radial`` (SupportNet f(x) = ‖x‖ h(x/‖x‖); KeyNet g(x) = k(x/‖x‖)).
+        depth: number of hidden layers L.
+        parameters_fraction: parameter budget as a fraction of m·d (ignored when ``width`` is set).
+        width: explicit hidden width (overrides the budget).
+        wx_inject: skip rule: bool, or int k (every k-th z-layer incl. the output).
+        use_bias: biases on first and z-path layers.
+        activation_slope, activation_beta: soft-leaky-ReLU a and β.
+        output_activation: σ on the output layer (official) vs a linear head.
+        rectifier: SupportNet z-weight reparametrisation: identity (official), softplus or relu (provably convex).
+        principled_init: SupportNet log-normal z-path init (Hoedt & Klambauer).
+        init_bias_sign: +1 (official code's fixed path) or −1 (Hoedt & Klambauer's reference) for the init bias.
+        resnet: KeyNet g(x) = u + net(u).
+        final_layer_scale: KeyNet scale of the final kernels (None → 0.01 with resnet, else 1).
+        num_outputs: C > 1 makes a multi-output model (cluster router).
+    """
+
+    kind: str
+    homogenization: str = "radial"
+    depth: int = 8
+    parameters_fraction: float = 0.2
+    width: int | None = None
+    wx_inject: bool | int = 4
+    use_bias: bool = True
+    activation_slope: float = 0.1
+    activation_beta: float = 20.0
+    output_activation: bool = True
+    rectifier: str = "identity"
+    principled_init: bool = True
+    init_bias_sign: int = 1
+    resnet: bool = False
+    final_layer_scale: float | None = None
+    num_outputs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+        if self.homogenization not in HOMOGENIZATIONS:
+            raise ValueError(f"unknown homogenization {self.homogenization!r}; choose one of {HOMOGENIZATIONS}")
+        if self.depth < 1:
+            raise ValueError(f"depth must be >= 1, got {self.depth}")
+        if not self.parameters_fraction > 0:
+            raise ValueError(f"parameters_fraction must be > 0, got {self.parameters_fraction}")
+        if self.width is not None and self.width < 1:
+            raise ValueError(f"width must be >= 1, got {self.width}")
+        if self.num_outputs < 1:
+            raise ValueError(f"num_outputs must be >= 1, got {self.num_outputs}")
+        if self.init_bias_sign not in (1, -1):
+            raise ValueError(f"init_bias_sign must be +1 or -1, got {self.init_bias_sign}")
+        if self.kind == "keynet" and self.resnet and self.num_outputs > 1:
+            raise ValueError("a resnet KeyNet cannot have num_outputs > 1")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelSpec":
+        """Build from a config mapping; unknown keys are an error naming the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> "ModelSpec":
+        return ModelSpec.from_dict({**self.to_dict(), **changes})

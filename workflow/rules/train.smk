@@ -1,0 +1,25 @@
+rule train:
+    input:
+        key_file="results/{dataset}/data/keys.npy",
+        train_queries="results/{dataset}/labels/train_queries.npy",
+        train_targets="results/{dataset}/labels/train_targets.npy",
+    output:
+        model=RUN_DIR + "/model.pt",
+        history=RUN_DIR + "/history.json",
+    log:
+        "logs/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,  # used when granted (--resources gpu=1, or the slurm profile) and CUDA is available
+    params:
+        model=get_model_config,
+        training=get_training_config,
+        eval_batch_size=get_eval_batch_size,
+    script:
+        "../scripts/train.py"
