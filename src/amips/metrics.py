@@ -14,19 +14,25 @@ RECALL_AT = (1, 5, 10, 50)
 
 
 def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray, query_chunk: int = 1024,
-                 key_chunk: int = 65536) -> np.ndarray:
-    """rank_i = #{j : ⟨ĝ_i, k_j⟩ > ⟨ĝ_i, k_{t_i}⟩}; pred_keys [n, d], keys [m, d], target_idx [n] → [n] int64.
+                 key_chunk: int = 65536, rel_tol: float = 1e-6) -> np.ndarray:
+    """rank_i = #{j ≠ t_i : ⟨ĝ_i, k_j⟩ > ⟨ĝ_i, k_{t_i}⟩ + tol_i}; pred_keys [n, d], keys [m, d], target_idx [n] → [n].
 
-    Computed in blocks of query_chunk × key_chunk scores.
+    tol_i = rel_tol·(|⟨ĝ_i, k_{t_i}⟩| + ‖ĝ_i‖) absorbs float32 rounding differences between BLAS kernels, so
+    exact duplicates of the target never count as "higher". Computed in blocks of query_chunk × key_chunk scores.
     """
     n, m = pred_keys.shape[0], keys.shape[0]
     ranks = np.zeros(n, np.int64)
     for qs in range(0, n, query_chunk):
         p = np.asarray(pred_keys[qs : qs + query_chunk], np.float32)
-        gt = np.einsum("nd,nd->n", p, np.asarray(keys[target_idx[qs : qs + query_chunk]], np.float32))
+        t = np.asarray(target_idx[qs : qs + query_chunk])
+        gt = np.einsum("nd,nd->n", p.astype(np.float64), np.asarray(keys[t], np.float64))
+        threshold = (gt + rel_tol * (np.abs(gt) + np.linalg.norm(p, axis=1)))[:, None]
+        rows = np.arange(len(p))
         for ks in range(0, m, key_chunk):
             block = p @ np.asarray(keys[ks : ks + key_chunk], np.float32).T
-            ranks[qs : qs + len(p)] += (block > gt[:, None]).sum(axis=1)
+            inside = (t >= ks) & (t < ks + block.shape[1])
+            block[rows[inside], t[inside] - ks] = -np.inf  # never count the target itself
+            ranks[qs : qs + len(p)] += (block > threshold).sum(axis=1)
     return ranks
 
 

@@ -36,10 +36,10 @@ def environment_info(device: str, threads: int) -> dict[str, object]:
     info: dict[str, object] = {
         "device": device,
         "threads": int(threads),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
-        "cuda_version": torch.version.cuda,
+        "cuda_version": str(torch.version.cuda) if torch.version.cuda else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     if device.startswith("cuda"):

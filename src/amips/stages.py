@@ -138,6 +138,7 @@ def train_run(
     info = {
         "kind": model_spec.kind, "homogenization": model_spec.homogenization, "width": model.width,
         "num_parameters": parameter_count(model),
+        "budget_rule": model_spec.budget_rule,
         "expected_parameters": expected_parameter_count(model.spec, model.dim, model.width),
         "parameter_budget": parameter_budget(model_spec.parameters_fraction, keys.shape[0], keys.shape[1]),
         "train_seconds": result.seconds, "steps_per_second": result.steps_per_second,

@@ -207,11 +207,11 @@ def train_model(
         window_steps += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.4g}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
         if done % spec.log_every == 0 or done == end:
             now = time.perf_counter()
             rate = window_steps / max(now - window_t, 1e-9)
-            record = {"step": done, "loss": float(loss), **parts, "lr": spec.lr_at(step), "grad_norm": grad_norm,
+            record = {"step": done, "loss": float(loss.detach()), **parts, "lr": spec.lr_at(step), "grad_norm": grad_norm,
                       "nan_grads": nan_count, "steps_per_s": rate}
             log.info("step %d/%d loss %.5g key_mse %.4g score_mse %.4g lr %.3g %.1f steps/s", done, spec.steps,
                      record["loss"], parts["key_mse"], parts["score_mse"], record["lr"], rate)

@@ -60,4 +60,17 @@ fi
 stop slurmd "$STATE/run/slurmd.pid"
 stop slurmctld "$STATE/run/slurmctld.pid"
 stop munged "$STATE/munge/munged.pid"
+
+# 4. A slurmstepd whose job was killed in step 2 keeps waiting for the (dead) slurmctld. Ours are the
+#    slurmstepd processes that hold THIS cluster's slurmd.log open (inherited from our slurmd).
+for d in /proc/[0-9]*; do
+  [ "$(cat "$d/comm" 2>/dev/null)" = slurmstepd ] || continue
+  for fd in "$d"/fd/*; do
+    if [ "$(readlink "$fd" 2>/dev/null)" = "$STATE/log/slurmd.log" ]; then
+      echo "slurm_down: killing leftover slurmstepd ${d#/proc/}" >&2
+      kill -KILL "${d#/proc/}" 2>/dev/null || true
+      break
+    fi
+  done
+done
 exit 0

@@ -31,7 +31,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=${AMIPS_SLURM_DIR:-/tmp/amips-slurm}
 CTLD_PORT=${AMIPS_SLURM_PORT:-16817}
 SLURMD_PORT=$((CTLD_PORT + 1))
-CONF=$STATE/slurm.conf
 
 say() { echo "slurm_up: $*" >&2; }
 
@@ -39,10 +38,12 @@ if [ "$(id -u)" -ne 0 ]; then
   say "must run as root (installs packages, starts munged as 'munge' and slurmctld as 'slurm')"
   exit 2
 fi
+STATE=${STATE%/}
 case "$STATE" in
-  /*) ;;
-  *) say "AMIPS_SLURM_DIR must be an absolute path, got '$STATE'"; exit 4 ;;
+  /*/*) ;;   # absolute and at least two levels deep: never /, /tmp, /var (sub-paths get rm -rf'd below)
+  *) say "AMIPS_SLURM_DIR must be an absolute path below a top-level directory, got '$STATE'"; exit 4 ;;
 esac
+CONF=$STATE/slurm.conf
 
 # --- packages ----------------------------------------------------------------------------------------
 need="/usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/sbin/mungekey /usr/bin/munge /usr/bin/unmunge /usr/bin/sbatch /usr/bin/squeue /usr/bin/srun /usr/bin/sinfo /usr/bin/scontrol /usr/bin/scancel"
@@ -69,7 +70,7 @@ fi
 # --- stop leftovers of a previous run, reset the state dir -------------------------------------------------
 AMIPS_SLURM_DIR=$STATE bash "$HERE/slurm_down.sh" || true
 # Only our own sub-paths are removed, never $STATE itself (it might be a directory the caller chose).
-rm -rf "$STATE/run" "$STATE/log" "$STATE/spool" "$STATE/munge" "$STATE/bin" "$CONF" "$STATE/env.sh"
+rm -rf "${STATE:?}/run" "${STATE:?}/log" "${STATE:?}/spool" "${STATE:?}/munge" "${STATE:?}/bin" "$CONF" "${STATE:?}/env.sh"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$CTLD_PORT" "$SLURMD_PORT"; do

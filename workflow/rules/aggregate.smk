@@ -12,7 +12,7 @@ rule aggregate:
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
-        "benchmarks/aggregate/aggregate.tsv"
+        "results/benchmarks/aggregate/aggregate.tsv"
     conda:
         "../../envs/amips.yaml"
     localrule: True
@@ -36,7 +36,7 @@ rule plot_match_rate:
     log:
         "logs/plot_match_rate/{name}.log",
     benchmark:
-        "benchmarks/plot_match_rate/{name}.tsv"
+        "results/benchmarks/plot_match_rate/{name}.tsv"
     conda:
         "../../envs/amips.yaml"
     localrule: True

@@ -6,7 +6,7 @@ rule make_dataset:
     log:
         "logs/make_dataset/{dataset}.log",
     benchmark:
-        "benchmarks/make_dataset/{dataset}.tsv"
+        "results/benchmarks/make_dataset/{dataset}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 1

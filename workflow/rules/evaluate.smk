@@ -9,7 +9,7 @@ rule evaluate:
     log:
         "logs/evaluate/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:
-        "benchmarks/evaluate/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        "results/benchmarks/evaluate/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 1

@@ -11,7 +11,7 @@ rule exact_labels:
     log:
         "logs/exact_labels/{dataset}.log",
     benchmark:
-        "benchmarks/exact_labels/{dataset}.tsv"
+        "results/benchmarks/exact_labels/{dataset}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 2

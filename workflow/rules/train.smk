@@ -9,7 +9,7 @@ rule train:
     log:
         "logs/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:
-        "benchmarks/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        "results/benchmarks/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 1

@@ -19,7 +19,7 @@ def resolve_width(spec: ModelSpec, dim: int, num_keys: int) -> int:
         return spec.width
     out_dim = dim if spec.kind == "keynet" else spec.num_outputs
     budget = parameter_budget(spec.parameters_fraction, num_keys, dim)
-    return solve_width(budget, dim, out_dim, spec.depth, spec.wx_inject, spec.use_bias)
+    return solve_width(budget, dim, out_dim, spec.depth, spec.wx_inject, spec.use_bias, spec.budget_rule)
 
 
 def build_model(spec: ModelSpec, dim: int, num_keys: int, seed: int = 0) -> AmipsModel:

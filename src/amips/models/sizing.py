@@ -31,18 +31,34 @@ def count_budgeted_skips(depth: int, wx_inject: bool | int) -> int:
     return sum(1 for i in range(1, depth) if i % wx_inject == 0)
 
 
+BUDGET_RULES = ("official", "exact")
+
+
 def solve_width(
-    budget: int, dim: int, out_dim: int, depth: int, wx_inject: bool | int, use_bias: bool = True
+    budget: int, dim: int, out_dim: int, depth: int, wx_inject: bool | int, use_bias: bool = True,
+    rule: str = "official",
 ) -> int:
-    """Width w of a depth-``depth`` network whose budgeted parameter count is ``budget``."""
+    """Width w of a depth-``depth`` network whose parameter count is ``budget``.
+
+    ``rule='official'`` reproduces ``rectangular_dims`` (output skip not counted, w rounded to a multiple of 4).
+    ``rule='exact'`` counts every parameter (output skip included) and rounds w to the nearest integer, so the
+    real count is within a few % of the budget even for small models.
+    """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    num_wx = count_budgeted_skips(depth, wx_inject)
+    if rule not in BUDGET_RULES:
+        raise ValueError(f"unknown budget rule {rule!r}; choose one of {BUDGET_RULES}")
     a = depth - 1
-    b = dim + out_dim + int(use_bias) * depth + num_wx * dim
-    c = int(use_bias) * (out_dim - 1) - budget
+    if rule == "official":
+        num_wx = count_budgeted_skips(depth, wx_inject)
+        b = dim + out_dim + int(use_bias) * depth + num_wx * dim
+        c = int(use_bias) * (out_dim - 1) - budget
+    else:
+        mask = injection_mask(depth, wx_inject)
+        b = dim + out_dim + int(use_bias) * depth + sum(mask[:-1]) * dim
+        c = int(use_bias) * out_dim + int(mask[-1]) * dim * out_dim - budget
     w = -c / b if a == 0 else (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    return max(4, 4 * round(w / 4))
+    return max(4, 4 * round(w / 4)) if rule == "official" else max(1, round(w))
 
 
 def exact_parameter_count(

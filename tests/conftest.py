@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny structured MIPS problem and deterministic torch settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from amips.augment import augment_queries, split_rows
+from amips.data import structured_embeddings
+from amips.labels import exact_topk
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_problem():
+    """m = 600 keys, d = 16; 300 queries × (1 + 2 noisy copies); exact top-1 targets; split by source."""
+    ds = structured_embeddings(600, 300, 16, num_clusters=8, intrinsic_dim=4, seed=3)
+    queries, source = augment_queries(ds.queries, 2, 0.02, seed=0)
+    _, idx = exact_topk(queries, ds.keys, 1)
+    train_rows, test_rows = split_rows(source, 0.25, seed=0)
+    return {
+        "keys": ds.keys, "queries": queries, "targets": idx, "source": source,
+        "train": train_rows, "test": test_rows,
+    }
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

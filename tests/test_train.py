@@ -1,0 +1,105 @@
+"""Training: learning beats the identity map, schedule, NaN guard, deterministic resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from amips.evaluate import evaluate_model
+from amips.io import InputError
+from amips.models import ModelSpec, build_model
+from amips.train import BatchSampler, TrainData, TrainSpec, _zero_nan_grads, train_model
+
+
+def _data(problem) -> TrainData:
+    rows = problem["train"]
+    return TrainData(torch.from_numpy(problem["queries"][rows]), torch.from_numpy(problem["targets"][rows]),
+                     torch.from_numpy(problem["keys"]))
+
+
+def _spec(**kw) -> TrainSpec:
+    return TrainSpec(**{**dict(steps=400, batch_size=128, lr_peak=5e-3, warmup_steps=20, ema_decay=0.9,
+                               log_every=100), **kw})
+
+
+@pytest.mark.parametrize("kind,extra,max_rn2", [("supportnet", {}, 0.9), ("keynet", {"resnet": True}, 1.0)])
+def test_training_beats_identity_map_and_chance(tiny_problem, kind, extra, max_rn2):
+    p = tiny_problem
+    spec = ModelSpec(kind=kind, homogenization="radial", depth=3, wx_inject=2, parameters_fraction=0.5, **extra)
+    model = build_model(spec, 16, 600, seed=0)
+    test = p["test"]
+    before = evaluate_model(model, p["keys"], p["queries"][test], p["targets"][test])
+    result = train_model(model, _data(p), _spec(), seed=0)
+    after = evaluate_model(result.ema_model, p["keys"], p["queries"][test], p["targets"][test])
+    chance = 1.0 / len(np.unique(p["targets"][p["train"]]))
+    assert after["key_error_rn2"] < max_rn2, after  # better than using the query itself as the key
+    assert after["key_error"] < before["key_error"]
+    assert after["match_rate"] > max(20 * chance, 0.2), after
+    assert result.history and result.history[-1]["step"] == 400
+
+
+def test_learning_rate_schedule():
+    spec = TrainSpec(steps=100, batch_size=1, lr_peak=1.0, lr_init=0.0, lr_end=0.1, warmup_steps=10)
+    assert spec.lr_at(0) == 0.0 and np.isclose(spec.lr_at(5), 0.5) and spec.lr_at(10) == 1.0
+    assert np.isclose(spec.lr_at(55), 0.55) and np.isclose(spec.lr_at(100), 0.1)
+    lrs = [spec.lr_at(s) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(batch_size=0), dict(lr_peak=0.0), dict(lr_peak=-1.0),
+                                 dict(warmup_steps=500), dict(ema_decay=1.0)])
+def test_bad_training_settings_raise(bad):
+    with pytest.raises(ValueError):
+        _spec(**bad)
+
+
+def test_unknown_training_key_is_named():
+    with pytest.raises(ValueError, match="stesp"):
+        TrainSpec.from_dict({"steps": 1, "batch_size": 1, "lr_peak": 1.0, "stesp": 3})
+
+
+def test_nan_gradients_are_zeroed():
+    p = torch.nn.Parameter(torch.zeros(4))
+    p.grad = torch.tensor([1.0, float("nan"), 2.0, float("nan")])
+    assert _zero_nan_grads([p]) == 2
+    assert p.grad.tolist() == [1.0, 0.0, 2.0, 0.0]
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    a, b = BatchSampler(100, 30, seed=1), BatchSampler(100, 30, seed=1)
+    assert all(torch.equal(a.indices(s), b.indices(s)) for s in (0, 5, 2, 7))
+    epoch0 = torch.cat([a.indices(s) for s in range(3)])
+    assert len(set(epoch0.tolist())) == 90  # no repeats within an epoch; last partial batch dropped
+    with pytest.raises(InputError):
+        BatchSampler(10, 11, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["supportnet", "keynet"])
+def test_resume_from_checkpoint_gives_identical_weights(tiny_problem, tmp_path, kind):
+    torch.use_deterministic_algorithms(True)
+    spec = ModelSpec(kind=kind, homogenization="radial", depth=2, wx_inject=2, width=16)
+    tspec = _spec(steps=60, checkpoint_every=20, log_every=10)
+    full = train_model(build_model(spec, 16, 600, seed=4), _data(tiny_problem), tspec, seed=4)
+
+    ckpt = tmp_path / "ckpt.pt"
+    train_model(build_model(spec, 16, 600, seed=4), _data(tiny_problem), tspec, seed=4, checkpoint_path=ckpt,
+                stop_after=40)
+    assert ckpt.exists()
+    resumed = train_model(build_model(spec, 16, 600, seed=99), _data(tiny_problem), tspec, seed=4,
+                          checkpoint_path=ckpt)
+    assert resumed.resumed_from == 40
+    for (name, a), (_, b) in zip(full.ema_model.state_dict().items(), resumed.ema_model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+
+
+def test_checkpoint_from_other_setup_is_rejected(tiny_problem, tmp_path):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    ckpt = tmp_path / "ckpt.pt"
+    train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), checkpoint_path=ckpt)
+    with pytest.raises(InputError, match="another model"):
+        train_model(build_model(spec.replace(width=12), 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0),
+                    checkpoint_path=ckpt)
+    with pytest.raises(InputError, match="another training setup"):
+        train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), seed=1, checkpoint_path=ckpt)

@@ -1,0 +1,88 @@
+"""The Snakemake workflow: dry-run of the default config, a tiny end-to-end run, the report, config validation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = REPO / "tests" / "config" / "config.yaml"
+
+
+def snakemake(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def test_default_config_dry_run(tmp_path):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml"), "-n", "--cores", "2",
+                    cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "train" in out.stdout and "aggregate" in out.stdout
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", cwd=REPO)
+    assert out.returncode == 0, out.stderr[-5000:]
+    summary = pd.read_csv(tmp_path / "results/tables/summary.csv")
+    config = yaml.safe_load(TINY.read_text())
+    sweep = config["sweep"]
+    assert len(summary) == len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
+    assert (summary["n_seeds"] == len(sweep["seeds"])).all()
+    assert summary["match_rate_mean"].between(0, 1).all() and summary["mrr_mean"].gt(0).all()
+    runs = pd.read_csv(tmp_path / "results/tables/runs.csv")
+    assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
+    assert "±" in (tmp_path / "results/tables/summary.md").read_text()
+    figure = tmp_path / "paper_figures" / config["name"] / "match_rate.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))
+    # nothing left to do, and the report builds
+    again = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", "-n", cwd=REPO)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    report = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--report",
+                       str(tmp_path / "report.html"), cwd=REPO)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def _dry_run_with(tmp_path: Path, mutate) -> subprocess.CompletedProcess:
+    config = yaml.safe_load(TINY.read_text())
+    mutate(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return snakemake("--directory", str(tmp_path), "--configfile", str(path), "-n", "--cores", "1", cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (lambda c: c["training"].update(stesp=3), "stesp"),
+        (lambda c: c.update(trainig={}), "trainig"),
+        (lambda c: c["training"].update(steps=0), "minimum"),
+        (lambda c: c["training"].update(lr_peak=-1.0), "lr_peak"),
+        (lambda c: c["models"]["keynet"].update(kind="transformer"), "transformer"),
+        (lambda c: c["sweep"].update(homogenizations=["spherical"]), "spherical"),
+        (lambda c: c["sweep"].update(models=["keynet", "nope"]), "nope"),
+        (lambda c: c["sweep"].update(seeds=["a"]), "'a' is not of type 'integer'"),
+        (lambda c: c["datasets"]["tiny"].update(source="npy"), "keys"),
+    ],
+)
+def test_bad_config_is_rejected_with_the_key_named(tmp_path, mutate, expected):
+    out = _dry_run_with(tmp_path, mutate)
+    assert out.returncode != 0
+    assert expected in out.stdout + out.stderr
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed")
+def test_rulegraph_renders():
+    out = snakemake("--rulegraph", cwd=REPO)
+    assert out.returncode == 0 and "train" in out.stdout
