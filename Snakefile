@@ -20,6 +20,8 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/ivf.smk"
+include: "workflow/rules/router.smk"
 
 
 rule all:

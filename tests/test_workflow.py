@@ -33,15 +33,15 @@ def test_default_config_dry_run(tmp_path):
 def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     out = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", cwd=REPO)
     assert out.returncode == 0, out.stderr[-5000:]
-    summary = pd.read_csv(tmp_path / "results/tables/summary.csv")
+    summary = pd.read_csv(tmp_path / "results/tables/tiny/summary.csv")
     config = yaml.safe_load(TINY.read_text())
     sweep = config["sweep"]
     assert len(summary) == len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
     assert (summary["n_seeds"] == len(sweep["seeds"])).all()
     assert summary["match_rate_mean"].between(0, 1).all() and summary["mrr_mean"].gt(0).all()
-    runs = pd.read_csv(tmp_path / "results/tables/runs.csv")
+    runs = pd.read_csv(tmp_path / "results/tables/tiny/runs.csv")
     assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
-    assert "±" in (tmp_path / "results/tables/summary.md").read_text()
+    assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
     figure = tmp_path / "paper_figures" / config["name"] / "match_rate.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))

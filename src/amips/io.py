@@ -21,30 +21,51 @@ class InputError(ValueError):
     """A user-supplied input (file, array, config value) is unusable; the message names it."""
 
 
+class OutputError(OSError):
+    """An output file cannot be written (permission denied, disk full, a parent is a file); the message names it."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    """``exc``, raised while writing ``path``, as a one-line :class:`OutputError` naming ``path``."""
+    if isinstance(exc, FileExistsError):
+        reason = f"{exc.filename} exists and is not a directory"
+    else:
+        reason = exc.strerror or str(exc)
+    return OutputError(exc.errno, f"cannot write {path}: {reason}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file keeps the destination's suffix (some writers, e.g. ``np.save``, care).
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. An ``OSError`` about the
+    destination or the temporary file (permission denied, disk full, …) becomes an :class:`OutputError` naming
+    ``path``.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
+            dir=path.parent,
+        )
     except OSError as exc:
-        raise OSError(f"cannot create directory for {path}: {exc.strerror or exc}") from exc
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
-        dir=path.parent,
-    )
+        raise _output_error(path, exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if (isinstance(exc, OSError) and not isinstance(exc, OutputError)
+                and (exc.filename is None or str(exc.filename) == str(tmp_path))):
+            raise _output_error(path, exc) from exc
         raise
 
 

@@ -23,14 +23,17 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
 def plot_match_rate(summary: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Grouped bars: match rate and MRR per model × homogenization (one panel per dataset × fraction),
     error bars = std over seeds."""
+    if "task" in summary:
+        summary = summary[summary["task"] == "mips"]
     panels = summary.groupby(["dataset", "parameters_fraction"], sort=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    bars = max(len(frame) for _, frame in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 1.2 * bars) * len(panels), 4.5), squeeze=False)
     for ax, ((dataset, fraction), frame) in zip(axes[0], panels):
         labels = [f"{r.model}\n{r.homogenization}" for r in frame.itertuples()]
         x = np.arange(len(frame))
         for offset, metric, name in ((-0.2, "match_rate", "match rate"), (0.2, "mrr", "MRR")):
             ax.bar(x + offset, frame[f"{metric}_mean"], 0.4, yerr=frame[f"{metric}_std"], capsize=3, label=name)
-        ax.set_xticks(x, labels)
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("exhaustive search with the predicted key")
         seeds = int(frame["n_seeds"].min())
@@ -39,4 +42,86 @@ def plot_match_rate(summary: pd.DataFrame, path: str | Path, title: str = "") ->
         ax.legend(loc="upper left")
     if title:
         fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def _line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **kw) -> None:
+    frame = frame.sort_values(f"{x}_mean" if f"{x}_mean" in frame else x)
+    xs = frame[f"{x}_mean"] if f"{x}_mean" in frame else frame[x]
+    ax.plot(xs, frame[f"{y}_mean"], marker="o", ms=3, label=label, **kw)
+    ax.fill_between(xs, frame[f"{y}_mean"] - frame[f"{y}_std"], frame[f"{y}_mean"] + frame[f"{y}_std"], alpha=0.2)
+
+
+def plot_ivf(curves: pd.DataFrame, path: str | Path, metric: str = "recall@1") -> None:
+    """IVF recall of the exact top-1 vs (a) probes, (b) FLOPs per query incl. the network, (c) wall-clock per query.
+
+    Natural vs projected queries; exact search and HNSW as baselines (HNSW has no FLOP count)."""
+    datasets = sorted(curves["dataset"].unique()) if "dataset" in curves else [None]
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(16, 4.5 * len(datasets)), squeeze=False)
+    for row_axes, dataset in zip(axes, datasets):
+        frame = curves if dataset is None else curves[curves["dataset"] == dataset]
+        for method, part in frame.groupby("method", sort=True):
+            if method == "exact":
+                for ax, x in zip(row_axes[1:], ("flops", "seconds")):
+                    ax.axvline(part[f"{x}_mean"].iloc[0], color="k", ls="--", lw=1, label="exact search")
+                continue
+            if method == "hnsw":
+                _line(row_axes[2], part, "seconds", metric, "HNSW (hnswlib)", color="gray", ls=":")
+                continue
+            style = {"ls": "-"} if method == "ivf natural" else {"ls": "--"}
+            _line(row_axes[0], part, "nprobe", metric, method, **style)
+            _line(row_axes[1], part, "flops", metric, method, **style)
+            _line(row_axes[2], part, "seconds", metric, method, **style)
+        titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)")
+        for ax, title in zip(row_axes, titles):
+            ax.set_xscale("log", base=2 if title.startswith("probes") else 10)
+            ax.set_xlabel(title)
+            ax.set_ylabel(f"{metric} of the exact top-1")
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"IVF-Flat (IP, √m lists){'' if dataset is None else f' — {dataset}'}", fontsize=9)
+        row_axes[2].legend(fontsize=7, loc="lower right")
+    save_figure(fig, path)
+
+
+def plot_router(curves: pd.DataFrame, path: str | Path) -> None:
+    """Match rate vs fraction of keys scanned and vs FLOPs: learned router vs centroid routing."""
+    datasets = sorted(curves["dataset"].unique())
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(11, 4.5 * len(datasets)), squeeze=False)
+    for row_axes, dataset in zip(axes, datasets):
+        for method, part in curves[curves["dataset"] == dataset].groupby("method", sort=True):
+            style = {"ls": "-"} if method == "centroid routing" else {"ls": "--"}
+            _line(row_axes[0], part, "fraction_scanned", "match_rate", method, **style)
+            _line(row_axes[1], part, "flops", "match_rate", method, **style)
+        for ax, label in zip(row_axes, ("fraction of keys scanned", "FLOPs per query (incl. router)")):
+            ax.set_xlabel(label)
+            ax.set_ylabel("match rate (top-1 found)")
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"cluster routing — {dataset}", fontsize=9)
+        row_axes[0].legend(fontsize=8, loc="lower right")
+    save_figure(fig, path)
+
+
+def plot_compression(summary: pd.DataFrame, path: str | Path) -> None:
+    """Match rate and key error (rn2) vs parameters_fraction per model × homogenization, with the identity map
+    (the query used as its own key, i.e. exact search) as reference."""
+    if "task" in summary:
+        summary = summary[summary["task"] == "mips"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (model, hom), part in summary.groupby(["model", "homogenization"], sort=True):
+        part = part.sort_values("parameters_fraction")
+        for ax, metric in zip(axes, ("match_rate", "key_error_rn2")):
+            ax.errorbar(part["parameters_fraction"], part[f"{metric}_mean"], yerr=part[f"{metric}_std"],
+                        marker="o", capsize=3, label=f"{model} ({hom})")
+    axes[0].axhline(1.0, color="k", ls="--", lw=1, label="exact search (identity map)")
+    axes[1].axhline(1.0, color="k", ls="--", lw=1, label="identity map (key = query)")
+    for ax, label in zip(axes, ("match rate (exhaustive, predicted key)", "key error relative to identity (rn2)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters / (m·d)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 1.05)
+    axes[1].legend(fontsize=7)
     save_figure(fig, path)

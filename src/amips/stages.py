@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from amips.augment import augment_queries, split_rows
-from amips.clustering import kmeans
+from amips.clustering import Clustering, kmeans
 from amips.data import KeyQuerySet, gaussian_sphere, load_key_query_files, structured_embeddings
 from amips.evaluate import evaluate_model
 from amips.io import InputError, atomic_save_npy, atomic_write_json, load_embeddings, load_npy
 from amips.labels import exact_topk, per_cluster_top1
-from amips.models import ModelSpec, build_model, parameter_count, save_model
+from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.models.factory import check_model_dim, expected_parameter_count, load_payload, model_from_payload
 from amips.models.sizing import parameter_budget
 from amips.runinfo import configure_torch, environment_info
@@ -61,6 +63,33 @@ def write_dataset(ds: KeyQuerySet, out_dir: str | Path, meta: dict[str, Any]) ->
     return meta
 
 
+@dataclass(frozen=True)
+class Labels:
+    """Noise-augmented queries [N, d], the source query of each row [N], exact per-cluster top-1 keys [N, C],
+    the key clustering, and the seconds spent in exact search."""
+
+    queries: np.ndarray
+    source: np.ndarray
+    targets: np.ndarray
+    clustering: Clustering
+    seconds: float
+
+
+def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], device: str = "cpu") -> Labels:
+    """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels)."""
+    seed = int(cfg.get("seed", 0))
+    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed)
+    num_clusters = int(cfg.get("num_clusters", 1))
+    clustering = kmeans(keys, num_clusters, seed=seed)
+    chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}
+    t0 = time.perf_counter()
+    if num_clusters == 1:
+        targets = exact_topk(augmented, keys, 1, device=device, **chunks)[1]
+    else:
+        targets = per_cluster_top1(augmented, keys, clustering.assignments, num_clusters, device=device, **chunks)
+    return Labels(augmented, source, targets, clustering, time.perf_counter() - t0)
+
+
 def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
     """Noise-augment the queries, compute exact (per-cluster) top-1 targets and split train/test.
 
@@ -70,30 +99,23 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
     t0 = time.perf_counter()
     keys = load_embeddings(Path(dataset_dir) / "keys.npy", "keys")
     queries = load_embeddings(Path(dataset_dir) / "queries.npy", "queries", dim=keys.shape[1])
-    seed = int(cfg.get("seed", 0))
-    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed)
-    num_clusters = int(cfg.get("num_clusters", 1))
-    clustering = kmeans(keys, num_clusters, seed=seed)
-    chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}
-    t_labels = time.perf_counter()
-    if num_clusters == 1:
-        targets = exact_topk(augmented, keys, 1, device=device, **chunks)[1]
-    else:
-        targets = per_cluster_top1(augmented, keys, clustering.assignments, num_clusters, device=device, **chunks)
-    label_seconds = time.perf_counter() - t_labels
-    train_rows, test_rows = split_rows(source, cfg.get("test_size", 0.2), seed, by_source=cfg.get("split", "by_source") == "by_source")
+    labels = label_queries(keys, queries, cfg, device)
+    train_rows, test_rows = split_rows(labels.source, cfg.get("test_size", 0.2), int(cfg.get("seed", 0)),
+                                       by_source=cfg.get("split", "by_source") == "by_source")
     out = Path(out_dir)
     for name, rows in (("train", train_rows), ("test", test_rows)):
-        atomic_save_npy(out / f"{name}_queries.npy", augmented[rows])
-        atomic_save_npy(out / f"{name}_targets.npy", targets[rows])
-        atomic_save_npy(out / f"{name}_source.npy", source[rows])
-    atomic_save_npy(out / "centroids.npy", clustering.centroids)
-    atomic_save_npy(out / "assignments.npy", clustering.assignments)
+        atomic_save_npy(out / f"{name}_queries.npy", labels.queries[rows])
+        atomic_save_npy(out / f"{name}_targets.npy", labels.targets[rows])
+        atomic_save_npy(out / f"{name}_source.npy", labels.source[rows])
+    atomic_save_npy(out / "centroids.npy", labels.clustering.centroids)
+    atomic_save_npy(out / "assignments.npy", labels.clustering.assignments)
+    num_rows = int(labels.queries.shape[0])
     meta = {
         "config": cfg, "device": device, "num_keys": int(keys.shape[0]), "dim": int(keys.shape[1]),
-        "num_rows": int(augmented.shape[0]), "num_train": int(train_rows.size), "num_test": int(test_rows.size),
-        "num_clusters": num_clusters, "distinct_train_targets": int(np.unique(targets[train_rows]).size),
-        "label_seconds": label_seconds, "label_queries_per_s": augmented.shape[0] / max(label_seconds, 1e-9),
+        "num_rows": num_rows, "num_train": int(train_rows.size), "num_test": int(test_rows.size),
+        "num_clusters": int(labels.targets.shape[1]),
+        "distinct_train_targets": int(np.unique(labels.targets[train_rows]).size),
+        "label_seconds": labels.seconds, "label_queries_per_s": num_rows / max(labels.seconds, 1e-9),
         "seconds": time.perf_counter() - t0,
     }
     atomic_write_json(out / "meta.json", meta)
@@ -125,15 +147,42 @@ def train_run(
     labels_dir, out = Path(labels_dir), Path(out_dir)
     keys = load_embeddings(keys_path, "keys")
     train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
-    if model_spec.num_outputs != train_t.shape[1]:
-        model_spec = model_spec.replace(num_outputs=int(train_t.shape[1]))
-    model = build_model(model_spec, keys.shape[1], keys.shape[0], seed=seed)
-    data = TrainData(torch.from_numpy(train_q), torch.from_numpy(train_t), torch.from_numpy(keys))
     eval_fn = None
     if train_spec.eval_every:
         test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
         eval_fn = lambda m: evaluate_model(m, keys, test_q, test_t, eval_batch_size, device)  # noqa: E731
-    result = train_model(model, data, train_spec, seed=seed, device=device, checkpoint_path=out / "checkpoint.pt",
+    info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
+                                 train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress)
+    atomic_write_json(out / "history.json", {"info": info, "history": history})
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return info
+
+
+def train_arrays(
+    keys: np.ndarray,
+    train_q: np.ndarray,
+    train_t: np.ndarray,
+    model_path: str | Path,
+    checkpoint_path: str | Path,
+    model_spec: ModelSpec,
+    train_spec: TrainSpec,
+    seed: int,
+    device: str = "cpu",
+    threads: int = 1,
+    eval_fn: Callable[[AmipsModel], dict[str, float]] | None = None,
+    progress: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Build and train a model on queries [N, d] with targets [N, C] over keys [m, d]; save it to ``model_path``.
+
+    Training resumes from ``checkpoint_path`` if it exists; the caller deletes it once its own outputs are written.
+    The saved file holds the EMA weights, the spec, ``train_info`` and ``extra``. Returns (train info, history).
+    """
+    if model_spec.num_outputs != train_t.shape[1]:
+        model_spec = model_spec.replace(num_outputs=int(train_t.shape[1]))
+    model = build_model(model_spec, keys.shape[1], keys.shape[0], seed=seed)
+    data = TrainData(torch.from_numpy(train_q), torch.from_numpy(train_t), torch.from_numpy(keys))
+    result = train_model(model, data, train_spec, seed=seed, device=device, checkpoint_path=checkpoint_path,
                          eval_fn=eval_fn, progress=progress)
     info = {
         "kind": model_spec.kind, "homogenization": model_spec.homogenization, "width": model.width,
@@ -145,23 +194,22 @@ def train_run(
         "samples_per_second": result.steps_per_second * train_spec.batch_size, "resumed_from_step": result.resumed_from,
         "seed": seed, **environment_info(device, threads),
     }
-    save_model(out / "model.pt", result.ema_model.cpu(), keys.shape[0], {"train_info": info})
-    atomic_write_json(out / "history.json", {"info": info, "history": result.history})
-    (out / "checkpoint.pt").unlink(missing_ok=True)
-    return info
+    save_model(model_path, result.ema_model.cpu(), keys.shape[0], {"train_info": info, **(extra or {})})
+    return info, result.history
 
 
 def evaluate_run(
     model_path: str | Path,
     keys_path: str | Path,
     labels_dir: str | Path,
-    out_path: str | Path,
+    out_path: str | Path | None,
     run: dict[str, Any] | None = None,
     device: str = "cpu",
     threads: int = 1,
     batch_size: int = 1024,
 ) -> dict[str, Any]:
-    """Evaluate a saved model on the test split; writes ``metrics.json`` = run fields + train info + metrics."""
+    """Evaluate a saved model on the test split; returns (and writes to ``out_path`` unless None) the record
+    run fields + train info + metrics."""
     configure_torch(threads, device)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
@@ -171,5 +219,101 @@ def evaluate_run(
     metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device)
     record = {**(run or {}), **payload.get("train_info", {}), **metrics,
               "eval_seconds": time.perf_counter() - t0}
-    atomic_write_json(out_path, record)
+    if out_path is not None:
+        atomic_write_json(out_path, record)
     return record
+
+
+def _model_seconds_per_query(model, queries: np.ndarray, batch_size: int, with_key: bool, device: str) -> float:
+    """Measured wall-clock per query of the model's forward (+ gradient for SupportNet keys), batched."""
+    from amips.evaluate import predict
+
+    predict(model, queries[: min(len(queries), batch_size)], batch_size, device)  # warm-up
+    t0 = time.perf_counter()
+    if with_key:
+        predict(model, queries, batch_size, device)
+    else:
+        with torch.no_grad():
+            for start in range(0, len(queries), batch_size):
+                model(torch.from_numpy(np.ascontiguousarray(queries[start : start + batch_size])).to(device))
+    return (time.perf_counter() - t0) / len(queries)
+
+
+def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path, cfg: dict[str, Any],
+                  dataset: str = "", threads: int = 1) -> list[dict[str, Any]]:
+    """Natural-query IVF sweep, exact search and HNSW on the test queries; one CSV row per operating point."""
+    import faiss
+
+    from amips.ivf import build_ivf, exact_search_row, hnsw_sweep, ivf_sweep, nprobe_grid
+    from amips.tables import write_csv
+
+    faiss.omp_set_num_threads(max(1, threads))
+    keys = load_embeddings(keys_path, "keys")
+    test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
+    ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    k_values = list(cfg.get("k_values", [1, 10]))
+    rows = [{"method": "ivf natural", **r} for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist), k_values)]
+    rows.append({"method": "exact", **exact_search_row(keys, test_q, k_values)})
+    if cfg.get("hnsw_ef"):
+        rows += [{"method": "hnsw", **r} for r in hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values,
+                                                             threads=threads)]
+    rows = [{"dataset": dataset, **r} for r in rows]
+    write_csv(pd.DataFrame(rows), out_csv)
+    return rows
+
+
+def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path,
+                  cfg: dict[str, Any], run: dict[str, Any], threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
+    """IVF sweep with the model's predicted key as the query; network FLOPs and wall-clock added to the cost."""
+    import faiss
+
+    from amips.evaluate import predict
+    from amips.flops import query_flops
+    from amips.ivf import build_ivf, ivf_sweep, nprobe_grid
+    from amips.tables import write_csv
+
+    configure_torch(threads, "cpu")
+    faiss.omp_set_num_threads(max(1, threads))
+    keys = load_embeddings(keys_path, "keys")
+    test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
+    model = check_model_dim(model_from_payload(load_payload(model_path), str(model_path)), keys.shape[1], model_path)
+    projected = predict(model, test_q, batch_size)[1][:, 0, :]
+    net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
+    ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    rows = ivf_sweep(ivf, projected, test_t[:, 0], nprobe_grid(ivf.nlist), list(cfg.get("k_values", [1, 10])),
+                     extra_flops=query_flops(model), extra_seconds=net_seconds)
+    rows = [{**run, "method": f"ivf {run['model']} ({run['homogenization']})", "network_flops": query_flops(model),
+             "network_seconds": net_seconds, **r} for r in rows]
+    write_csv(pd.DataFrame(rows), out_csv)
+    return rows
+
+
+def router_curves(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path, model_path: str | Path | None = None,
+                  run: dict[str, Any] | None = None, threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
+    """Match rate vs keys scanned when routing to the top-r k-means clusters: learned router or centroids."""
+    from amips.evaluate import predict
+    from amips.flops import query_flops
+    from amips.router import centroid_scores, routing_curve
+    from amips.tables import write_csv
+
+    configure_torch(threads, "cpu")
+    labels_dir = Path(labels_dir)
+    keys = load_embeddings(keys_path, "keys")
+    test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
+    assignments = load_npy(labels_dir / "assignments.npy", "cluster assignments")
+    sizes = np.bincount(assignments, minlength=test_t.shape[1])
+    true_scores = np.einsum("ncd,nd->nc", keys[test_t], test_q)
+    if model_path is None:
+        centroids = load_npy(labels_dir / "centroids.npy", "centroids")
+        scores, flops, method = centroid_scores(test_q, centroids), 2.0 * keys.shape[1] * len(centroids), "centroid routing"
+    else:
+        model = check_model_dim(model_from_payload(load_payload(model_path), str(model_path)), keys.shape[1], model_path)
+        if model.num_outputs != test_t.shape[1]:
+            raise InputError(f"router {model_path} has {model.num_outputs} outputs but the labels have {test_t.shape[1]} clusters")
+        scores = predict(model, test_q, batch_size)[0]
+        flops = float(query_flops(model, with_key=False))
+        method = f"{run['model']} router ({run['homogenization']})" if run else "learned router"
+    rows = [{**(run or {}), "method": method, "router_flops": flops, **r}
+            for r in routing_curve(scores, true_scores, sizes, keys.shape[1], flops)]
+    write_csv(pd.DataFrame(rows), out_csv)
+    return rows

@@ -10,9 +10,10 @@ import pandas as pd
 
 from amips.io import InputError, atomic_path, atomic_write_text
 
-GROUP_COLUMNS = ("dataset", "model", "kind", "homogenization", "parameters_fraction")
+GROUP_COLUMNS = ("dataset", "task", "model", "kind", "homogenization", "parameters_fraction")
 SUMMARY_METRICS = ("match_rate", "mrr", "recall@1", "recall@5", "recall@10", "recall@50", "recall@1%",
-                   "key_error_rn2", "score_error", "num_parameters", "train_seconds", "steps_per_second")
+                   "key_error_rn2", "score_error", "routing_accuracy", "num_parameters", "train_seconds",
+                   "steps_per_second")
 
 
 def load_runs(metric_files: Iterable[str | Path]) -> pd.DataFrame:
@@ -80,3 +81,109 @@ def aggregate(metric_files: Iterable[str | Path], runs_csv: str | Path, summary_
     write_csv(summary, summary_csv)
     atomic_write_text(summary_md, to_markdown(summary, markdown_metrics))
     return summary
+
+
+def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean ± std over seeds of curve points (rows sharing ``keys``, e.g. method × nprobe)."""
+    data = pd.concat(list(frames), ignore_index=True)
+    keys = [k for k in keys if k in data.columns]
+    metrics = [m for m in metrics if m in data.columns]
+    grouped = data.groupby(keys, sort=True, dropna=False)
+    mean = grouped[metrics].mean().add_suffix("_mean")
+    std = grouped[metrics].std(ddof=1).fillna(0.0).add_suffix("_std")
+    return pd.concat([mean, std, grouped.size().rename("n_seeds")], axis=1).reset_index()
+
+
+def best_within_budget(curves: pd.DataFrame, cost: str, metric: str, budgets: Sequence[float],
+                       group: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
+    """For each method and cost budget, the best mean ``metric`` among operating points with mean cost ≤ budget.
+
+    This is the 'at equal compute' comparison (NaN where no operating point fits the budget).
+    """
+    rows = []
+    group = [g for g in group if g in curves.columns]
+    for key, frame in curves.groupby(group, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        for budget in budgets:
+            fits = frame[frame[f"{cost}_mean"] <= budget]
+            best = fits.loc[fits[f"{metric}_mean"].idxmax()] if len(fits) else None
+            rows.append({**dict(zip(group, key)), f"{cost}_budget": budget,
+                         f"{metric}_mean": best[f"{metric}_mean"] if best is not None else float("nan"),
+                         f"{metric}_std": best[f"{metric}_std"] if best is not None else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> str:
+    """Pivot of :func:`best_within_budget`: one row per method, one column per budget."""
+    budgets = sorted(table[f"{cost}_budget"].unique())
+    header = ["dataset", "method"] + [f"{label} ≤ {b:.3g}" for b in budgets]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (dataset, method), frame in table.groupby(["dataset", "method"], sort=True):
+        cells = [str(dataset), str(method)]
+        for b in budgets:
+            row = frame[frame[f"{cost}_budget"] == b].iloc[0]
+            mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+            cells.append("–" if pd.isna(mean) else _fmt(mean, std, 3))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+CURVE_METRICS = ("recall@1", "recall@10", "flops", "seconds", "scanned_keys", "match_rate", "fraction_scanned")
+BUDGET_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+
+def _read_csvs(files: Iterable[str | Path]) -> list[pd.DataFrame]:
+    frames = []
+    for path in files:
+        try:
+            frames.append(pd.read_csv(path))
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"cannot read curve file {path}: {exc}") from exc
+    if not frames:
+        raise InputError("no curve files to aggregate")
+    return frames
+
+
+def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    """IVF curves (mean ± std over seeds per method × nprobe/ef) and the equal-compute tables.
+
+    Budgets are fractions of exact search's cost (FLOPs, and measured wall-clock) on the same dataset.
+    """
+    curves = summarize_curves(_read_csvs(files), ("dataset", "method", "nprobe", "ef"), CURVE_METRICS)
+    write_csv(curves, out_csv)
+    parts = ["# IVF with natural vs projected queries\n",
+             "Best recall@1 of the exact top-1 (match rate) reachable within a per-query budget, given as a "
+             "fraction of exact search's cost on the same data. Projected-query costs include the network.\n"]
+    for cost, label in (("flops", "FLOPs"), ("seconds", "wall-clock")):
+        tables = []
+        for dataset, frame in curves.groupby("dataset"):
+            exact = frame.loc[frame["method"] == "exact", f"{cost}_mean"]
+            if exact.empty:
+                continue
+            budgets = [f * float(exact.iloc[0]) for f in BUDGET_FRACTIONS]
+            table = best_within_budget(frame[frame["method"] != "exact"], cost, "recall@1", budgets)
+            table[f"{cost}_budget"] = table[f"{cost}_budget"] / float(exact.iloc[0])
+            tables.append(table)
+        if tables:
+            parts.append(f"\n## At equal {label} (budget as a fraction of exact search)\n\n")
+            parts.append(budget_markdown(pd.concat(tables), cost, "recall@1", label))
+    atomic_write_text(out_md, "".join(parts))
+    return curves
+
+
+def aggregate_router(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    """Routing curves (mean ± std over seeds per method × clusters probed) and a Markdown table."""
+    curves = summarize_curves(_read_csvs(files), ("dataset", "method", "clusters_probed"),
+                              ("match_rate", "fraction_scanned", "flops"))
+    write_csv(curves, out_csv)
+    lines = ["# Cluster routing: learned router vs centroid routing\n\n",
+             "| dataset | method | clusters probed | match rate | fraction scanned | FLOPs/query | seeds |\n",
+             "|---|---|---|---|---|---|---|\n"]
+    for row in curves.itertuples(index=False):
+        r = row._asdict()
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['clusters_probed']} | "
+                     f"{_fmt(r['match_rate_mean'], r['match_rate_std'], 3)} | "
+                     f"{_fmt(r['fraction_scanned_mean'], r['fraction_scanned_std'], 3)} | "
+                     f"{r['flops_mean']:.3g} | {r['n_seeds']} |\n")
+    atomic_write_text(out_md, "".join(lines))
+    return curves

@@ -17,9 +17,9 @@ from typing import Any, Callable
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from amips.io import InputError, atomic_path
+from amips.io import InputError
 from amips.losses import amips_loss, targets_for
-from amips.models.factory import load_payload, model_from_payload, model_payload
+from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
 
 log = logging.getLogger("amips.train")
@@ -53,6 +53,7 @@ class TrainSpec:
             (self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.score_weight >= 0 and self.key_weight >= 0, "loss weights must be >= 0"),
+            (self.score_weight + self.key_weight > 0, "at least one loss weight must be > 0"),
             (self.checkpoint_every >= 0 and self.eval_every >= 0 and self.log_every >= 1,
              "checkpoint_every/eval_every must be >= 0 and log_every >= 1"),
         ]
@@ -145,8 +146,7 @@ def _save_checkpoint(path: Path, model: AmipsModel, ema: AveragedModel, opt: tor
         "optimizer_state_dict": opt.state_dict(),
         "history": history,
     })
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_payload(path, payload)
 
 
 def train_model(
@@ -195,7 +195,10 @@ def train_model(
         target_scores, target_keys = targets_for(x, data.keys, data.target_idx[idx])
         for group in opt.param_groups:
             group["lr"] = spec.lr_at(step)
-        pred_scores, pred_keys = model.predict(x, create_graph=True)
+        if spec.key_weight > 0:
+            pred_scores, pred_keys = model.predict(x, create_graph=True)
+        else:  # score-only objective (e.g. a router): no key, so no input gradient to differentiate through
+            pred_scores, pred_keys = model(x), target_keys
         loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight, spec.key_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,18 +1,18 @@
 rule aggregate:
     input:
-        metrics=get_run_files("metrics.json"),
+        metrics=get_run_files("metrics.json") + (get_run_files("metrics.json", task="router") if is_enabled("router") else []),
     output:
-        runs="results/tables/runs.csv",
-        summary="results/tables/summary.csv",
+        runs="results/tables/{name}/runs.csv",
+        summary="results/tables/{name}/summary.csv",
         markdown=report(
-            "results/tables/summary.md",
+            "results/tables/{name}/summary.md",
             caption="../report/summary.rst",
             category="Tables",
         ),
     log:
-        "logs/aggregate/aggregate.log",
+        "logs/aggregate/{name}.log",
     benchmark:
-        "results/benchmarks/aggregate/aggregate.tsv"
+        "results/benchmarks/aggregate/{name}.tsv"
     conda:
         "../../envs/amips.yaml"
     localrule: True
@@ -26,7 +26,7 @@ rule aggregate:
 
 rule plot_match_rate:
     input:
-        summary="results/tables/summary.csv",
+        summary="results/tables/{name}/summary.csv",
     output:
         figure=report(
             "paper_figures/{name}/match_rate.png",
@@ -46,3 +46,111 @@ rule plot_match_rate:
         runtime=10,
     script:
         "../scripts/plot_match_rate.py"
+
+
+rule plot_compression:
+    input:
+        summary="results/tables/{name}/summary.csv",
+    output:
+        figure=report(
+            "paper_figures/{name}/compression.png",
+            caption="../report/compression.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/plot_compression/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_compression/{name}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_compression.py"
+
+
+rule aggregate_ivf:
+    input:
+        baselines=expand("results/{dataset}/ivf/baselines.csv", dataset=DATASETS),
+        projected=get_run_files("ivf.csv"),
+    output:
+        curves="results/tables/{name}/ivf.csv",
+        markdown=report("results/tables/{name}/ivf.md", caption="../report/ivf.rst", category="Tables"),
+    log:
+        "logs/aggregate_ivf/{name}.log",
+    benchmark:
+        "results/benchmarks/aggregate_ivf/{name}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_curves.py"
+
+
+rule plot_ivf:
+    input:
+        curves="results/tables/{name}/ivf.csv",
+    output:
+        figure=report("paper_figures/{name}/ivf.png", caption="../report/ivf.rst", category="Figures"),
+    log:
+        "logs/plot_ivf/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_ivf/{name}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule aggregate_router:
+    input:
+        baselines=expand("results/{dataset}/router_baseline.csv", dataset=DATASETS),
+        learned=get_run_files("routing.csv", task="router") if is_enabled("router") else [],
+    output:
+        curves="results/tables/{name}/router.csv",
+        markdown=report("results/tables/{name}/router.md", caption="../report/router.rst", category="Tables"),
+    log:
+        "logs/aggregate_router/{name}.log",
+    benchmark:
+        "results/benchmarks/aggregate_router/{name}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_curves.py"
+
+
+rule plot_router:
+    input:
+        curves="results/tables/{name}/router.csv",
+    output:
+        figure=report("paper_figures/{name}/router.png", caption="../report/router.rst", category="Figures"),
+    log:
+        "logs/plot_router/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_router/{name}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_curves.py"

@@ -1,48 +1,89 @@
 # Helpers shared by the rules: sweep expansion, config lookups and cross-checks.
 import itertools
 
+EXPERIMENTS = config.get("experiments", {})
+SWEEP_KEYS = ("datasets", "models", "homogenizations", "parameters_fractions", "seeds")
+# task → its sweep blocks ('mips': plain MIPS; 'router': multi-output models on k-means clusters).
+# `sweep` and each of `extra_sweeps` is a cross product; their union is run.
+TASKS = {"mips": [config["sweep"], *config.get("extra_sweeps", [])]}
+if EXPERIMENTS.get("router", {}).get("enabled", False):
+    TASKS["router"] = [{**TASKS["mips"][0], **{k: v for k, v in EXPERIMENTS["router"].items() if k in SWEEP_KEYS}}]
+DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
+
 
 def _check_sweep_names():
-    """Fail early, naming the entry, when the sweep refers to an undefined dataset or model."""
-    for kind in ("datasets", "models"):
-        for name in config["sweep"][kind]:
-            if name not in config[kind]:
-                raise ValueError(f"config sweep.{kind} names {name!r}, which is not defined under {kind}: "
-                                 f"{sorted(config[kind])}")
+    """Fail early, naming the entry, when a sweep refers to an undefined dataset or model."""
+    for task, blocks in TASKS.items():
+        for kind, sweep in itertools.product(("datasets", "models"), blocks):
+            for name in sweep[kind]:
+                if name not in config[kind]:
+                    raise ValueError(f"config {'sweep' if task == 'mips' else 'experiments.router'}.{kind} names "
+                                     f"{name!r}, which is not defined under {kind}: {sorted(config[kind])}")
 
 
 _check_sweep_names()
 
-SWEEP = config["sweep"]
-RUN_DIR = "results/{dataset}/runs/{model}/{homogenization}/frac{fraction}/seed{seed}"
+RUN_DIR = "results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}"
+LABELS_DIR = "results/{dataset}/labels/{task}"
+NAME = config.get("name", "quick")
+FIGURES_DIR = f"paper_figures/{NAME}"
+TABLES_DIR = f"results/tables/{NAME}"
 
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
+    task="mips|router",
+    name="[A-Za-z0-9_.-]+",
     model="[A-Za-z0-9_-]+",
     homogenization="none|radial",
     fraction="[0-9.eE+-]+",
     seed="[0-9]+",
 
 
-def sweep_runs():
-    """Every (dataset, model, homogenization, fraction, seed) of the sweep, as wildcard dicts."""
-    for dataset, model, hom, fraction, seed in itertools.product(
-        SWEEP["datasets"], SWEEP["models"], SWEEP.get("homogenizations", ["radial"]),
-        SWEEP.get("parameters_fractions", [0.2]), SWEEP["seeds"]):
-        yield dict(dataset=dataset, model=model, homogenization=hom, fraction=fraction, seed=seed)
+TEXT_SOURCES = ("wordnet", "wikipedia", "beir")
 
 
-def get_run_files(filename):
-    return [(RUN_DIR + "/" + filename).format(**run) for run in sweep_runs()]
+def dataset_pattern(text):
+    """Regex matching the names of text datasets (text=True) or of the other datasets; never-matching if none."""
+    names = [n for n, d in config["datasets"].items() if (d["source"] in TEXT_SOURCES) == text]
+    return "|".join(names) if names else "(?!x)x"
+
+
+def is_enabled(experiment):
+    return bool(EXPERIMENTS.get(experiment, {}).get("enabled", False))
+
+
+def sweep_runs(task="mips"):
+    """Every (dataset, model, homogenization, fraction, seed) of a task's sweep blocks, once each, as dicts."""
+    seen = set()
+    for sweep in TASKS[task]:
+        for run in itertools.product(sweep["datasets"], sweep["models"], sweep.get("homogenizations", ["radial"]),
+                                     sweep.get("parameters_fractions", [0.2]), sweep["seeds"]):
+            if run not in seen:
+                seen.add(run)
+                yield dict(zip(("dataset", "model", "homogenization", "fraction", "seed"), run), task=task)
+
+
+def get_run_files(filename, task="mips"):
+    return [(RUN_DIR + "/" + filename).format(**run) for run in sweep_runs(task)]
 
 
 def get_final_outputs():
-    return [
-        "results/tables/summary.csv",
-        "results/tables/summary.md",
-        f"paper_figures/{config.get('name', 'quick')}/match_rate.png",
-    ]
+    outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/match_rate.png"]
+    if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
+        outputs.append(f"{FIGURES_DIR}/compression.png")
+    if is_enabled("ivf"):
+        outputs += [f"{TABLES_DIR}/ivf.csv", f"{TABLES_DIR}/ivf.md", f"{FIGURES_DIR}/ivf.png"]
+    if is_enabled("router"):
+        outputs += [f"{TABLES_DIR}/router.csv", f"{TABLES_DIR}/router.md", f"{FIGURES_DIR}/router.png"]
+    return outputs
+
+
+def get_run_fields(wildcards):
+    """The identifying fields of a run, written into its result files."""
+    return {"dataset": wildcards.dataset, "task": wildcards.get("task", "mips"), "model": wildcards.model,
+            "homogenization": wildcards.homogenization, "parameters_fraction": float(wildcards.fraction),
+            "seed": int(wildcards.seed)}
 
 
 def get_dataset_spec(wildcards):
@@ -50,21 +91,25 @@ def get_dataset_spec(wildcards):
 
 
 def get_labels_config(wildcards):
-    return config.get("labels", {})
+    """Label settings; the router task uses its own number of k-means clusters."""
+    clusters = EXPERIMENTS["router"]["num_clusters"] if wildcards.task == "router" else 1
+    return {**config.get("labels", {}), "num_clusters": clusters}
 
 
 def get_model_config(wildcards):
     """The ModelSpec fields of one run: the named architecture plus the run's wildcards."""
-    return {
-        **config["models"][wildcards.model],
-        "homogenization": wildcards.homogenization,
-        "parameters_fraction": float(wildcards.fraction),
-    }
+    entry = {k: v for k, v in config["models"][wildcards.model].items() if k != "training"}
+    return {**entry, "homogenization": wildcards.homogenization, "parameters_fraction": float(wildcards.fraction)}
 
 
 def get_training_config(wildcards):
-    return config["training"]
+    """Training settings, with the model entry's own `training:` overrides (used by ablations)."""
+    return {**config["training"], **config["models"][wildcards.model].get("training", {})}
 
 
 def get_eval_batch_size(wildcards):
     return config.get("evaluation", {}).get("batch_size", 1024)
+
+
+def get_ivf_config(wildcards):
+    return EXPERIMENTS.get("ivf", {})

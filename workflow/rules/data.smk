@@ -3,6 +3,8 @@ rule make_dataset:
         key_file="results/{dataset}/data/keys.npy",
         queries="results/{dataset}/data/queries.npy",
         meta="results/{dataset}/data/meta.json",
+    wildcard_constraints:
+        dataset=dataset_pattern(text=False),
     log:
         "logs/make_dataset/{dataset}.log",
     benchmark:
@@ -17,3 +19,27 @@ rule make_dataset:
         spec=get_dataset_spec,
     script:
         "../scripts/make_dataset.py"
+
+
+rule embed:
+    output:
+        key_file="results/{dataset}/data/keys.npy",
+        queries="results/{dataset}/data/queries.npy",
+        meta="results/{dataset}/data/meta.json",
+    wildcard_constraints:
+        dataset=dataset_pattern(text=True),
+    log:
+        "logs/embed/{dataset}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        spec=get_dataset_spec,
+        cache_dir="results/cache/embeddings",
+    script:
+        "../scripts/embed.py"

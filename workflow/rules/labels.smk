@@ -3,15 +3,17 @@ rule exact_labels:
         key_file="results/{dataset}/data/keys.npy",
         queries="results/{dataset}/data/queries.npy",
     output:
-        train_queries="results/{dataset}/labels/train_queries.npy",
-        train_targets="results/{dataset}/labels/train_targets.npy",
-        test_queries="results/{dataset}/labels/test_queries.npy",
-        test_targets="results/{dataset}/labels/test_targets.npy",
-        meta="results/{dataset}/labels/meta.json",
+        train_queries="results/{dataset}/labels/{task}/train_queries.npy",
+        train_targets="results/{dataset}/labels/{task}/train_targets.npy",
+        test_queries="results/{dataset}/labels/{task}/test_queries.npy",
+        test_targets="results/{dataset}/labels/{task}/test_targets.npy",
+        centroids="results/{dataset}/labels/{task}/centroids.npy",
+        assignments="results/{dataset}/labels/{task}/assignments.npy",
+        meta="results/{dataset}/labels/{task}/meta.json",
     log:
-        "logs/exact_labels/{dataset}.log",
+        "logs/exact_labels/{dataset}/{task}.log",
     benchmark:
-        "results/benchmarks/exact_labels/{dataset}.tsv"
+        "results/benchmarks/exact_labels/{dataset}/{task}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 2

@@ -1,15 +1,15 @@
 rule train:
     input:
         key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/train_queries.npy",
-        train_targets="results/{dataset}/labels/train_targets.npy",
+        train_queries="results/{dataset}/labels/{task}/train_queries.npy",
+        train_targets="results/{dataset}/labels/{task}/train_targets.npy",
     output:
         model=RUN_DIR + "/model.pt",
         history=RUN_DIR + "/history.json",
     log:
-        "logs/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        "logs/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        "results/benchmarks/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 1

@@ -7,14 +7,12 @@ redirect_to_log(snakemake.log[0])
 
 from amips.stages import evaluate_run  # noqa: E402
 
-wc = snakemake.wildcards
 evaluate_run(
     model_path=snakemake.input.model,
     keys_path=snakemake.input.key_file,
     labels_dir=Path(snakemake.input.test_queries).parent,
     out_path=snakemake.output.metrics,
-    run={"dataset": wc.dataset, "model": wc.model, "homogenization": wc.homogenization,
-         "parameters_fraction": float(wc.fraction), "seed": int(wc.seed)},
+    run=snakemake.params.run,
     threads=snakemake.threads,
     batch_size=snakemake.params.batch_size,
 )

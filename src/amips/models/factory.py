@@ -52,10 +52,15 @@ def model_payload(model: AmipsModel, num_keys: int, extra: dict[str, Any] | None
     }
 
 
+def save_payload(path: str | Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` atomically, through a Python file so that write failures (disk full) raise ``OSError``."""
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        torch.save(payload, fh)
+
+
 def save_model(path: str | Path, model: AmipsModel, num_keys: int, extra: dict[str, Any] | None = None) -> None:
     """Save ``model`` with its spec, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(model_payload(model, num_keys, extra), tmp)
+    save_payload(path, model_payload(model, num_keys, extra))
 
 
 def load_payload(path: str | Path, what: str = "model") -> dict[str, Any]:

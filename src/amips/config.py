@@ -1,0 +1,79 @@
+"""Check a pipeline configuration before running it: the schema, and the files of its ``npy`` datasets.
+
+Snakemake validates the schema when the workflow starts, but reads a ``source: npy`` dataset's files only when
+the ``make_dataset`` job runs; :func:`check_config` does both up front with one-line errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from amips.data import load_key_query_files
+from amips.io import InputError
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def merge_configs(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` on top of ``base``: mappings merge key by key, anything else is replaced (as Snakemake merges
+    several ``--configfile`` files)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merge_configs(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
+    """Read YAML config files and merge them in order."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(f"config file not found: {path}") from exc
+        except yaml.YAMLError as exc:
+            reason = " ".join(str(exc).split())
+            raise InputError(f"config file {path} is not valid YAML ({reason})") from exc
+        if not isinstance(data, dict):
+            raise InputError(f"config file {path} must hold a mapping (key: value), got {type(data).__name__}")
+        config = merge_configs(config, data)
+    return config
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> None:
+    """Raise ``InputError`` naming the offending key when ``config`` does not match the JSON schema."""
+    import jsonschema
+
+    schema_path = Path(schema_path)
+    if not schema_path.is_file():
+        raise InputError(f"config schema not found: {schema_path} (check-config needs a clone of the repository)")
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "top level"
+        raise InputError(f"invalid config at {where}: {error.message}")
+
+
+def check_npy_datasets(config: dict[str, Any]) -> list[str]:
+    """Load and validate the files of every ``source: npy`` dataset; one description line per dataset."""
+    lines = []
+    for name, spec in config.get("datasets", {}).items():
+        if spec.get("source") != "npy":
+            continue
+        try:
+            ds = load_key_query_files(spec["keys"], spec["queries"])
+        except InputError as exc:
+            raise InputError(f"dataset {name!r}: {exc}") from exc
+        lines.append(f"dataset {name!r}: {ds.keys.shape[0]} keys, {ds.queries.shape[0]} queries, d = {ds.dim}")
+    return lines
+
+
+def check_config(paths: Sequence[str | Path]) -> list[str]:
+    """Merge, validate and check ``paths`` (see the module docstring); returns a short report, one line each."""
+    config = load_config(paths)
+    validate_config(config)
+    return check_npy_datasets(config)

@@ -1,0 +1,81 @@
+"""Your own embeddings end to end: train a model on two ``.npy`` files, and evaluate a model on your queries.
+
+:func:`fit_embeddings` is the pipeline's labels → train stages without intermediate files: the queries are
+noise-augmented and labelled with their exact top-1 key on the fly, and every row is used for training. It writes
+one model file (weights, spec, training settings, train info) and, while training, a checkpoint ``<out>.ckpt``
+from which a rerun with the same arguments resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from amips.data import load_key_query_files
+from amips.evaluate import evaluate_model
+from amips.labels import exact_topk
+from amips.models import ModelSpec
+from amips.runinfo import configure_torch
+from amips.search import load_mips_model
+from amips.stages import label_queries, train_arrays
+from amips.train import TrainSpec
+
+log = logging.getLogger("amips.fit")
+
+
+def checkpoint_path(model_path: str | Path) -> Path:
+    """The training checkpoint kept next to ``model_path`` by :func:`fit_embeddings`: ``<model_path>.ckpt``."""
+    path = Path(model_path)
+    return path.with_name(path.name + ".ckpt")
+
+
+def fit_embeddings(
+    keys_path: str | Path,
+    queries_path: str | Path,
+    out_path: str | Path,
+    model_spec: ModelSpec,
+    train_spec: TrainSpec,
+    noise_copies: int = 4,
+    noise_std: float = 0.02,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int = 1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
+
+    Each query gets ``noise_copies`` noisy copies (std ``noise_std``, renormalised); the exact top-1 key of every
+    row is the target. Resumes from ``<out_path>.ckpt`` if a previous run with the same settings was interrupted.
+    Returns the train info stored in the model file.
+    """
+    configure_torch(threads, device)
+    ds = load_key_query_files(keys_path, queries_path)
+    label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1}
+    labels = label_queries(ds.keys, ds.queries, label_cfg, device)
+    log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
+             ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
+    ckpt = checkpoint_path(out_path)
+    extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
+             "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
+    info, _ = train_arrays(ds.keys, labels.queries, labels.targets, out_path, ckpt, model_spec, train_spec, seed,
+                           device, threads, progress=progress, extra=extra)
+    ckpt.unlink(missing_ok=True)
+    return info
+
+
+def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path: str | Path, device: str = "cpu",
+                     threads: int = 1, batch_size: int = 1024) -> dict[str, Any]:
+    """Metrics of a saved model on queries [n, d] against their exact top-1 keys [m, d] (all from files).
+
+    Returns the model's train info followed by the metrics of :func:`amips.metrics.evaluate_predictions`.
+    """
+    configure_torch(threads, device)
+    ds = load_key_query_files(keys_path, queries_path)
+    model, payload = load_mips_model(model_path, ds.dim)
+    t0 = time.perf_counter()
+    targets = exact_topk(ds.queries, ds.keys, 1, device=device)[1]
+    metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device)
+    return {**payload.get("train_info", {}), **metrics, "eval_seconds": time.perf_counter() - t0}

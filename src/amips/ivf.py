@@ -1,0 +1,126 @@
+"""IVF (inverted file) search with natural or learned (projected) queries, with cost accounting.
+
+The index is faiss ``IndexIVFFlat`` with an inner-product metric and a flat-IP coarse quantiser, as in the
+official evaluation. A *projected* query is the model's predicted key ĝ(x) (KeyNet output or SupportNet
+gradient), used unchanged for both the coarse step and the list scan.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class IvfIndex:
+    """A trained, filled IVF index and its list sizes [nlist]."""
+
+    index: object
+    list_sizes: np.ndarray
+
+    @property
+    def nlist(self) -> int:
+        return int(self.list_sizes.size)
+
+
+def default_nlist(num_keys: int) -> int:
+    """⌊√m⌋ lists (the official choice)."""
+    return max(1, int(math.isqrt(num_keys)))
+
+
+def build_ivf(keys: np.ndarray, nlist: int | None = None, seed: int = 0) -> IvfIndex:
+    """Train and fill an IndexIVFFlat(IP) on keys [m, d]."""
+    import faiss
+
+    keys = np.ascontiguousarray(keys, np.float32)
+    nlist = nlist or default_nlist(keys.shape[0])
+    quantizer = faiss.IndexFlatIP(keys.shape[1])
+    index = faiss.IndexIVFFlat(quantizer, keys.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    index.train(keys)
+    index.add(keys)
+    sizes = np.array([index.invlists.list_size(i) for i in range(nlist)], np.int64)
+    return IvfIndex(index, sizes)
+
+
+def nprobe_grid(nlist: int) -> list[int]:
+    """1, 2, 4, … up to nlist (always including nlist): the full sweep."""
+    grid = [1 << i for i in range(int(math.log2(nlist)) + 1)]
+    return sorted(set(grid + [nlist]))
+
+
+def ivf_search(ivf: IvfIndex, vectors: np.ndarray, nprobe: int, k: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Search vectors [n, d]; returns (indices [n, k], seconds per query, scanned keys per query [n])."""
+    index = ivf.index
+    index.nprobe = nprobe
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    t0 = time.perf_counter()
+    _, idx = index.search(vectors, k)
+    seconds = (time.perf_counter() - t0) / max(1, vectors.shape[0])
+    _, probed = index.quantizer.search(vectors, nprobe)
+    scanned = ivf.list_sizes[probed].sum(axis=1)
+    return idx, seconds, scanned
+
+
+def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes: list[int], k_values: list[int],
+              extra_flops: float = 0.0, extra_seconds: float = 0.0) -> list[dict[str, float]]:
+    """Recall of the exact top-1 for each nprobe; cost per query = coarse step + scanned lists (+ the network).
+
+    Args:
+        vectors: the IVF queries [n, d] (natural x, or the projected ĝ(x)).
+        true_top1: exact top-1 key index of the *natural* query [n].
+        extra_flops, extra_seconds: per-query cost of producing ``vectors`` (the network; 0 for natural).
+    Returns one row per nprobe: nprobe, recall@k for k in k_values (recall@1 is the match rate),
+    flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds).
+    """
+    d = vectors.shape[1]
+    kmax = max(k_values)
+    rows = []
+    for nprobe in nprobes:
+        idx, seconds, scanned = ivf_search(ivf, vectors, nprobe, kmax)
+        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()),
+               "flops": float(2 * d * (ivf.nlist + scanned.mean()) + extra_flops),
+               "seconds": seconds + extra_seconds}
+        for k in k_values:
+            row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1)))
+        rows.append(row)
+    return rows
+
+
+def hnsw_sweep(keys: np.ndarray, queries: np.ndarray, true_top1: np.ndarray, ef_values: list[int],
+               k_values: list[int], m_links: int = 16, ef_construction: int = 100, threads: int = 1,
+               seed: int = 0) -> list[dict[str, float]]:
+    """hnswlib (space 'ip') baseline: recall and wall-clock per query for each ef (FLOPs are not exposed)."""
+    import hnswlib
+
+    index = hnswlib.Index(space="ip", dim=keys.shape[1])
+    index.init_index(max_elements=keys.shape[0], ef_construction=ef_construction, M=m_links, random_seed=seed)
+    index.add_items(np.ascontiguousarray(keys, np.float32), num_threads=threads)
+    kmax = max(k_values)
+    rows = []
+    for ef in ef_values:
+        index.set_ef(max(ef, kmax))
+        t0 = time.perf_counter()
+        idx, _ = index.knn_query(np.ascontiguousarray(queries, np.float32), k=kmax, num_threads=threads)
+        seconds = (time.perf_counter() - t0) / queries.shape[0]
+        row = {"ef": ef, "seconds": seconds, "flops": float("nan")}
+        for k in k_values:
+            row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1)))
+        rows.append(row)
+    return rows
+
+
+def exact_search_row(keys: np.ndarray, queries: np.ndarray, k_values: list[int]) -> dict[str, float]:
+    """Brute-force search cost (recall 1 by definition), timed with the chunked exact search."""
+    from amips.labels import exact_topk
+
+    t0 = time.perf_counter()
+    exact_topk(queries, keys, 1)
+    seconds = (time.perf_counter() - t0) / queries.shape[0]
+    row = {"seconds": seconds, "flops": float(2 * keys.shape[0] * keys.shape[1]),
+           "scanned_keys": float(keys.shape[0])}
+    row.update({f"recall@{k}": 1.0 for k in k_values})
+    return row

@@ -1,0 +1,106 @@
+"""Search with a trained model: its predicted key ĝ(x) replaces the query x in a top-k MIPS over the keys.
+
+Exhaustive search ranks every key by ⟨ĝ(x), k_j⟩ (:func:`amips.labels.exact_topk`); IVF search probes ``nprobe``
+of the ``nlist`` lists of a faiss ``IndexIVFFlat`` with inner product (:mod:`amips.ivf`). Results are written as
+``.npz`` (``indices`` and ``scores``), ``.npy`` (indices only) or ``.json`` (both; a missing IVF result is null).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amips.evaluate import predict
+from amips.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
+from amips.labels import exact_topk
+from amips.models.factory import check_model_dim, load_payload, model_from_payload
+from amips.models.networks import AmipsModel
+
+OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Top-k keys of each query, best first by ⟨ĝ(x), key⟩.
+
+    Attributes:
+        indices: [n, k] int64 key rows; −1 where an IVF search found fewer than k keys in the probed lists.
+        scores: [n, k] float32 inner products ⟨x, key⟩ of the (unit-normalised) query with each returned key;
+            −inf where the index is −1.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+
+
+def load_mips_model(path: str | Path, dim: int) -> tuple[AmipsModel, dict[str, Any]]:
+    """A saved single-output model for ``dim``-dimensional queries, and its file's payload (spec, train info)."""
+    payload = load_payload(path)
+    model = check_model_dim(model_from_payload(payload, str(path)), dim, path)
+    if model.num_outputs != 1:
+        raise InputError(f"model {path} is a cluster router with {model.num_outputs} outputs, not a MIPS model")
+    return model, payload
+
+
+def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf: bool = False,
+           nlist: int | None = None, nprobe: int = 8, batch_size: int = 1024, device: str = "cpu",
+           seed: int = 0) -> SearchResult:
+    """Top-k keys [m, d] for unit queries [n, d], searched with the model's predicted keys.
+
+    Args:
+        ivf: search a faiss IVF index (``nlist`` lists, default ⌊√m⌋; ``nprobe`` probed, capped at nlist)
+            instead of all keys.
+        seed: seed of the IVF k-means.
+    """
+    m = keys.shape[0]
+    if not 1 <= k <= m:
+        raise InputError(f"k={k} must be between 1 and the number of keys m={m}")
+    if ivf and nlist is not None and not 1 <= nlist <= m:
+        raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={m}")
+    if ivf and nprobe < 1:
+        raise InputError(f"nprobe must be >= 1, got {nprobe}")
+    pred_keys = predict(model, queries, batch_size, device)[1][:, 0, :]
+    if ivf:
+        from amips.ivf import build_ivf, ivf_search
+
+        index = build_ivf(keys, nlist, seed=seed)
+        indices = ivf_search(index, pred_keys, min(nprobe, index.nlist), k)[0].astype(np.int64)
+    else:
+        indices = exact_topk(pred_keys, keys, k, device=device)[1]
+    return SearchResult(indices, query_scores(queries, keys, indices))
+
+
+def query_scores(queries: np.ndarray, keys: np.ndarray, indices: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """⟨queries[i], keys[indices[i, j]]⟩ [n, k] float32 (−inf where the index is −1), ``chunk`` rows at a time."""
+    out = np.empty(indices.shape, np.float32)
+    for start in range(0, indices.shape[0], chunk):
+        idx = indices[start : start + chunk]
+        picked = np.asarray(keys, np.float32)[np.maximum(idx, 0)]
+        out[start : start + chunk] = np.einsum("nd,nkd->nk", queries[start : start + chunk], picked)
+    out[indices < 0] = -np.inf
+    return out
+
+
+def check_output_path(path: str | Path) -> Path:
+    """``path`` if its suffix is a supported result format, else an ``InputError`` naming it."""
+    path = Path(path)
+    if path.suffix not in OUTPUT_SUFFIXES:
+        raise InputError(f"output file {path} must end in one of {', '.join(OUTPUT_SUFFIXES)}")
+    return path
+
+
+def save_results(path: str | Path, result: SearchResult) -> None:
+    """Write ``result`` atomically in the format given by the suffix of ``path`` (see the module docstring)."""
+    path = check_output_path(path)
+    if path.suffix == ".npz":
+        with atomic_path(path, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, indices=result.indices, scores=result.scores)
+    elif path.suffix == ".npy":
+        atomic_save_npy(path, result.indices)
+    else:
+        scores = [[float(s) if i >= 0 else None for i, s in zip(row_i, row_s)]
+                  for row_i, row_s in zip(result.indices.tolist(), result.scores.tolist())]
+        atomic_write_json(path, {"indices": result.indices.tolist(), "scores": scores})

@@ -1,0 +1,13 @@
+"""Snakemake adapter for rules aggregate_ivf / aggregate_router → amips.tables.aggregate_{ivf,router}."""
+from amips.logs import redirect_to_log
+
+redirect_to_log(snakemake.log[0])
+
+from amips.tables import aggregate_ivf, aggregate_router  # noqa: E402
+
+if snakemake.rule == "aggregate_ivf":
+    aggregate_ivf([*snakemake.input.baselines, *snakemake.input.projected], snakemake.output.curves,
+                  snakemake.output.markdown)
+else:
+    aggregate_router([*snakemake.input.baselines, *snakemake.input.learned], snakemake.output.curves,
+                     snakemake.output.markdown)

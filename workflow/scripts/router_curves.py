@@ -1,0 +1,15 @@
+"""Snakemake adapter for rules router_baseline / router_learned → amips.stages.router_curves."""
+from pathlib import Path
+
+from amips.logs import redirect_to_log
+
+redirect_to_log(snakemake.log[0])
+
+from amips.stages import router_curves  # noqa: E402
+
+learned = "model" in snakemake.input.keys()
+router_curves(snakemake.input.key_file, Path(snakemake.input.test_queries).parent, snakemake.output.csv,
+              model_path=snakemake.input.model if learned else None,
+              run=snakemake.params.run if learned else {"dataset": snakemake.wildcards.dataset},
+              threads=snakemake.threads,
+              batch_size=snakemake.params.get("batch_size", 1024))
