@@ -8,7 +8,7 @@ STAMP := $(VENV)/.amips-installed
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test report clean
+.PHONY: setup run test report medium wordnet clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+
+# WordNet 3.0 (Debian wordnet-base) for config/medium.yaml; needs root and apt-get.
+wordnet:
+	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base)
+
+medium: setup wordnet
+	$(BIN)/snakemake --configfile config/medium.yaml $(SNAKEMAKE_ARGS)
 
 report: setup
 	$(BIN)/snakemake --report report.html $(SNAKEMAKE_ARGS)

@@ -21,11 +21,13 @@ def snakemake(*args: str, cwd: Path, timeout: int = 600) -> subprocess.Completed
                           capture_output=True, timeout=timeout)
 
 
-def test_default_config_dry_run(tmp_path):
-    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml"), "-n", "--cores", "2",
+@pytest.mark.parametrize("config", ["config.yaml", "config/medium.yaml", "config/paper.yaml"])
+def test_shipped_configs_validate_and_dry_run(tmp_path, config):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / config), "-n", "--cores", "2",
                     cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "train" in out.stdout and "aggregate" in out.stdout
+    for rule in ("train", "evaluate", "aggregate", "ivf_projected", "router_learned"):
+        assert rule in out.stdout, rule
 
 
 @pytest.mark.workflow
@@ -33,17 +35,31 @@ def test_default_config_dry_run(tmp_path):
 def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     out = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", cwd=REPO)
     assert out.returncode == 0, out.stderr[-5000:]
-    summary = pd.read_csv(tmp_path / "results/tables/tiny/summary.csv")
+    tables = tmp_path / "results/tables/tiny"
+    summary = pd.read_csv(tables / "summary.csv")
     config = yaml.safe_load(TINY.read_text())
     sweep = config["sweep"]
-    assert len(summary) == len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
-    assert (summary["n_seeds"] == len(sweep["seeds"])).all()
+    mips = summary[summary["task"] == "mips"]
+    expected = len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
+    assert len(mips) == expected + len(config["extra_sweeps"])
+    assert (mips["n_seeds"] == len(sweep["seeds"])).all()
+    router = summary[summary["task"] == "router"]
+    assert len(router) == 1 and router["routing_accuracy_mean"].between(0, 1).all()
+    ivf = pd.read_csv(tables / "ivf.csv")
+    assert {"ivf natural", "exact", "hnsw"} <= set(ivf["method"])
+    assert any(m.startswith("ivf supportnet") for m in ivf["method"])
+    natural = ivf[ivf["method"] == "ivf natural"].sort_values("nprobe")
+    assert natural["recall@1_mean"].iloc[-1] == 1.0  # probing every list is exact
+    assert "At equal FLOPs" in (tables / "ivf.md").read_text()
+    routing = pd.read_csv(tables / "router.csv")
+    assert {"centroid routing", "supportnet_router router (radial)"} <= set(routing["method"])
     assert summary["match_rate_mean"].between(0, 1).all() and summary["mrr_mean"].gt(0).all()
     runs = pd.read_csv(tmp_path / "results/tables/tiny/runs.csv")
     assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
     assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
-    figure = tmp_path / "paper_figures" / config["name"] / "match_rate.png"
-    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for figure in ("match_rate", "compression", "ivf", "router"):
+        path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))
     # nothing left to do, and the report builds
     again = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", "-n", cwd=REPO)

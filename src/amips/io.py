@@ -17,6 +17,24 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class InputError(ValueError):
     """A user-supplied input (file, array, config value) is unusable; the message names it."""
 
@@ -41,7 +59,8 @@ def _output_error(path: Path, exc: OSError) -> OutputError:
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
-    The temporary file keeps the destination's suffix (some writers, e.g. ``np.save``, care).
+    The temporary file keeps the destination's suffix (some writers, e.g. ``np.save``, care) and gets the
+    permissions of a normally created file (0666 minus the umask, not ``mkstemp``'s 0600).
     On any exception the temporary file is removed and ``path`` is left untouched. An ``OSError`` about the
     destination or the temporary file (permission denied, disk full, …) becomes an :class:`OutputError` naming
     ``path``.
@@ -55,8 +74,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         )
     except OSError as exc:
         raise _output_error(path, exc) from exc
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the final file the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)

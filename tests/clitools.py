@@ -1,0 +1,52 @@
+"""Helpers shared by the command-line tests (test_cli, test_bad_input, test_faults)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from amips.cli import main
+from amips.stages import make_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+AMIPS = Path(sys.executable).with_name("amips")
+
+# A model and schedule small enough for a fraction of a second of training on one core.
+TINY_FIT = ("--model", "keynet", "--depth", "2", "--wx-inject", "2", "--width", "16", "--steps", "30",
+            "--batch-size", "32", "--noise-copies", "1", "--threads", "1", "--quiet")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys, *argv: object) -> Result:
+    """``amips argv…`` in this process; returns the exit code and what it printed."""
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def run_process(*argv: object, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``amips argv…`` as a subprocess (the installed console script)."""
+    env = {**os.environ, "AMIPS_DEBUG": ""}
+    return subprocess.run([str(AMIPS), *map(str, argv)], cwd=cwd, env=env, text=True, capture_output=True,
+                          timeout=timeout)
+
+
+def make_data(out_dir: Path, num_keys: int = 200, num_queries: int = 100, dim: int = 8, seed: int = 0) -> Path:
+    """A structured synthetic dataset directory with keys.npy and queries.npy."""
+    make_dataset({"source": "structured", "num_keys": num_keys, "num_queries": num_queries, "dim": dim, "seed": seed,
+                  "options": {"num_clusters": 4, "intrinsic_dim": 3}}, out_dir)
+    return out_dir
+
+
+def files_under(path: Path) -> set[str]:
+    """Relative paths of every file below ``path`` (hidden temporary files included)."""
+    return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()} if path.exists() else set()

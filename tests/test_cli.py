@@ -1,0 +1,197 @@
+"""The amips command line: --help, the pipeline stages and the user-data commands, and the README run verbatim."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from amips.cli import build_parser, main
+from amips.data import load_key_query_files
+from amips.evaluate import predict
+from amips.labels import exact_topk
+from amips.models import load_model
+from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, run, run_process
+
+COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "check-config")
+
+
+def test_every_command_is_listed_and_has_help(capsys):
+    top = run(capsys, "--help")
+    assert top.code == 0 and all(name in top.out for name in COMMANDS)
+    choices = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - the registered commands
+    assert set(choices) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help(capsys, command):
+    result = run(capsys, command, "--help")
+    assert result.code == 0 and result.err == ""
+    assert result.out.startswith(f"usage: amips {command}") and "--debug" in result.out
+
+
+def test_console_script_is_installed():
+    assert AMIPS.exists(), "reinstall the package (pip install -e .) to create the amips console script"
+    result = run_process("fit", "--help")
+    assert result.returncode == 0 and "usage: amips fit" in result.stdout
+
+
+def test_pipeline_stages_round_trip(tmp_path, capsys):
+    data, labels, runs = tmp_path / "data", tmp_path / "labels", tmp_path / "run"
+    assert run(capsys, "generate", "--num-keys", 200, "--num-queries", 80, "--dim", 8, "--out", data).code == 0
+    assert files_under(data) == {"keys.npy", "queries.npy", "meta.json"}
+    result = run(capsys, "labels", "--data", data, "--out", labels, "--noise-copies", 1, "--test-size", 0.25)
+    assert result.code == 0 and "train" in result.out
+    assert {"train_queries.npy", "test_targets.npy", "meta.json"} <= files_under(labels)
+    result = run(capsys, "train", "--data", data, "--labels", labels, "--out", runs, "--model", "supportnet",
+                 "--depth", 2, "--wx-inject", 2, "--width", 16, "--steps", 20, "--batch-size", 32, "--quiet")
+    assert result.code == 0, result.err
+    assert files_under(runs) == {"model.pt", "history.json"}  # checkpoint removed once done
+    result = run(capsys, "evaluate", "--model", runs / "model.pt", "--data", data, "--labels", labels,
+                 "--out", runs / "metrics.json")
+    assert result.code == 0, result.err
+    record = json.loads((runs / "metrics.json").read_text())
+    assert 0 <= record["match_rate"] <= 1 and record["kind"] == "supportnet" and record["num_test_queries"] == 40
+    table = dict(line.split() for line in result.out.splitlines()[1:])
+    assert float(table["match_rate"]) == pytest.approx(record["match_rate"], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A dataset and a KeyNet fitted on it with `amips fit`."""
+    root = tmp_path_factory.mktemp("fit")
+    data = make_data(root / "data")
+    model = root / "model.pt"
+    argv = ["fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy", "--out", model, *TINY_FIT]
+    assert main([str(a) for a in argv]) == 0
+    return data, model
+
+
+def test_fit_saves_model_with_its_settings(fitted):
+    data, model = fitted
+    payload = torch.load(model, map_location="cpu", weights_only=True)
+    assert payload["spec"]["kind"] == "keynet" and payload["spec"]["width"] == 16
+    assert payload["train_spec"]["steps"] == 30 and payload["label_config"]["noise_copies"] == 1
+    assert payload["train_info"]["num_parameters"] > 0 and payload["data"]["num_queries"] == 100
+    assert not model.with_name(model.name + ".ckpt").exists()
+
+
+def test_search_returns_top_k_of_the_predicted_key(fitted, tmp_path, capsys):
+    data, model = fitted
+    keys_path, queries_path = data / "keys.npy", data / "queries.npy"
+    out = tmp_path / "results.npz"
+    result = run(capsys, "search", "--model", model, "--keys", keys_path, "--queries", queries_path, "--k", 5,
+                 "--out", out)
+    assert result.code == 0, result.err
+    found = np.load(out)
+    ds = load_key_query_files(keys_path, queries_path)
+    pred_keys = predict(load_model(model, dim=8), ds.queries)[1][:, 0]
+    np.testing.assert_array_equal(found["indices"], exact_topk(pred_keys, ds.keys, 5)[1])
+    expected_scores = np.einsum("nd,nkd->nk", ds.queries, ds.keys[found["indices"]])
+    np.testing.assert_allclose(found["scores"], expected_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_ivf_search_probing_every_list_equals_exhaustive(fitted, tmp_path, capsys):
+    data, model = fitted
+    common = ("--model", model, "--keys", data / "keys.npy", "--queries", data / "queries.npy", "--k", 3)
+    assert run(capsys, "search", *common, "--out", tmp_path / "exact.npy").code == 0
+    result = run(capsys, "search", *common, "--ivf", "--nlist", 8, "--nprobe", 8, "--out", tmp_path / "ivf.npy")
+    assert result.code == 0 and "IVF" in result.out
+    exact, ivf = np.load(tmp_path / "exact.npy"), np.load(tmp_path / "ivf.npy")
+    assert ivf.shape == exact.shape == (100, 3)
+    assert (ivf[:, 0] == exact[:, 0]).mean() > 0.99  # faiss may order exact float ties differently
+
+
+def test_ivf_search_marks_missing_results(fitted, tmp_path, capsys):
+    data, model = fitted
+    out = tmp_path / "ivf.json"
+    result = run(capsys, "search", "--model", model, "--keys", data / "keys.npy", "--queries", data / "queries.npy",
+                 "--k", 100, "--ivf", "--nlist", 14, "--nprobe", 1, "--out", out)
+    assert result.code == 0, result.err
+    found = json.loads(out.read_text())
+    indices, scores = np.array(found["indices"]), found["scores"]
+    assert indices.shape == (100, 100) and (indices == -1).any()  # one list of ~14 keys cannot fill k = 100
+    assert all((s is None) == (i == -1) for row_i, row_s in zip(indices, scores) for i, s in zip(row_i, row_s))
+
+
+def test_evaluate_on_queries_prints_the_table(fitted, tmp_path, monkeypatch, capsys):
+    data, model = fitted
+    monkeypatch.chdir(tmp_path)
+    result = run(capsys, "evaluate", "--model", model, "--keys", data / "keys.npy", "--queries", data / "queries.npy")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["metric", "value"] and lines[1].split()[0] == "match_rate"
+    assert "num_test_queries  100" in result.out
+    assert files_under(tmp_path) == set()  # nothing written without --out
+
+
+# ------------------------------------------------------------------------------------------ the README, verbatim
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    """(language, code) of each fenced block in the README section 'Using your own embeddings'."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Using your own embeddings", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+
+
+def _shell_commands(code: str) -> list[list[str] | tuple[str, str, str]]:
+    """Commands of a bash block: argument lists, or ('heredoc', file, text) for `cat > file <<'END' … END`."""
+    lines = code.replace("\\\n", " ").splitlines()
+    commands: list = []
+    while lines:
+        line = lines.pop(0)
+        heredoc = re.match(r"cat > (\S+) <<'(\w+)'$", line.strip())
+        if heredoc:
+            end = lines.index(heredoc.group(2))
+            commands.append(("heredoc", heredoc.group(1), "\n".join(lines[:end]) + "\n"))
+            del lines[: end + 1]
+        elif shlex.split(line, comments=True):
+            commands.append(shlex.split(line, comments=True))
+    return commands
+
+
+def _run_readme_command(command, cwd: Path, capsys) -> None:
+    if command[0] == "heredoc":
+        (cwd / command[1]).write_text(command[2])
+    elif command[0] == "amips":
+        result = run(capsys, *command[1:])
+        assert result.code == 0, f"{shlex.join(command)}\n{result.err}"
+    elif command[0] == "snakemake":  # a dry run: the full sweep takes minutes
+        snakemake = Path(sys.executable).with_name("snakemake")
+        if not snakemake.exists():
+            pytest.skip("snakemake not installed (pip install -e '.[workflow]')")
+        done = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), *command[1:], "-n", "--cores", "1"],
+                              cwd=cwd, text=True, capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "results/mine/" in done.stdout
+    else:
+        raise AssertionError(f"the README runs a command this test does not know: {shlex.join(command)}")
+
+
+def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
+    blocks = _readme_blocks()
+    assert [lang for lang, _ in blocks] == ["bash", "text", "python", "bash"]
+    shown = dict(line.split() for line in blocks[1][1].splitlines()[1:])  # the metrics table the README shows
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # the clone's default config, next to your data
+    for lang, code in blocks:
+        if lang == "text":
+            continue
+        if lang == "python":
+            exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own snippet
+            continue
+        for command in _shell_commands(code):
+            _run_readme_command(command, tmp_path, capsys)
+    metrics = json.loads((tmp_path / "my_metrics.json").read_text())
+    assert metrics["match_rate"] == pytest.approx(float(shown["match_rate"]), abs=0.05)
+    assert metrics["key_error_rn2"] < 1.0  # the model beats the identity map
+    assert np.load(tmp_path / "results_ivf.npz")["indices"].shape == (1000, 10)
