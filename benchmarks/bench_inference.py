@@ -40,7 +40,7 @@ def run(quick: bool, reps: int | None = None, log=print) -> list[Row]:
 
     cfg = QUICK if quick else FULL
     m, dim = cfg["m"], cfg["dim"]
-    reps = reps or (2 if quick else 3)
+    reps = reps or (1 if quick else 3)
     keys = unit_vectors(m, dim, seed=1)
     models = {kind: build(kind, dim, m) for kind in ("keynet", "supportnet")}
     rows: list[Row] = []
@@ -80,7 +80,7 @@ def run(quick: bool, reps: int | None = None, log=print) -> list[Row]:
         funcs = {"keynet": model_fn(models["keynet"], True), "supportnet": model_fn(models["supportnet"], False),
                  "exact": exact_fn}
         load0 = load_average()
-        best = interleaved_best(funcs, reps=reps if batch > 1 else max(2, reps - 1), warmup=1)
+        best = interleaved_best(funcs, reps=reps if batch > 1 else max(1, reps - 1), warmup=1)
         load = max(load0, load_average())
         qps = {k: counts[k] / v for k, v in best.items()}
         for kind in ("keynet", "supportnet"):

@@ -25,7 +25,7 @@ def run(quick: bool, peak_gflops: float, reps: int | None = None, log=print) -> 
     from amips.labels import exact_topk
 
     cases, dim = (QUICK_CASES, QUICK_DIM) if quick else (FULL_CASES, DIM)
-    reps = reps or (2 if quick else 3)
+    reps = reps or (1 if quick else 3)
     rows: list[Row] = []
     for m, n in cases:
         t0 = time.perf_counter()
@@ -74,7 +74,7 @@ def peak_rows(peak: dict, quick: bool) -> list[Row]:
         Row("machine", "fp32_peak", "gflops", float(peak["peak_gflops"]), est,
             float(peak["peak_gflops"]) / est if est == est else math.nan, unit="GFLOP/s",
             baseline_name="estimate: cores x 32 FLOP/cycle x nominal clock", notes=str(peak.get("method"))),
-        Row("machine", "fp32_peak", "implied_clock_ghz", float(peak.get("implied_ghz") or math.nan),
-            float(peak.get("nominal_ghz") or math.nan), unit="GHz", baseline_name="nominal (/proc/cpuinfo)",
-            notes="per-core FMA rate / 32 FLOP per cycle"),
+        rate_row("machine", "fp32_peak", "implied_clock_ghz", float(peak.get("implied_ghz") or math.nan),
+                 float(peak.get("nominal_ghz") or math.nan), unit="GHz", baseline_name="nominal (/proc/cpuinfo)",
+                 notes="per-core FMA rate / 32 FLOP per cycle"),
     ]

@@ -121,9 +121,9 @@ def _measure(fn, lanes: int, threads: int, seconds: float, repeats: int) -> tupl
     """
     flop_per_iter = _CHAINS * lanes * 2
     iters = 1_000_000
-    while _run_threads(fn, 1, iters)[1][0] < 0.05:  # calibrate to ~seconds of CPU time
+    while _run_threads(fn, 1, iters)[1][0] < 0.02:  # calibrate to ~seconds of CPU time
         iters *= 2
-    iters = int(iters * seconds / 0.05)
+    iters = max(1, int(iters * seconds / 0.02))
     best_wall = best_cpu = 0.0
     for _ in range(repeats):
         wall, cpu = _run_threads(fn, threads, iters)

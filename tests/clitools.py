@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 AMIPS = Path(sys.executable).with_name("amips")
 
 # A model and schedule small enough for a fraction of a second of training on one core.
-TINY_FIT = ("--model", "keynet", "--depth", "2", "--wx-inject", "2", "--width", "16", "--steps", "30",
-            "--batch-size", "32", "--noise-copies", "1", "--threads", "1", "--quiet")
+TINY_MODEL = ("--model", "keynet", "--depth", "2", "--wx-inject", "2", "--width", "16")
+TINY_FIT = (*TINY_MODEL, "--steps", "30", "--batch-size", "32", "--noise-copies", "1", "--threads", "1", "--quiet")
 
 
 @dataclass

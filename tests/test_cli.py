@@ -169,8 +169,8 @@ def _run_readme_command(command, cwd: Path, capsys) -> None:
         snakemake = Path(sys.executable).with_name("snakemake")
         if not snakemake.exists():
             pytest.skip("snakemake not installed (pip install -e '.[workflow]')")
-        done = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), *command[1:], "-n", "--cores", "1"],
-                              cwd=cwd, text=True, capture_output=True, timeout=300)
+        argv = [str(snakemake), "--snakefile", str(REPO / "Snakefile"), *command[1:], "-n", "--cores", "1"]
+        done = subprocess.run(argv, cwd=cwd, text=True, capture_output=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "results/mine/" in done.stdout
     else:

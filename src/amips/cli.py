@@ -20,12 +20,13 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
+from amips.data import SYNTHETIC_SOURCES
+from amips.models.skipmlp import RECTIFIERS
 from amips.models.spec import HOMOGENIZATIONS, MODEL_KINDS, ModelSpec
 from amips.train import TrainSpec
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-SYNTHETIC_SOURCES = ("structured", "gaussian")
 
 Handler = Callable[[argparse.Namespace], None]
 
@@ -75,14 +76,15 @@ def _device_name(text: str) -> str:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("runtime")
+    group = parser.add_argument_group("messages")
     group.add_argument("--debug", action="store_true", help="print the traceback of an error (or set AMIPS_DEBUG=1)")
     group.add_argument("--quiet", action="store_true", help="only print results and errors (no log lines)")
 
 
 def _add_runtime(parser: argparse.ArgumentParser, seed: bool = True) -> None:
     group = parser.add_argument_group("compute")
-    group.add_argument("--device", type=_device_name, default="cpu", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    group.add_argument("--device", type=_device_name, default="cpu",
+                       help="cpu, cuda, cuda:N or auto (cuda when available)")
     group.add_argument("--threads", type=_positive_int, default=1, help="CPU threads for torch")
     if seed:
         group.add_argument("--seed", type=int, default=0, help="random seed (noise, initialisation, batch order)")
@@ -96,11 +98,12 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
                        help="radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network")
     group.add_argument("--parameters-fraction", type=float, default=_default(ModelSpec, "parameters_fraction"),
                        help="parameter budget as a fraction of m·d (the size of the keys)")
-    group.add_argument("--width", type=int, default=None, help="hidden width (default: solved from --parameters-fraction)")
+    group.add_argument("--width", type=int, default=None,
+                       help="hidden width (default: solved from --parameters-fraction)")
     group.add_argument("--depth", type=int, default=_default(ModelSpec, "depth"), help="number of hidden layers")
     group.add_argument("--wx-inject", type=int, default=_default(ModelSpec, "wx_inject"),
                        help="re-inject the input x into every k-th layer")
-    group.add_argument("--rectifier", choices=("identity", "softplus", "relu"), default=_default(ModelSpec, "rectifier"),
+    group.add_argument("--rectifier", choices=RECTIFIERS, default=_default(ModelSpec, "rectifier"),
                        help="SupportNet weight map; softplus/relu make it provably convex")
     group.add_argument("--resnet", action="store_true", help="KeyNet predicts a residual: g(x) = x + net(x)")
 
@@ -115,7 +118,8 @@ def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> Non
                        help="decay of the weight average that is saved")
     group.add_argument("--checkpoint-every", type=int, default=checkpoint_every,
                        help="write a resumable checkpoint every N steps (0: only at the end)")
-    group.add_argument("--log-every", type=int, default=_default(TrainSpec, "log_every"), help="log the loss every N steps")
+    group.add_argument("--log-every", type=int, default=_default(TrainSpec, "log_every"),
+                       help="log the loss every N steps")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
 
@@ -164,7 +168,8 @@ def cmd_text(args: argparse.Namespace) -> None:
     from amips.text.build import build_text_dataset
 
     meta = build_text_dataset(args.source, args.out, num_keys=args.num_keys, variant=args.variant, root=args.root,
-                              batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir, seed=args.seed)
+                              batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
+                              seed=args.seed)
     counts = meta["counts"]
     print(f"wrote {counts['keys']} keys and {counts['queries']} queries (d = {meta['dim']}) to {args.out}")
 
@@ -178,7 +183,8 @@ def cmd_labels(args: argparse.Namespace) -> None:
     cfg = {"noise_copies": args.noise_copies, "noise_std": args.noise_std, "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
     meta = make_labels(args.data, args.out, cfg, device)
-    print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_test']} test) to {args.out}")
+    print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_test']} test) "
+          f"to {args.out}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -22,7 +22,8 @@ def merge_configs(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, An
     several ``--configfile`` files)."""
     out = dict(base)
     for key, value in overlay.items():
-        out[key] = merge_configs(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        both_mappings = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_configs(out[key], value) if both_mappings else value
     return out
 
 

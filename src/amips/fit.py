@@ -16,6 +16,7 @@ from typing import Any
 
 from amips.data import load_key_query_files
 from amips.evaluate import evaluate_model
+from amips.io import InputError
 from amips.labels import exact_topk
 from amips.models import ModelSpec
 from amips.runinfo import configure_torch
@@ -51,6 +52,8 @@ def fit_embeddings(
     row is the target. Resumes from ``<out_path>.ckpt`` if a previous run with the same settings was interrupted.
     Returns the train info stored in the model file.
     """
+    if Path(out_path).is_dir():
+        raise InputError(f"output {out_path} is a directory; give a file name such as {Path(out_path) / 'model.pt'}")
     configure_torch(threads, device)
     ds = load_key_query_files(keys_path, queries_path)
     label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1}

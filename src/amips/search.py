@@ -74,7 +74,7 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
 
 
 def query_scores(queries: np.ndarray, keys: np.ndarray, indices: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """⟨queries[i], keys[indices[i, j]]⟩ [n, k] float32 (−inf where the index is −1), ``chunk`` rows at a time."""
+    """⟨queries[i], keys[indices[i, j]]⟩ [n, k] float32 (−inf where the index is −1), ``chunk`` rows at once."""
     out = np.empty(indices.shape, np.float32)
     for start in range(0, indices.shape[0], chunk):
         idx = indices[start : start + chunk]

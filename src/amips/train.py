@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +21,7 @@ from amips.io import InputError
 from amips.losses import amips_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
+from amips.settings import from_mapping
 
 log = logging.getLogger("amips.train")
 
@@ -63,11 +64,8 @@ class TrainSpec:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainSpec":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        """Build from a config mapping; unknown keys are an error naming the key."""
+        return from_mapping(cls, values, "training")
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up lr_init → lr_peak over warmup_steps, then cosine decay to lr_end at ``steps``."""
@@ -135,6 +133,22 @@ def _zero_nan_grads(params: list[torch.nn.Parameter]) -> int:
     return count
 
 
+def _guard_and_clip(params: list[torch.nn.Parameter], max_norm: float) -> tuple[int, float]:
+    """NaN guard then global-norm clipping; returns (NaN entries zeroed, pre-clip norm).
+
+    Same result as ``_zero_nan_grads`` followed by ``clip_grad_norm_``, but the per-tensor NaN scan (two ops and a
+    host sync per tensor) only runs when the total norm is not finite, which a NaN anywhere makes it.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.nn.utils.get_total_norm(grads)
+    nan_count = 0
+    if not bool(torch.isfinite(total)):
+        nan_count = _zero_nan_grads(params)
+        total = torch.nn.utils.get_total_norm(grads)
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return nan_count, float(total)
+
+
 def _save_checkpoint(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, step: int,
                      spec: TrainSpec, seed: int, num_keys: int, history: list[dict[str, float]]) -> None:
     payload = model_payload(model, num_keys, {
@@ -177,7 +191,9 @@ def train_model(
     model.to(device)
     data = data.to(device)
     params = [p for p in model.parameters()]
-    opt = torch.optim.Adam(params, lr=spec.lr_at(0))
+    # fused Adam: one kernel per tensor instead of ~10 (same update rule); on a busy 2-core CPU the unfused
+    # per-tensor ops each wait for an OpenMP barrier and the optimizer step took up to 0.8 s of a ~2 s step.
+    opt = torch.optim.Adam(params, lr=spec.lr_at(0), fused=torch.device(device).type in ("cpu", "cuda"))
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(spec.ema_decay), use_buffers=True)
     history: list[dict[str, float]] = []
     start = 0
@@ -201,9 +217,8 @@ def train_model(
             pred_scores, pred_keys = model(x), target_keys
         loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight, spec.key_weight)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nan_count = _zero_nan_grads(params)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, spec.grad_clip))
+        loss.backward(inputs=params)  # not into the (SupportNet) input x, whose gradient nobody reads
+        nan_count, grad_norm = _guard_and_clip(params, spec.grad_clip)
         opt.step()
         ema.update_parameters(model)
         done = step + 1

@@ -34,7 +34,9 @@ rule embed:
         "results/benchmarks/embed/{dataset}.tsv"
     conda:
         "../../envs/amips.yaml"
-    threads: 2
+    # 1 thread: the 2-thread encoder is ~1.6x faster on an idle machine but collapses (>5x slower) when another
+    # process shares the cores; raise it with --set-threads embed=N on a dedicated machine.
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from amips.settings import from_mapping
 
 MODEL_KINDS = ("supportnet", "keynet")
 HOMOGENIZATIONS = ("none", "radial")
@@ -77,11 +79,7 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ModelSpec":
         """Build from a config mapping; unknown keys are an error naming the key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return from_mapping(cls, values, "model")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,62 @@
+"""The benchmark suite's --quick mode runs end to end and writes a complete, finite CSV and a plot."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = ["benchmark", "case", "metric", "value", "baseline", "ratio", "target", "met"]
+EXPECTED = {
+    ("machine", "gflops"), ("machine", "implied_clock_ghz"),
+    ("labels", "queries_per_s"), ("labels", "gflops"), ("labels", "faiss_gflops"),
+    ("labels", "top1_agreement_with_faiss"),
+    ("memory", "peak_rss_gib"), ("memory", "peak_anon_gib"), ("memory", "full_job_wall_s_est"),
+    ("inference", "queries_per_s"),
+    ("training", "steps_per_s"), ("training", "samples_per_s"), ("training", "phase_share_backward"),
+    ("training", "profile_share_matmul"),
+    ("pipeline", "wall_s"),
+}
+
+
+@pytest.mark.timeout(180)
+def test_quick_benchmarks_write_expected_rows(tmp_path):
+    pytest.importorskip("faiss")
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
+                           "--tmpdir", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with (out / "benchmarks.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames[: len(COLUMNS)] == COLUMNS
+        rows = list(reader)
+    assert EXPECTED <= {(r["benchmark"], r["metric"]) for r in rows}
+    inference = [r for r in rows if r["benchmark"] == "inference"]
+    assert {r["case"].split(",")[0] for r in inference} == {"keynet", "supportnet"}
+    assert len(inference) == 4 and sum(r["target"] != "" for r in inference) == 2  # targets at batch 1024
+    for r in rows:
+        if r["met"] in ("skipped", "not run"):
+            continue
+        if r["baseline"] != "":  # every comparison has a finite, positive ratio
+            assert math.isfinite(float(r["ratio"])) and float(r["ratio"]) > 0, r
+        assert r["value"] == "" or math.isfinite(float(r["value"])), r
+        if r["target"] != "":
+            assert r["met"] == ("yes" if float(r["ratio"]) >= float(r["target"]) else "no"), r
+    labels = {r["metric"]: r for r in rows if r["benchmark"] == "labels"}
+    assert float(labels["top1_agreement_with_faiss"]["value"]) > 0.99
+    memory = {r["metric"]: r for r in rows if r["benchmark"] == "memory"}
+    assert memory["peak_rss_gib"]["met"] in ("yes", "skipped")
+    assert (out / "benchmarks.png").stat().st_size > 1000
+    assert (out / "machine.json").exists()
+    assert not list(tmp_path.glob("amips-bench-mem-*")), "memory benchmark left its temporary files behind"
+
+
+def test_unknown_benchmark_is_rejected():
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--only", "labels,nope"],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode != 0 and "nope" in proc.stderr
