@@ -17,12 +17,14 @@ def _brute_topk(queries, keys, k):
     return np.take_along_axis(scores, order, 1), order
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("k", [1, 3, 7])
 @pytest.mark.parametrize("query_chunk,key_chunk", [(7, 13), (64, 1000), (1, 5)])
-def test_exact_topk_equals_brute_force_with_uneven_chunks(rng, k, query_chunk, key_chunk):
+def test_exact_topk_equals_brute_force_with_uneven_chunks(rng, k, query_chunk, key_chunk, backend):
+    """The torch backend is the CUDA code path, run here on the CPU."""
     keys = rng.standard_normal((103, 9)).astype(np.float32)
     queries = rng.standard_normal((41, 9)).astype(np.float32)
-    scores, idx = exact_topk(queries, keys, k, query_chunk=query_chunk, key_chunk=key_chunk)
+    scores, idx = exact_topk(queries, keys, k, query_chunk=query_chunk, key_chunk=key_chunk, backend=backend)
     ref_s, ref_i = _brute_topk(queries, keys, k)
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_allclose(scores, ref_s, rtol=1e-5, atol=1e-5)
@@ -48,13 +50,14 @@ def test_exact_topk_agrees_with_faiss_flat(rng):
     assert (idx == ref_i).mean() > 0.99  # faiss may order near-ties differently
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("k", [1, 2, 4])
 @pytest.mark.parametrize("key_chunk", [2, 3, 100])
-def test_ties_resolve_to_lowest_index(k, key_chunk):
+def test_ties_resolve_to_lowest_index(k, key_chunk, backend):
     base = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     keys = np.concatenate([base, base, base])  # every key appears three times: 0=2=4, 1=3=5
     queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
-    _, idx = exact_topk(queries, keys, k, query_chunk=2, key_chunk=key_chunk)
+    _, idx = exact_topk(queries, keys, k, query_chunk=2, key_chunk=key_chunk, backend=backend)
     expected = {0: [0, 2, 4, 1], 1: [1, 3, 5, 0], 2: [0, 1, 2, 3]}
     for row, want in expected.items():
         assert idx[row].tolist() == want[:k]

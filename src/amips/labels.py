@@ -62,6 +62,7 @@ def exact_topk(
     query_chunk: int = 2048,
     key_chunk: int = 65536,
     device: str | None = "cpu",
+    backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k MIPS: (scores [n, k] float32, indices [n, k] int64), best first.
 
@@ -72,7 +73,8 @@ def exact_topk(
         keys: [m, d].
         k: number of neighbours, 1 ≤ k ≤ m.
         query_chunk, key_chunk: block sizes (any positive ints; need not divide n or m).
-        device: 'cpu' (numpy BLAS), 'cuda' / 'cuda:N' (torch), or 'auto'.
+        device: 'cpu', 'cuda' / 'cuda:N', or 'auto' (CUDA when available).
+        backend: 'numpy' (BLAS, CPU only), 'torch' (any device), or 'auto' (numpy on CPU, torch on CUDA).
     """
     if queries.ndim != 2 or keys.ndim != 2:
         raise InputError(f"queries and keys must be 2-D, got shapes {queries.shape} and {keys.shape}")
@@ -84,7 +86,11 @@ def exact_topk(
     if query_chunk < 1 or key_chunk < 1:
         raise InputError("query_chunk and key_chunk must be >= 1")
     device = resolve_device(device)
-    if device.startswith("cuda"):
+    if backend not in ("auto", "numpy", "torch"):
+        raise InputError(f"unknown label backend {backend!r}; choose auto, numpy or torch")
+    if backend == "numpy" and device != "cpu":
+        raise InputError("the numpy label backend runs on the CPU only")
+    if backend == "torch" or device.startswith("cuda"):
         return _exact_topk_torch(queries, keys, k, query_chunk, key_chunk, device)
     n = queries.shape[0]
     out_s = np.empty((n, k), np.float32)
@@ -116,7 +122,7 @@ def exact_topk(
 def _exact_topk_torch(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int, device: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CUDA path: keys are moved to the GPU chunk by chunk (cached when they fit), blocks reduced with topk."""
+    """torch path (the CUDA one): key chunks are moved to ``device`` once, blocks reduced with ``torch.topk``."""
     n, m = queries.shape[0], keys.shape[0]
     key_blocks = [(ks, torch.from_numpy(np.ascontiguousarray(keys[ks], np.float32)).to(device)) for ks in _chunks(m, key_chunk)]
     out_s = np.empty((n, k), np.float32)
