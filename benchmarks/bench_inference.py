@@ -5,7 +5,8 @@ Official architecture (depth 8, wx_inject 4, soft-leaky-ReLU, radial homogenizat
 ``SupportNet.predict`` (score + gradient key by autograd, as ``amips.evaluate.predict`` calls it). Baseline:
 ``amips.labels.exact_topk`` (numpy BLAS; the faster exact engine on this CPU, see bench_labels) on the same
 queries. Batch 1 (a loop of single queries) and batch 1024; targets at batch 1024: KeyNet ≥ 4×,
-SupportNet ≥ 2×. Everything is interleaved in one process, best of ``reps``.
+SupportNet ≥ 2×. Everything is interleaved in one process, best of ``reps``. The full run measures with all
+cores and again with 1 thread (torch and BLAS alike; see ``benchmarks.common.thread_counts``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import Row, interleaved_best, load_average, rate_row, unit_vectors
+from benchmarks.common import Row, interleaved_best, load_average, rate_row, thread_counts, threads_limited, unit_vectors
 
 FULL = {"m": 50_000, "dim": 384, "batches": (1, 1024), "singles": (256, 48)}
 QUICK = {"m": 5_000, "dim": 64, "batches": (1, 1024), "singles": (32, 16)}
@@ -36,13 +37,22 @@ def matmul_flops(model: torch.nn.Module) -> float:
 
 
 def run(quick: bool, reps: int | None = None, log=print) -> list[Row]:
-    from amips.labels import exact_topk
-
     cfg = QUICK if quick else FULL
     m, dim = cfg["m"], cfg["dim"]
     reps = reps or (1 if quick else 3)
     keys = unit_vectors(m, dim, seed=1)
     models = {kind: build(kind, dim, m) for kind in ("keynet", "supportnet")}
+    rows: list[Row] = []
+    for threads in thread_counts(quick):
+        with threads_limited(threads):
+            rows += _measure(models, keys, cfg, reps, threads, log)
+    return rows
+
+
+def _measure(models: dict, keys, cfg: dict, reps: int, threads: int, log) -> list[Row]:
+    from amips.labels import exact_topk
+
+    m, dim = cfg["m"], cfg["dim"]
     rows: list[Row] = []
     for batch in cfg["batches"]:
         queries_np = unit_vectors(max(batch, cfg["singles"][0]), dim, seed=3)
@@ -88,12 +98,12 @@ def run(quick: bool, reps: int | None = None, log=print) -> list[Row]:
             flop_ratio = 2.0 * m * dim / matmul_flops(model)
             what = "forward" if kind == "keynet" else "forward + autograd gradient"
             rows.append(rate_row(
-                "inference", f"{kind},batch={batch},m={m},d={dim}", "queries_per_s", qps[kind], qps["exact"],
-                TARGETS.get((kind, batch), math.nan), unit="queries/s",
+                "inference", f"{kind},batch={batch},threads={threads},m={m},d={dim}", "queries_per_s", qps[kind],
+                qps["exact"], TARGETS.get((kind, batch), math.nan), unit="queries/s",
                 baseline_name="exact_topk (numpy BLAS) same queries", load1=load,
                 notes=(f"{what}; width {model.width}, {sum(p.numel() for p in model.parameters()):,} params; "
-                       f"exact/forward FLOP ratio {flop_ratio:.1f}; torch threads {torch.get_num_threads()}")))
-        log(f"inference batch {batch}: " + ", ".join(f"{k} {v:.0f} q/s" for k, v in qps.items())
+                       f"exact/forward FLOP ratio {flop_ratio:.1f}; {threads} thread(s) for torch and BLAS")))
+        log(f"inference batch {batch}, {threads} threads: " + ", ".join(f"{k} {v:.0f} q/s" for k, v in qps.items())
             + f" (KeyNet {qps['keynet'] / qps['exact']:.2f}x, SupportNet {qps['supportnet'] / qps['exact']:.2f}x), "
               f"load {load}")
     return rows

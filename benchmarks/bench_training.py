@@ -2,14 +2,15 @@
 
 m = 50k, d = 384, parameters_fraction 0.2 (official depth 8, wx_inject 4), the official loss (score + key MSE;
 SupportNet differentiates through ∇f: double backward). Random unit queries and random target keys (the cost
-of a step does not depend on which keys are the targets). Threads: all cores (2 here) with the pipeline's
-``configure_torch`` (deterministic algorithms); note that the Snakemake ``train`` rule runs 1 thread per job.
+of a step does not depend on which keys are the targets). ``configure_torch`` as in the pipeline (deterministic
+algorithms on CPU).
 
 Candidate: ``amips.train.train_model`` (per-step rates from its history, first step = warm-up, dropped).
 Baseline: the pre-optimisation loop body, frozen below (unfused Adam, ``loss.backward()`` into the input too,
 a per-tensor NaN scan every step, ``clip_grad_norm_``), interleaved with the candidate in this process.
 One extra step is timed phase by phase and one is profiled with ``torch.profiler`` (top ops written to
-``<out>/profile_training_<model>.txt``).
+``<out>/profile_training_<model>_threads<n>.txt``). The full run measures with all cores and again with
+1 thread (the Snakemake ``train`` rule's setting).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import Row, load_average, rate_row, unit_vectors
+from benchmarks.common import Row, load_average, rate_row, thread_counts, threads_limited, unit_vectors
 
 FULL = {"m": 50_000, "dim": 384, "batch": 4096, "rows": 8192, "steps": 3, "rounds": 2}
 QUICK = {"m": 2_000, "dim": 32, "batch": 256, "rows": 512, "steps": 2, "rounds": 1}
@@ -121,7 +122,7 @@ def phase_times(model, data, spec, steps: int = 2) -> dict[str, float]:
     return out
 
 
-def profile_step(kind: str, cfg: dict, data, out_dir: Path | None) -> dict[str, float]:
+def profile_step(kind: str, cfg: dict, data, out_dir: Path | None, threads: int) -> dict[str, float]:
     """torch.profiler over one train_model step; returns self-CPU shares of matmul / other ops."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -139,56 +140,62 @@ def profile_step(kind: str, cfg: dict, data, out_dir: Path | None) -> dict[str, 
     shares["elementwise_other"] = 1.0 - shares["matmul"] - shares["optimizer_ema"]
     if out_dir is not None:
         table = averages.table(sort_by="self_cpu_time_total", row_limit=25)
-        (out_dir / f"profile_training_{kind}.txt").write_text(
+        (out_dir / f"profile_training_{kind}_threads{threads}.txt").write_text(
             f"# one train_model step, {kind}, batch {cfg['batch']}, m {cfg['m']}, d {cfg['dim']}, "
-            f"torch threads {torch.get_num_threads()}, load {load_average()}\n{table}\n")
+            f"torch threads {threads}, load {load_average()}\n{table}\n")
     return shares
 
 
 def run(quick: bool, out_dir: Path | None = None, log=print) -> list[Row]:
     from amips.runinfo import configure_torch
-    from amips.train import train_model
 
     cfg = QUICK if quick else FULL
-    threads = torch.get_num_threads()
-    configure_torch(threads, "cpu")  # as amips.stages.train_run does (deterministic algorithms on CPU)
+    configure_torch(torch.get_num_threads(), "cpu")  # as amips.stages.train_run does (deterministic algorithms)
     data = _problem(cfg)
     rows: list[Row] = []
-    for kind in ("keynet", "supportnet"):
-        t_start = time.perf_counter()
-        load0 = load_average()
-        new, old = [], []
-        for rnd in range(cfg["rounds"]):
-            spec = _spec(cfg, 1 + cfg["steps"])
-            result = train_model(_model(kind, cfg, seed=rnd), data, spec)
-            new += [1.0 / h["steps_per_s"] for h in result.history[1:]]
-            old += reference_step_times(_model(kind, cfg, seed=rnd), data, spec)[1:]
-        load = max(load0, load_average())
-        best_new, best_old = min(new), min(old)
-        case = f"{kind},batch={cfg['batch']},m={cfg['m']},d={cfg['dim']}"
-        note = (f"best of {len(new)} steps (median {1 / statistics.median(new):.3f} vs "
-                f"{1 / statistics.median(old):.3f} steps/s); torch threads {threads}")
-        base = "pre-optimisation loop (unfused Adam, backward into x, NaN scan each step)"
-        rows += [
-            rate_row("training", case, "steps_per_s", 1 / best_new, 1 / best_old, unit="steps/s", baseline_name=base,
-                     load1=load, notes=note),
-            rate_row("training", case, "samples_per_s", cfg["batch"] / best_new, cfg["batch"] / best_old,
-                     unit="samples/s", baseline_name=base, load1=load),
-        ]
-        phases = phase_times(_model(kind, cfg, seed=1), data, _spec(cfg, 2))
-        step_s = sum(phases.values())
-        for name in PHASES:
-            rows.append(Row("training", case, f"phase_share_{name}", phases[name] / step_s, unit="fraction of step",
-                            load1=load_average(), notes=f"{phases[name]:.3f} s of {step_s:.3f} s (one timed step)"))
-        shares = profile_step(kind, cfg, data, out_dir)
-        for name, share in shares.items():
-            rows.append(Row("training", case, f"profile_share_{name}", share, unit="fraction of self CPU time",
-                            load1=load_average(), notes="torch.profiler, one step"))
-        log(f"training {case}: {1 / best_new:.3f} steps/s ({cfg['batch'] / best_new:.0f} samples/s) vs pre-fix "
-            f"{1 / best_old:.3f} steps/s; phases " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items())
-            + f"; profile matmul {shares['matmul']:.0%}; load {load}; {time.perf_counter() - t_start:.0f} s")
+    for threads in thread_counts(quick):
+        with threads_limited(threads):
+            for kind in ("keynet", "supportnet"):
+                rows += _measure(kind, cfg, data, threads, out_dir, log)
     return rows
 
+
+def _measure(kind: str, cfg: dict, data, threads: int, out_dir: Path | None, log) -> list[Row]:
+    from amips.train import train_model
+
+    t_start = time.perf_counter()
+    load0 = load_average()
+    new, old = [], []
+    for rnd in range(cfg["rounds"]):
+        spec = _spec(cfg, 1 + cfg["steps"])
+        result = train_model(_model(kind, cfg, seed=rnd), data, spec)
+        new += [1.0 / h["steps_per_s"] for h in result.history[1:]]
+        old += reference_step_times(_model(kind, cfg, seed=rnd), data, spec)[1:]
+    load = max(load0, load_average())
+    best_new, best_old = min(new), min(old)
+    case = f"{kind},batch={cfg['batch']},threads={threads},m={cfg['m']},d={cfg['dim']}"
+    note = (f"best of {len(new)} steps (median {1 / statistics.median(new):.3f} vs "
+            f"{1 / statistics.median(old):.3f} steps/s)")
+    base = "pre-optimisation loop (unfused Adam, backward into x, NaN scan each step)"
+    rows = [
+        rate_row("training", case, "steps_per_s", 1 / best_new, 1 / best_old, unit="steps/s", baseline_name=base,
+                 load1=load, notes=note),
+        rate_row("training", case, "samples_per_s", cfg["batch"] / best_new, cfg["batch"] / best_old,
+                 unit="samples/s", baseline_name=base, load1=load),
+    ]
+    phases = phase_times(_model(kind, cfg, seed=1), data, _spec(cfg, 2))
+    step_s = sum(phases.values())
+    for name in PHASES:
+        rows.append(Row("training", case, f"phase_share_{name}", phases[name] / step_s, unit="fraction of step",
+                        notes=f"{phases[name]:.3f} s of {step_s:.3f} s (one timed step)"))
+    shares = profile_step(kind, cfg, data, out_dir, threads)
+    for name, share in shares.items():
+        rows.append(Row("training", case, f"profile_share_{name}", share, unit="fraction of self CPU time",
+                        notes="torch.profiler, one step"))
+    log(f"training {case}: {1 / best_new:.3f} steps/s ({cfg['batch'] / best_new:.0f} samples/s) vs pre-fix "
+        f"{1 / best_old:.3f} steps/s; phases " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+        + f"; profile matmul {shares['matmul']:.0%}; load {load}; {time.perf_counter() - t_start:.0f} s")
+    return rows
 
 if __name__ == "__main__":
     for row in run(quick=False):

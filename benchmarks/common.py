@@ -86,6 +86,45 @@ def interleaved_best(funcs: dict[str, Callable[[], object]], reps: int, warmup: 
     return best
 
 
+class threads_limited:
+    """Context manager: torch intra-op threads and every BLAS/OpenMP pool (threadpoolctl) set to ``n``."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self) -> "threads_limited":
+        import torch
+
+        self.saved = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            self.limits = threadpool_limits(self.n)
+        except ImportError:
+            self.limits = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+        torch.set_num_threads(self.saved)
+
+
+def thread_counts(quick: bool) -> list[int]:
+    """All cores (the default) and, on the full run of a multi-core machine, also 1 thread.
+
+    With 2 OpenMP threads on 2 cores, any other busy process stalls every parallel region (each op waits for the
+    descheduled thread), so a shared machine's 2-thread figures can be several times below its 1-thread ones.
+    """
+    import torch
+
+    full = torch.get_num_threads()
+    return [full] if quick or full == 1 else [full, 1]
+
+
 def unit_vectors(n: int, d: int, seed: int) -> np.ndarray:
     """n random unit vectors in R^d, float32 (isotropic: the worst case for approximate search)."""
     rng = np.random.default_rng(seed)

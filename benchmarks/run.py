@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {machine['cpu_model']} family {machine['cpu_family']} model {machine['cpu_model_id']}, "
         f"{machine['cores']} cores, avx512f={machine['avx512f']}; numpy BLAS: {machine['numpy_blas']}; "
         f"OPENBLAS_CORETYPE={machine['openblas_coretype_env']}")
-    peak = fp32_peak(seconds=0.02 if args.quick else 0.3, repeats=1 if args.quick else 5)
+    peak = fp32_peak(seconds=0.02 if args.quick else 0.2, repeats=1 if args.quick else 4)
     machine["fp32_peak"] = peak
     log(f"fp32 peak {peak['peak_gflops']:.0f} GFLOP/s ({peak['method']}); implied clock "
         f"{peak.get('implied_ghz') or float('nan'):.2f} GHz")

@@ -57,6 +57,9 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     runs = pd.read_csv(tmp_path / "results/tables/tiny/runs.csv")
     assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
     assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
+    provenance = yaml.safe_load((tmp_path / "paper_figures" / config["name"] / "provenance.yaml").read_text())
+    assert provenance["config"]["name"] == config["name"] and "commit" in provenance["git"]
+    assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png"}
     for figure in ("match_rate", "compression", "ivf", "router"):
         path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure

@@ -154,3 +154,24 @@ rule plot_router:
         runtime=10,
     script:
         "../scripts/plot_curves.py"
+
+
+rule record_provenance:
+    input:
+        figures=get_figure_files,
+    output:
+        "paper_figures/{name}/provenance.yaml",
+    log:
+        "logs/record_provenance/{name}.log",
+    conda:
+        "../../envs/amips.yaml"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        config=config,
+        repo=workflow.basedir,
+    script:
+        "../scripts/record_provenance.py"

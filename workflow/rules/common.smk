@@ -68,14 +68,21 @@ def get_run_files(filename, task="mips"):
     return [(RUN_DIR + "/" + filename).format(**run) for run in sweep_runs(task)]
 
 
-def get_final_outputs():
-    outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/match_rate.png"]
+def get_figure_files(wildcards=None):
+    """The figures this config produces."""
+    figures = ["match_rate"]
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
-        outputs.append(f"{FIGURES_DIR}/compression.png")
-    if is_enabled("ivf"):
-        outputs += [f"{TABLES_DIR}/ivf.csv", f"{TABLES_DIR}/ivf.md", f"{FIGURES_DIR}/ivf.png"]
-    if is_enabled("router"):
-        outputs += [f"{TABLES_DIR}/router.csv", f"{TABLES_DIR}/router.md", f"{FIGURES_DIR}/router.png"]
+        figures.append("compression")
+    figures += [name for name in ("ivf", "router") if is_enabled(name)]
+    return [f"{FIGURES_DIR}/{name}.png" for name in figures]
+
+
+def get_final_outputs():
+    outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/provenance.yaml"]
+    outputs += get_figure_files()
+    for name in ("ivf", "router"):
+        if is_enabled(name):
+            outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
     return outputs
 
 

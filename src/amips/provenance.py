@@ -1,0 +1,40 @@
+"""Provenance of a set of figures: the config that made them, the commit, the machine and the date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from amips.io import atomic_write_text
+
+
+def git_state(repo: str | Path) -> dict[str, Any]:
+    """Commit hash and whether tracked files differ from it (None where git or the repository is absent)."""
+    def run(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str], repo: str | Path) -> None:
+    """YAML next to the figures: date, commit, machine, the figure files and the full (validated) config."""
+    record = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_state(repo),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "figures": [Path(f).name for f in figures],
+        "config": config,
+    }
+    atomic_write_text(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
