@@ -12,12 +12,11 @@ cores and again with 1 thread (torch and BLAS alike; see ``benchmarks.common.thr
 from __future__ import annotations
 
 import math
-import time
 
-import numpy as np
 import torch
 
-from benchmarks.common import Row, interleaved_best, load_average, rate_row, thread_counts, threads_limited, unit_vectors
+from benchmarks.common import (Row, interleaved_best, load_average, rate_row, thread_counts, threads_limited,
+                               unit_vectors)
 
 FULL = {"m": 50_000, "dim": 384, "batches": (1, 1024), "singles": (256, 48)}
 QUICK = {"m": 5_000, "dim": 64, "batches": (1, 1024), "singles": (32, 16)}

@@ -154,7 +154,8 @@ def run(quick: bool, log=print, tmp_root: str | None = None) -> list[Row]:
     note = (f"{rows_done} of {n} queries ({chunks} chunks of {QUERY_CHUNK}) x all {m} keys, key_chunk {KEY_CHUNK}; "
             f"inputs {inputs / GIB:.2f} GiB memory-mapped; files written in {t_write:.0f} s and deleted")
     log(f"memory {case}: peak RSS {peak_rss / GIB:.2f} GiB (budget {budget / GIB:.2f}), anon {peak_anon / GIB:.2f} GiB "
-        f"(after imports {base_anon / GIB:.2f}), {rate:.0f} q/s = {flops:.0f} GFLOP/s, full job ≈ {full_s / 60:.0f} min, "
+        f"(after imports {base_anon / GIB:.2f}), {rate:.0f} q/s = {flops:.0f} GFLOP/s, "
+        f"full job ≈ {full_s / 60:.0f} min, "
         f"load {load}")
     return [
         cost_row("memory", case, "peak_rss_gib", peak_rss / GIB, budget / GIB, 1.0, unit="GiB",

@@ -15,7 +15,6 @@ One extra step is timed phase by phase and one is profiled with ``torch.profiler
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from pathlib import Path
