@@ -12,7 +12,7 @@ from amips.io import InputError, atomic_path, atomic_write_text
 
 GROUP_COLUMNS = ("dataset", "task", "model", "kind", "homogenization", "parameters_fraction")
 SUMMARY_METRICS = ("match_rate", "mrr", "recall@1", "recall@5", "recall@10", "recall@50", "recall@1%",
-                   "key_error_rn2", "score_error", "routing_accuracy", "num_parameters", "train_seconds",
+                   "key_error_rn2", "score_error", "routing_accuracy", "num_parameters", "parameter_budget", "train_seconds",
                    "steps_per_second")
 
 
