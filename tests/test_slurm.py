@@ -482,6 +482,10 @@ PIPELINE_SWEEP_OVERRIDE = textwrap.dedent(
       models: [supportnet, keynet]
       homogenizations: [radial]
       seeds: [0]
+    extra_sweeps: []
+    experiments:
+      ivf: {enabled: false}
+      router: {enabled: false}
     """
 )
 
@@ -534,12 +538,12 @@ def test_pipeline_tiny_config_on_slurm(slurm_cluster: dict[str, str], tmp_path: 
         timeout=840,
     )
     assert rc == 0, out[-8000:] + "\n" + _cluster_log_tail()
-    summary = workdir / "results/tables/summary.csv"
+    summary = workdir / "results/tables/tiny/summary.csv"
     assert summary.exists(), out[-8000:]
     header, *rows = summary.read_text().splitlines()
-    assert header.startswith("dataset,model,"), header
-    assert sorted(r.split(",")[1] for r in rows) == ["keynet", "supportnet"], rows
-    # every non-local job went through sbatch (local rules: aggregate, plot_match_rate, all)
+    assert header.startswith("dataset,task,model,"), header
+    assert sorted(r.split(",")[2] for r in rows) == ["keynet", "supportnet"], rows
+    # every non-local job went through sbatch (local rules: aggregate, plot_match_rate, record_provenance, all)
     submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out)
     assert sorted(submitted) == sorted(
         ["make_dataset", "exact_labels", "train", "train", "evaluate", "evaluate"]
