@@ -15,7 +15,7 @@ from amips.io import atomic_write_text
 
 
 def git_state(repo: str | Path) -> dict[str, Any]:
-    """Commit hash and whether tracked files differ from it (None where git or the repository is absent)."""
+    """Commit hash and whether tracked files (other than the generated paper_figures/) differ from it."""
     def run(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
@@ -23,7 +23,7 @@ def git_state(repo: str | Path) -> dict[str, Any]:
             return None
 
     commit = run("rev-parse", "HEAD")
-    status = run("status", "--porcelain", "--untracked-files=no")
+    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)paper_figures")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
