@@ -238,17 +238,13 @@ def train_model(
                 record.update({f"eval_{k}": v for k, v in eval_fn(ema.module).items()})
             history.append(record)
         if ckpt is not None and ((spec.checkpoint_every and done % spec.checkpoint_every == 0) or done == end):
-            _save_checkpoint(ckpt, model, ema, opt, done, spec, seed, _num_keys(model, data), history)
+            _save_checkpoint(ckpt, model, ema, opt, done, spec, seed, int(data.keys.shape[0]), history)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
     ema_model: AmipsModel = ema.module
     ema_model.eval()
     return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start)
-
-
-def _num_keys(model: AmipsModel, data: TrainData) -> int:
-    return int(data.keys.shape[0])
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
