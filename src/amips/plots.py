@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -15,6 +16,8 @@ from amips.io import atomic_path  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
+    for ax in fig.axes:  # minor tick labels of log axes overlap the major ones
+        ax.xaxis.set_minor_formatter(NullFormatter())
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
