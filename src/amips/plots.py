@@ -16,6 +16,7 @@ from amips.io import atomic_path  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
+    fig.tight_layout()
     for ax in fig.axes:  # minor tick labels of log axes overlap the major ones
         ax.xaxis.set_minor_formatter(NullFormatter())
     with atomic_path(path) as tmp:
@@ -55,15 +56,19 @@ def _line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **kw) -> None:
     ax.fill_between(xs, frame[f"{y}_mean"] - frame[f"{y}_std"], frame[f"{y}_mean"] + frame[f"{y}_std"], alpha=0.2)
 
 
-def plot_ivf(curves: pd.DataFrame, path: str | Path, metric: str = "recall@1") -> None:
+def plot_ivf(curves: pd.DataFrame, path: str | Path) -> None:
     """IVF recall of the exact top-1 vs (a) probes, (b) FLOPs per query incl. the network, (c) wall-clock per query.
 
+    One row per dataset × metric: recall@1 (the match rate) and recall@k for the largest k evaluated.
     Natural vs projected queries; exact search and HNSW as baselines (HNSW has no FLOP count)."""
-    datasets = sorted(curves["dataset"].unique()) if "dataset" in curves else [None]
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(16, 4.5 * len(datasets)), squeeze=False)
-    for row_axes, dataset in zip(axes, datasets):
-        frame = curves if dataset is None else curves[curves["dataset"] == dataset]
-        for method, part in frame.groupby("method", sort=True):
+    recalls = sorted((c[: -len("_mean")] for c in curves if c.startswith("recall@") and c.endswith("_mean")),
+                     key=lambda c: int(c.split("@")[1]))
+    metrics = [recalls[0]] + ([recalls[-1]] if len(recalls) > 1 else [])
+    datasets = sorted(curves["dataset"].unique())
+    rows = [(d, m) for d in datasets for m in metrics]
+    fig, axes = plt.subplots(len(rows), 3, figsize=(16, 4.5 * len(rows)), squeeze=False)
+    for row_axes, (dataset, metric) in zip(axes, rows):
+        for method, part in curves[curves["dataset"] == dataset].groupby("method", sort=True):
             if method == "exact":
                 for ax, x in zip(row_axes[1:], ("flops", "seconds")):
                     ax.axvline(part[f"{x}_mean"].iloc[0], color="k", ls="--", lw=1, label="exact search")
@@ -72,9 +77,8 @@ def plot_ivf(curves: pd.DataFrame, path: str | Path, metric: str = "recall@1") -
                 _line(row_axes[2], part, "seconds", metric, "HNSW (hnswlib)", color="gray", ls=":")
                 continue
             style = {"ls": "-"} if method == "ivf natural" else {"ls": "--"}
-            _line(row_axes[0], part, "nprobe", metric, method, **style)
-            _line(row_axes[1], part, "flops", metric, method, **style)
-            _line(row_axes[2], part, "seconds", metric, method, **style)
+            for ax, x in zip(row_axes, ("nprobe", "flops", "seconds")):
+                _line(ax, part, x, metric, method, **style)
         titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)")
         for ax, title in zip(row_axes, titles):
             ax.set_xscale("log", base=2 if title.startswith("probes") else 10)
@@ -82,7 +86,7 @@ def plot_ivf(curves: pd.DataFrame, path: str | Path, metric: str = "recall@1") -
             ax.set_ylabel(f"{metric} of the exact top-1")
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
-            ax.set_title(f"IVF-Flat (IP, √m lists){'' if dataset is None else f' — {dataset}'}", fontsize=9)
+            ax.set_title(f"IVF-Flat (IP, √m lists) — {dataset}, {metric}", fontsize=9)
         row_axes[2].legend(fontsize=7, loc="lower right")
     save_figure(fig, path)
 
