@@ -138,3 +138,20 @@ def test_router_aggregation(tmp_path):
     rows.to_csv(tmp_path / "r.csv", index=False)
     curves = aggregate_router([tmp_path / "r.csv"], tmp_path / "router.csv", tmp_path / "router.md")
     assert len(curves) == 2 and "centroid routing" in (tmp_path / "router.md").read_text()
+
+
+def test_ivf_index_round_trip_and_corrupt_file(data, tmp_path):
+    from amips.io import InputError
+    from amips.ivf import load_ivf, save_ivf
+
+    keys, queries, top1 = data
+    ivf = build_ivf(keys, nlist=16)
+    save_ivf(ivf, tmp_path / "index.faiss")
+    loaded = load_ivf(tmp_path / "index.faiss")
+    np.testing.assert_array_equal(loaded.list_sizes, ivf.list_sizes)
+    assert ivf_sweep(loaded, queries, top1, [2], [1])[0]["recall@1"] == ivf_sweep(ivf, queries, top1, [2], [1])[0]["recall@1"]
+    (tmp_path / "bad.faiss").write_bytes(b"not an index")
+    with pytest.raises(InputError, match="corrupt"):
+        load_ivf(tmp_path / "bad.faiss")
+    with pytest.raises(InputError, match="not found"):
+        load_ivf(tmp_path / "missing.faiss")

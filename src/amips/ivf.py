@@ -10,8 +10,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from amips.io import InputError, atomic_path
 
 
 @dataclass
@@ -42,8 +45,36 @@ def build_ivf(keys: np.ndarray, nlist: int | None = None, seed: int = 0) -> IvfI
     index.cp.seed = seed
     index.train(keys)
     index.add(keys)
-    sizes = np.array([index.invlists.list_size(i) for i in range(nlist)], np.int64)
+    return _wrap(index)
+
+
+def _wrap(index) -> IvfIndex:
+    sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)], np.int64)
     return IvfIndex(index, sizes)
+
+
+def save_ivf(ivf: IvfIndex, path: str | Path) -> None:
+    """Write the index (faiss format) atomically, so every run of a dataset searches the same partition."""
+    import faiss
+
+    with atomic_path(path) as tmp:
+        faiss.write_index(ivf.index, str(tmp))
+
+
+def load_ivf(path: str | Path) -> IvfIndex:
+    """Read an index written by :func:`save_ivf`."""
+    import faiss
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"IVF index file not found: {path}")
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise InputError(f"IVF index file is corrupt or not a faiss index: {path}") from exc
+    if not isinstance(index, faiss.IndexIVF):
+        raise InputError(f"{path} is a faiss index but not an IVF index ({type(index).__name__})")
+    return _wrap(index)
 
 
 def nprobe_grid(nlist: int) -> list[int]:

@@ -240,17 +240,22 @@ def _model_seconds_per_query(model, queries: np.ndarray, batch_size: int, with_k
 
 
 def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path, cfg: dict[str, Any],
-                  dataset: str = "", threads: int = 1) -> list[dict[str, Any]]:
-    """Natural-query IVF sweep, exact search and HNSW on the test queries; one CSV row per operating point."""
+                  dataset: str = "", threads: int = 1, index_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Natural-query IVF sweep, exact search and HNSW on the test queries; one CSV row per operating point.
+
+    The IVF index is written to ``index_path`` (if given) for the projected-query runs to search the same lists.
+    """
     import faiss
 
-    from amips.ivf import build_ivf, exact_search_row, hnsw_sweep, ivf_sweep, nprobe_grid
+    from amips.ivf import build_ivf, exact_search_row, hnsw_sweep, ivf_sweep, nprobe_grid, save_ivf
     from amips.tables import write_csv
 
     faiss.omp_set_num_threads(max(1, threads))
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
     ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    if index_path is not None:
+        save_ivf(ivf, index_path)
     k_values = list(cfg.get("k_values", [1, 10]))
     rows = [{"method": "ivf natural", **r} for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist), k_values)]
     rows.append({"method": "exact", **exact_search_row(keys, test_q, k_values)})
@@ -263,13 +268,17 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
 
 
 def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path,
-                  cfg: dict[str, Any], run: dict[str, Any], threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
-    """IVF sweep with the model's predicted key as the query; network FLOPs and wall-clock added to the cost."""
+                  cfg: dict[str, Any], run: dict[str, Any], threads: int = 1, batch_size: int = 1024,
+                  index_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """IVF sweep with the model's predicted key as the query; network FLOPs and wall-clock added to the cost.
+
+    ``index_path``: the index of :func:`ivf_baselines` (same lists as the natural query); built afresh if None.
+    """
     import faiss
 
     from amips.evaluate import predict
     from amips.flops import query_flops
-    from amips.ivf import build_ivf, ivf_sweep, nprobe_grid
+    from amips.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid
     from amips.tables import write_csv
 
     configure_torch(threads, "cpu")
@@ -279,7 +288,7 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
     model = check_model_dim(model_from_payload(load_payload(model_path), str(model_path)), keys.shape[1], model_path)
     projected = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
-    ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    ivf = load_ivf(index_path) if index_path else build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
     rows = ivf_sweep(ivf, projected, test_t[:, 0], nprobe_grid(ivf.nlist), list(cfg.get("k_values", [1, 10])),
                      extra_flops=query_flops(model), extra_seconds=net_seconds)
     rows = [{**run, "method": f"ivf {run['model']} ({run['homogenization']})", "network_flops": query_flops(model),

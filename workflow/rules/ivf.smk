@@ -8,6 +8,7 @@ rule ivf_baselines:
         test_targets="results/{dataset}/labels/mips/test_targets.npy",
     output:
         csv="results/{dataset}/ivf/baselines.csv",
+        index="results/{dataset}/ivf/index.faiss",
     log:
         "logs/ivf_baselines/{dataset}.log",
     benchmark:
@@ -27,6 +28,7 @@ rule ivf_baselines:
 rule ivf_projected:
     input:
         model="results/{dataset}/mips/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
+        index="results/{dataset}/ivf/index.faiss",
         key_file="results/{dataset}/data/keys.npy",
         test_queries="results/{dataset}/labels/mips/test_queries.npy",
         test_targets="results/{dataset}/labels/mips/test_targets.npy",

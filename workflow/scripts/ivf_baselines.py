@@ -8,4 +8,5 @@ redirect_to_log(snakemake.log[0])
 from amips.stages import ivf_baselines  # noqa: E402
 
 ivf_baselines(snakemake.input.key_file, Path(snakemake.input.test_queries).parent, snakemake.output.csv,
-              snakemake.params.cfg, dataset=snakemake.wildcards.dataset, threads=snakemake.threads)
+              snakemake.params.cfg, dataset=snakemake.wildcards.dataset, threads=snakemake.threads,
+              index_path=snakemake.output.index)

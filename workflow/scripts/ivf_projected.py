@@ -9,4 +9,4 @@ from amips.stages import ivf_projected  # noqa: E402
 
 ivf_projected(snakemake.input.model, snakemake.input.key_file, Path(snakemake.input.test_queries).parent,
               snakemake.output.csv, snakemake.params.cfg, snakemake.params.run, threads=snakemake.threads,
-              batch_size=snakemake.params.batch_size)
+              batch_size=snakemake.params.batch_size, index_path=snakemake.input.index)
