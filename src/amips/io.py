@@ -12,7 +12,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -115,12 +115,6 @@ def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` to ``path`` (``.npy``) atomically, never pickling."""
     with atomic_path(path, suffix=".tmp.npy") as tmp:
         np.save(tmp, np.asarray(array), allow_pickle=False)
-
-
-def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:
-    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        writer(tmp)
 
 
 def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -> np.ndarray:

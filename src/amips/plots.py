@@ -56,6 +56,16 @@ def _line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **kw) -> None:
     ax.fill_between(xs, frame[f"{y}_mean"] - frame[f"{y}_std"], frame[f"{y}_mean"] + frame[f"{y}_std"], alpha=0.2)
 
 
+def _style_recall_axes(ax, xlabel: str, ylabel: str, title: str, log_base: int = 10) -> None:
+    """Log x-axis, recall-like y-axis in [0, 1], grid and a small title."""
+    ax.set_xscale("log", base=log_base)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+
+
 def plot_ivf(curves: pd.DataFrame, path: str | Path) -> None:
     """IVF recall of the exact top-1 vs (a) probes, (b) FLOPs per query incl. the network, (c) wall-clock per query.
 
@@ -81,12 +91,8 @@ def plot_ivf(curves: pd.DataFrame, path: str | Path) -> None:
                 _line(ax, part, x, metric, method, **style)
         titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)")
         for ax, title in zip(row_axes, titles):
-            ax.set_xscale("log", base=2 if title.startswith("probes") else 10)
-            ax.set_xlabel(title)
-            ax.set_ylabel(f"{metric} of the exact top-1")
-            ax.set_ylim(0, 1.02)
-            ax.grid(alpha=0.3)
-            ax.set_title(f"IVF-Flat (IP, √m lists) — {dataset}, {metric}", fontsize=9)
+            _style_recall_axes(ax, title, f"{metric} of the exact top-1",
+                               f"IVF-Flat (IP, √m lists) — {dataset}, {metric}", 2 if title.startswith("probes") else 10)
         row_axes[2].legend(fontsize=7, loc="lower right")
     save_figure(fig, path)
 
@@ -101,12 +107,7 @@ def plot_router(curves: pd.DataFrame, path: str | Path) -> None:
             _line(row_axes[0], part, "fraction_scanned", "match_rate", method, **style)
             _line(row_axes[1], part, "flops", "match_rate", method, **style)
         for ax, label in zip(row_axes, ("fraction of keys scanned", "FLOPs per query (incl. router)")):
-            ax.set_xlabel(label)
-            ax.set_ylabel("match rate (top-1 found)")
-            ax.set_xscale("log")
-            ax.set_ylim(0, 1.02)
-            ax.grid(alpha=0.3)
-            ax.set_title(f"cluster routing — {dataset}", fontsize=9)
+            _style_recall_axes(ax, label, "match rate (top-1 found)", f"cluster routing — {dataset}")
         row_axes[0].legend(fontsize=8, loc="lower right")
     save_figure(fig, path)
 
