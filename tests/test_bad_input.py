@@ -181,9 +181,9 @@ CASES = [
      ["queries (", "qz.npy", "zero-norm", "row 3"]),
     # --- search
     ("k-larger-than-m", lambda w: w.search("--k", 500), ["k=500", "number of keys m=200"]),
-    ("k-zero", lambda w: w.search("--k", 0), ["k=0"]),
+    ("k-zero", lambda w: w.search("--k", 0), ["--k", "must be an integer in [1, ", "got 0"]),
     ("nlist-larger-than-m", lambda w: w.search("--ivf", "--nlist", 500), ["nlist=500", "m=200"]),
-    ("nprobe-zero", lambda w: w.search("--ivf", "--nprobe", 0), ["nprobe must be >= 1"]),
+    ("nprobe-zero", lambda w: w.search("--ivf", "--nprobe", 0), ["--nprobe", "must be an integer in [1, "]),
     ("unknown-output-format", lambda w: w.search(out=w.out / "results.csv"), ["results.csv", ".npz, .npy, .json"]),
     ("output-under-a-file", lambda w: w.search(out=w.file("file.txt", b"x") / "results.npz"),
      ["cannot write", "file.txt/results.npz", "file.txt exists and is not a directory"]),
@@ -194,20 +194,21 @@ CASES = [
     ("unknown-homogenization", lambda w: w.fit("--homogenization", "spherical"),
      ["--homogenization", "invalid choice: 'spherical'"]),
     ("negative-parameters-fraction", lambda w: w.fit("--parameters-fraction", -0.1),
-     ["parameters_fraction must be > 0", "-0.1"]),
-    ("zero-parameters-fraction", lambda w: w.fit("--parameters-fraction", 0), ["parameters_fraction must be > 0"]),
-    ("zero-depth", lambda w: w.fit("--depth", 0), ["depth must be >= 1"]),
-    ("zero-steps", lambda w: w.fit("--steps", 0), ["steps must be >= 1, got 0"]),
-    ("negative-steps", lambda w: w.fit("--steps", -5), ["steps must be >= 1, got -5"]),
-    ("zero-batch-size", lambda w: w.fit("--batch-size", 0), ["batch_size must be >= 1, got 0"]),
+     ["--parameters-fraction", "must be a finite number in (0, 1000]", "-0.1"]),
+    ("zero-parameters-fraction", lambda w: w.fit("--parameters-fraction", 0),
+     ["--parameters-fraction", "must be a finite number in (0, "]),
+    ("zero-depth", lambda w: w.fit("--depth", 0), ["--depth", "must be an integer in [1, 1000], got 0"]),
+    ("zero-steps", lambda w: w.fit("--steps", 0), ["--steps", "must be an integer in [1, ", "got 0"]),
+    ("negative-steps", lambda w: w.fit("--steps", -5), ["--steps", "got -5"]),
+    ("zero-batch-size", lambda w: w.fit("--batch-size", 0), ["--batch-size", "got 0"]),
     ("batch-larger-than-data", lambda w: w.fit("--batch-size", 100000), ["batch_size=100000", "200 training rows"]),
-    ("zero-learning-rate", lambda w: w.fit("--lr", 0), ["learning rate", "must be > 0, got 0.0"]),
-    ("negative-learning-rate", lambda w: w.fit("--lr", -0.01), ["learning rate", "-0.01"]),
+    ("zero-learning-rate", lambda w: w.fit("--lr", 0), ["--lr", "must be a finite number in (0, 10], got 0"]),
+    ("negative-learning-rate", lambda w: w.fit("--lr", -0.01), ["--lr", "-0.01"]),
     ("learning-rate-not-a-number", lambda w: w.fit("--lr", "fast"), ["--lr", "invalid float value: 'fast'"]),
     ("seed-not-an-int", lambda w: w.fit("--seed", 1.5), ["--seed", "invalid int value: '1.5'"]),
     ("warmup-longer-than-training", lambda w: w.fit("--warmup-steps", 99), ["warmup_steps must be in [0, steps]"]),
-    ("negative-noise", lambda w: w.fit("--noise-std", -1), ["noise_std must be >= 0"]),
-    ("zero-threads", lambda w: w.fit("--threads", 0), ["--threads", "positive integer"]),
+    ("negative-noise", lambda w: w.fit("--noise-std", -1), ["--noise-std", "must be a finite number in [0, 10]"]),
+    ("zero-threads", lambda w: w.fit("--threads", 0), ["--threads", "must be an integer in [1, 1024], got 0"]),
     ("unknown-device", lambda w: w.fit("--device", "tpu"), ["--device", "unknown device 'tpu'"]),
     # --- model files and checkpoints
     ("model-missing", lambda w: w.search(model=w.root / "none.pt"), ["model file not found", "none.pt"]),
@@ -220,7 +221,7 @@ CASES = [
      ["model", "expects dimension 8 but the data has dimension 16"]),
     ("model-is-a-router", lambda w: w.search(model=_router_model(w)), ["router.pt", "cluster router with 3 outputs"]),
     ("checkpoint-from-another-model", lambda w: _with_checkpoint(w, w.other_checkpoint),
-     ["checkpoint", "model.pt.ckpt", "is from another model"]),
+     ["checkpoint", "model.pt.ckpt", "is from another run: model.spec.width differs (checkpoint: 8, now: 16)", "--restart"]),
     ("checkpoint-corrupt", lambda w: _with_checkpoint(w, b"PK\x03\x04 truncated zip"),
      ["checkpoint file is corrupt", "model.pt.ckpt"]),
     # --- pipeline config
@@ -239,7 +240,7 @@ CASES = [
                                                   "--num-clusters", 500], ["num_clusters=500 exceeds", "200"]),
     ("labels-test-size-too-large", lambda w: ["labels", "--data", w.keys.parent, "--out", w.out, "--test-size", 5000],
      ["test_size=5000"]),
-    ("generate-zero-keys", lambda w: ["generate", "--num-keys", 0, "--out", w.out], ["--num-keys", "positive integer"]),
+    ("generate-zero-keys", lambda w: ["generate", "--num-keys", 0, "--out", w.out], ["--num-keys", "must be an integer"]),
     # --- text corpora
     ("wordnet-not-installed", _missing_wordnet, ["WordNet directory not found", "apt-get install wordnet-base"]),
     ("wikipedia-not-installed", _missing_wikipedia,
@@ -297,9 +298,9 @@ def test_debug_adds_the_traceback(ws, capsys, monkeypatch, how):
 
 
 def test_error_from_the_console_script(ws):
-    done = run_process(*ws.search("--k", 0))
+    done = run_process(*ws.search("--k", 500))
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip() == "amips: error: k=0 must be between 1 and the number of keys m=200"
+    assert done.stderr.strip() == "amips: error: k=500 must be between 1 and the number of keys m=200"
 
 
 # ---------------------------------------------------------------------------------- inputs that are accepted
@@ -311,7 +312,7 @@ def test_integer_and_float64_arrays_are_converted(ws, capsys):
     as_float = ws.npy("keys_scaled.npy", np.round(keys * 1000).astype(np.float32))
     queries64 = ws.npy("queries64.npy", np.load(ws.queries).astype(np.float64))
     for name, keys_path in (("int", scaled), ("float", as_float)):
-        argv = ws.search("--k", 3, keys=keys_path, queries=queries64, out=ws.root / f"{name}.npz")
+        argv = ws.search("--k", 3, "--allow-other-keys", keys=keys_path, queries=queries64, out=ws.root / f"{name}.npz")
         assert run(capsys, *argv).code == 0
     converted, reference = np.load(ws.root / "int.npz"), np.load(ws.root / "float.npz")
     np.testing.assert_array_equal(converted["indices"], reference["indices"])
@@ -322,6 +323,6 @@ def test_duplicate_keys_tie_to_the_lower_index(ws, capsys):
     keys = np.load(ws.keys)
     doubled = ws.npy("doubled.npy", np.concatenate([keys, keys]))  # key j == key j + 200
     out = ws.root / "ties.npy"
-    assert run(capsys, *ws.search("--k", 2, keys=doubled, out=out)).code == 0
+    assert run(capsys, *ws.search("--k", 2, "--allow-other-keys", keys=doubled, out=out)).code == 0
     found = np.load(out)
     assert (found[:, 0] < 200).all() and (found[:, 1] == found[:, 0] + 200).all()

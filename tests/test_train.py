@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ import torch
 from amips.evaluate import evaluate_model
 from amips.io import InputError
 from amips.models import ModelSpec, build_model
-from amips.train import BatchSampler, TrainData, TrainSpec, _zero_nan_grads, train_model
+from amips.train import (BatchSampler, StaleCheckpoint, TrainData, TrainingDiverged, TrainSpec, _zero_nan_grads,
+                         run_fingerprint, train_model)
 
 
 def _data(problem) -> TrainData:
@@ -48,7 +51,9 @@ def test_learning_rate_schedule():
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(batch_size=0), dict(lr_peak=0.0), dict(lr_peak=-1.0),
-                                 dict(warmup_steps=500), dict(ema_decay=1.0)])
+                                 dict(warmup_steps=500), dict(ema_decay=1.0), dict(lr_peak=float("inf")),
+                                 dict(lr_peak=float("nan")), dict(steps=300.0), dict(batch_size=True),
+                                 dict(grad_clip=float("nan")), dict(steps=10**12)])
 def test_bad_training_settings_raise(bad):
     with pytest.raises(ValueError):
         _spec(**bad)
@@ -94,12 +99,92 @@ def test_resume_from_checkpoint_gives_identical_weights(tiny_problem, tmp_path, 
     assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
 
 
-def test_checkpoint_from_other_setup_is_rejected(tiny_problem, tmp_path):
-    spec = ModelSpec(kind="keynet", depth=2, width=8)
+def _interrupted(problem, tmp_path, spec: ModelSpec, **train_kw):
+    """A checkpoint at step 5 of a 10-step run."""
     ckpt = tmp_path / "ckpt.pt"
-    train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), checkpoint_path=ckpt)
-    with pytest.raises(InputError, match="another model"):
-        train_model(build_model(spec.replace(width=12), 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0),
-                    checkpoint_path=ckpt)
-    with pytest.raises(InputError, match="another training setup"):
-        train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), seed=1, checkpoint_path=ckpt)
+    train_model(build_model(spec, 16, 600), _data(problem), _spec(steps=10, warmup_steps=0), checkpoint_path=ckpt,
+                stop_after=5, **train_kw)
+    return ckpt
+
+
+def _other_keys(problem):
+    changed = dict(problem)
+    changed["keys"] = problem["keys"].copy()
+    changed["keys"][0, 0] += 1e-3
+    return changed
+
+
+@pytest.mark.parametrize("change,field", [
+    (dict(spec=dict(width=12)), "model.spec.width differs (checkpoint: 8, now: 12)"),
+    (dict(seed=1), "seed differs (checkpoint: 0, now: 1)"),
+    (dict(training=dict(lr_peak=1e-2)), "training.lr_peak differs (checkpoint: 0.005, now: 0.01)"),
+    (dict(problem=_other_keys), "data.keys differs"),
+    (dict(extra={"labels": {"noise_std": 0.05}}), "labels.noise_std differs (checkpoint: 0.02, now: 0.05)"),
+])
+def test_stale_checkpoint_names_the_differing_field(tiny_problem, tmp_path, change, field):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    ckpt = _interrupted(tiny_problem, tmp_path, spec, fingerprint_extra={"labels": {"noise_std": 0.02}})
+    problem = change.get("problem", lambda p: p)(tiny_problem)
+    with pytest.raises(StaleCheckpoint, match="is from another run: " + re.escape(field)) as info:
+        train_model(build_model(spec.replace(**change.get("spec", {})), 16, 600), _data(problem),
+                    _spec(steps=10, warmup_steps=0, **change.get("training", {})), seed=change.get("seed", 0),
+                    checkpoint_path=ckpt, fingerprint_extra=change.get("extra", {"labels": {"noise_std": 0.02}}),
+                    stale_hint="rerun with --restart")
+    assert str(info.value).endswith("rerun with --restart")
+    assert ckpt.exists()  # an error leaves the checkpoint for the user to decide
+
+
+def test_stale_checkpoint_is_discarded_in_restart_mode(tiny_problem, tmp_path, caplog):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    ckpt = _interrupted(tiny_problem, tmp_path, spec)
+    fresh = train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), seed=3)
+    with caplog.at_level("WARNING", logger="amips.train"):
+        result = train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0),
+                             seed=3, checkpoint_path=ckpt, on_stale="restart")
+    assert result.resumed_from == 0 and "discarding" in caplog.text and "seed differs" in caplog.text
+    for (name, a), (_, b) in zip(fresh.ema_model.state_dict().items(), result.ema_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 truncated zip", "flipped"])
+def test_corrupt_checkpoint_is_stale(tiny_problem, tmp_path, content):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    ckpt = _interrupted(tiny_problem, tmp_path, spec)
+    if content == "flipped":  # change bytes inside the stored EMA weights: the archive still loads
+        payload = torch.load(ckpt, weights_only=True)
+        weight = next(t for t in payload["ema_state_dict"].values() if t.is_floating_point())
+        weight.view(-1)[0] += 1.0
+        torch.save(payload, ckpt)
+    else:
+        ckpt.write_bytes(content)
+    with pytest.raises(StaleCheckpoint, match="corrupt"):
+        train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), checkpoint_path=ckpt)
+    result = train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0),
+                         checkpoint_path=ckpt, on_stale="restart")
+    assert result.resumed_from == 0
+
+
+def test_logging_settings_do_not_block_a_resume(tiny_problem, tmp_path):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    ckpt = _interrupted(tiny_problem, tmp_path, spec)
+    result = train_model(build_model(spec, 16, 600), _data(tiny_problem),
+                         _spec(steps=10, warmup_steps=0, log_every=3, checkpoint_every=2), checkpoint_path=ckpt)
+    assert result.resumed_from == 5
+
+
+@pytest.mark.parametrize("kind,lr", [("keynet", 1e30), ("supportnet", 1e30)])
+def test_diverged_training_fails_and_names_the_run(tiny_problem, tmp_path, kind, lr):
+    spec = ModelSpec(kind=kind, depth=2, wx_inject=2, width=16)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingDiverged, match="training my-run diverged: .*no model written"):
+        train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=40, lr_peak=lr, warmup_steps=0),
+                    checkpoint_path=ckpt, run_name="my-run")
+
+
+def test_run_fingerprint_digests_content_not_identity(tiny_problem):
+    spec = ModelSpec(kind="keynet", depth=2, width=8)
+    model = build_model(spec, 16, 600)
+    a = run_fingerprint(model, _data(tiny_problem), _spec(), 0)
+    b = run_fingerprint(model, _data({k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                      for k, v in tiny_problem.items()}), _spec(log_every=7), 0)
+    assert a == b and a["data"]["keys"].startswith("sha256:")

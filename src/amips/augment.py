@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from amips.data import normalize_rows
+
+MIN_TEST_ROWS = 10  # fewer held-out rows make a match rate a coin toss (one row moves it by ≥ 10 %)
+MAX_COPIES = 1000
 
 
 def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -14,8 +19,10 @@ def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed
         (augmented [n·(1+num_copies), d] float32 unit rows, source [n·(1+num_copies)] int64: the source row of each).
         Rows are grouped by source: row i·(1+c) is the clean copy of query i.
     """
-    if num_copies < 0 or noise_std < 0:
-        raise ValueError("num_copies and noise_std must be >= 0")
+    if isinstance(num_copies, bool) or not isinstance(num_copies, (int, np.integer)) or not 0 <= num_copies <= MAX_COPIES:
+        raise ValueError(f"noise_copies must be an integer in [0, {MAX_COPIES}], got {num_copies!r}")
+    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and 0 <= noise_std <= 10):
+        raise ValueError(f"noise_std must be >= 0 and <= 10 (finite), got {noise_std!r}")
     rng = np.random.default_rng(seed)
     n, d = queries.shape
     reps = 1 + num_copies
@@ -25,19 +32,34 @@ def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed
     return normalize_rows(out), np.repeat(np.arange(n, dtype=np.int64), reps)
 
 
+def test_rows_for(test_size: int | float, total: int) -> int:
+    """Test rows that ``test_size`` asks for out of ``total`` rows, checked (see :func:`split_rows`)."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise ValueError(f"test_size must be a fraction in (0, 1) or a row count, got {test_size!r}")
+    if isinstance(test_size, (float, np.floating)):
+        if not (math.isfinite(test_size) and 0 < test_size < 1):
+            raise ValueError(f"test_size={test_size} must be a fraction in (0, 1) or an integer row count")
+        target = int(round(float(test_size) * total))
+    else:
+        target = int(test_size)
+    if not MIN_TEST_ROWS <= target < total:
+        raise ValueError(f"test_size={test_size} gives {target} test rows of {total}; need at least {MIN_TEST_ROWS} "
+                         "test rows and at least one training row")
+    return target
+
+
 def split_rows(source: np.ndarray, test_size: int | float, seed: int = 0, by_source: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Train/test row indices (each sorted).
 
     Args:
         source: [N] source-query id of each row (from :func:`augment_queries`).
-        test_size: number of test rows (int ≥ 1) or a fraction in (0, 1).
+        test_size: a fraction of the rows (a float in (0, 1)) or a number of test rows (an int); either way the
+            split must hold at least ``MIN_TEST_ROWS`` test rows and at least one training row.
         by_source: True (default) puts all copies of a source query on the same side (no sibling leakage);
             False reproduces the official pooled split (rows permuted, first ``test_size`` are test).
     """
     total = source.shape[0]
-    target = int(round(test_size * total)) if isinstance(test_size, float) and test_size < 1 else int(test_size)
-    if not 1 <= target < total:
-        raise ValueError(f"test_size={test_size} gives {target} test rows of {total}; need 1 ≤ test rows < total")
+    target = test_rows_for(test_size, total)
     rng = np.random.default_rng(seed)
     if not by_source:
         perm = rng.permutation(total)

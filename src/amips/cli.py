@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from amips.data import SYNTHETIC_SOURCES
+from amips.io import check_distinct_paths
 from amips.models.skipmlp import RECTIFIERS
 from amips.models.spec import HOMOGENIZATIONS, MODEL_KINDS, ModelSpec
 from amips.train import TrainSpec
@@ -59,11 +61,54 @@ def _default(cls: type, name: str) -> Any:
     return None if field.default is MISSING else field.default
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+MAX_SEED = 2**32 - 1
+BIG = 10**9  # upper bound of step and row counts: far above any real use, far below an int64 overflow
+
+
+def _int_arg(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}], got {text}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def _float_arg(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """argparse type: a finite float in the interval from low to high (open or closed at each end)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}, got {text}")
+        return value
+    parse.__name__ = "float"
+    return parse
+
+
+def _test_size(text: str) -> int | float:
+    """argparse type of --test-size: an integer row count (>= MIN_TEST_ROWS) or a fraction in (0, 1)."""
+    from amips.augment import MIN_TEST_ROWS
+
+    if re.fullmatch(r"\d+", text.strip()):
+        return _int_arg(MIN_TEST_ROWS, BIG)(text)
+    return _float_arg(0, 1, low_open=True, high_open=True)(text)
+
+
+_positive_int = _int_arg(1, BIG)
+_seed = _int_arg(0, MAX_SEED)
+_threads = _int_arg(1, 1024)
 
 
 def _device_name(text: str) -> str:
@@ -85,9 +130,9 @@ def _add_runtime(parser: argparse.ArgumentParser, seed: bool = True) -> None:
     group = parser.add_argument_group("compute")
     group.add_argument("--device", type=_device_name, default="cpu",
                        help="cpu, cuda, cuda:N or auto (cuda when available)")
-    group.add_argument("--threads", type=_positive_int, default=1, help="CPU threads for torch")
+    group.add_argument("--threads", type=_threads, default=1, help="CPU threads for torch")
     if seed:
-        group.add_argument("--seed", type=int, default=0, help="random seed (noise, initialisation, batch order)")
+        group.add_argument("--seed", type=_seed, default=0, help="random seed (noise, initialisation, batch order)")
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -96,12 +141,12 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
                        help="supportnet: convex potential, key = its gradient; keynet: the key is regressed directly")
     group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=_default(ModelSpec, "homogenization"),
                        help="radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network")
-    group.add_argument("--parameters-fraction", type=float, default=_default(ModelSpec, "parameters_fraction"),
+    group.add_argument("--parameters-fraction", type=_float_arg(0, 1000, low_open=True), default=_default(ModelSpec, "parameters_fraction"),
                        help="parameter budget as a fraction of m·d (the size of the keys)")
-    group.add_argument("--width", type=int, default=None,
+    group.add_argument("--width", type=_int_arg(1, 10**6), default=None,
                        help="hidden width (default: solved from --parameters-fraction)")
-    group.add_argument("--depth", type=int, default=_default(ModelSpec, "depth"), help="number of hidden layers")
-    group.add_argument("--wx-inject", type=int, default=_default(ModelSpec, "wx_inject"),
+    group.add_argument("--depth", type=_int_arg(1, 1000), default=_default(ModelSpec, "depth"), help="number of hidden layers")
+    group.add_argument("--wx-inject", type=_int_arg(1, 1000), default=_default(ModelSpec, "wx_inject"),
                        help="re-inject the input x into every k-th layer")
     group.add_argument("--rectifier", choices=RECTIFIERS, default=_default(ModelSpec, "rectifier"),
                        help="SupportNet weight map; softplus/relu make it provably convex")
@@ -110,24 +155,32 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
 
 def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--steps", type=int, default=2000, help="optimisation steps")
-    group.add_argument("--batch-size", type=int, default=512, help="queries per step")
-    group.add_argument("--lr", type=float, default=0.002828, help="peak learning rate (Adam)")
-    group.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default: 5%% of --steps)")
-    group.add_argument("--ema-decay", type=float, default=_default(TrainSpec, "ema_decay"),
+    group.add_argument("--steps", type=_positive_int, default=2000, help="optimisation steps")
+    group.add_argument("--batch-size", type=_positive_int, default=512, help="queries per step")
+    group.add_argument("--lr", type=_float_arg(0, 10, low_open=True), default=0.002828, help="peak learning rate (Adam)")
+    group.add_argument("--warmup-steps", type=_int_arg(0, BIG), default=None, help="linear warm-up steps (default: 5%% of --steps)")
+    group.add_argument("--ema-decay", type=_float_arg(0, 1, high_open=True), default=_default(TrainSpec, "ema_decay"),
                        help="decay of the weight average that is saved")
-    group.add_argument("--checkpoint-every", type=int, default=checkpoint_every,
+    group.add_argument("--checkpoint-every", type=_int_arg(0, BIG), default=checkpoint_every,
                        help="write a resumable checkpoint every N steps (0: only at the end)")
-    group.add_argument("--log-every", type=int, default=_default(TrainSpec, "log_every"),
+    group.add_argument("--log-every", type=_positive_int, default=_default(TrainSpec, "log_every"),
                        help="log the loss every N steps")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
+    group.add_argument("--restart", action="store_true",
+                       help="discard a checkpoint left by an interrupted run and train from step 0 (without it, a "
+                            "checkpoint from other inputs or settings is an error)")
+
+
+def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-other-keys", action="store_true",
+                        help="use a model with keys other than those it was trained on (a warning instead of an error)")
 
 
 def _add_noise(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("labels")
-    group.add_argument("--noise-copies", type=int, default=4, help="noisy copies of each query added for training")
-    group.add_argument("--noise-std", type=float, default=0.02, help="std of the query noise (then renormalised)")
+    group.add_argument("--noise-copies", type=_int_arg(0, 1000), default=4, help="noisy copies of each query added for training")
+    group.add_argument("--noise-std", type=_float_arg(0, 10), default=0.02, help="std of the query noise (then renormalised)")
 
 
 def _model_spec(args: argparse.Namespace) -> ModelSpec:
@@ -180,6 +233,7 @@ def cmd_labels(args: argparse.Namespace) -> None:
 
     device = _device(args)
     configure_torch(args.threads, device)
+    check_distinct_paths({"labels directory": args.out}, {"dataset directory": args.data})
     cfg = {"noise_copies": args.noise_copies, "noise_std": args.noise_std, "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
     meta = make_labels(args.data, args.out, cfg, device)
@@ -190,9 +244,13 @@ def cmd_labels(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from amips.stages import train_run
 
+    check_distinct_paths({"run directory": args.out}, {"dataset directory": args.data, "labels directory": args.labels})
     model_spec, train_spec = _model_spec(args), _train_spec(args)
+    if args.restart:
+        (Path(args.out) / "checkpoint.pt").unlink(missing_ok=True)
     info = train_run(Path(args.data) / "keys.npy", args.labels, args.out, model_spec, train_spec, args.seed,
-                     _device(args), args.threads, progress=_progress(args))
+                     _device(args), args.threads, progress=_progress(args), on_stale="error",
+                     stale_hint="rerun with --restart to discard it and train from step 0")
     print(f"saved {Path(args.out) / 'model.pt'} ({info['kind']}, {info['num_parameters']} parameters, "
           f"{info['train_seconds']:.1f} s)")
 
@@ -202,7 +260,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
     model_spec, train_spec = _model_spec(args), _train_spec(args)
     info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec, args.noise_copies, args.noise_std,
-                          args.seed, _device(args), args.threads, progress=_progress(args))
+                          args.seed, _device(args), args.threads, progress=_progress(args), restart=args.restart)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
     print(f"saved {args.out} ({info['kind']}, {info['num_parameters']} parameters, "
           f"{info['train_seconds']:.1f} s{resumed})")
@@ -214,10 +272,11 @@ def cmd_search(args: argparse.Namespace) -> None:
     from amips.search import check_output_path, load_mips_model, save_results, search
 
     out = check_output_path(args.out)
+    check_distinct_paths({"results file": out}, {"model": args.model, "keys": args.keys, "queries": args.queries})
     device = _device(args)
     configure_torch(args.threads, device)
     ds = load_key_query_files(args.keys, args.queries)
-    model, _ = load_mips_model(args.model, ds.dim)
+    model, _ = load_mips_model(args.model, ds.keys, args.allow_other_keys)
     t0 = time.perf_counter()
     result = search(model, ds.keys, ds.queries, args.k, ivf=args.ivf, nlist=args.nlist, nprobe=args.nprobe,
                     batch_size=args.batch_size, device=device, seed=args.seed)
@@ -232,17 +291,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if (args.labels is None) == (args.queries is None):
         raise UsageError("give exactly one of --labels (a labels directory) or --queries (a .npy file) "
                          "(see amips evaluate --help)")
+    if args.out is not None:
+        inputs = {"model": args.model, "keys": keys, "labels directory": args.labels, "queries": args.queries}
+        check_distinct_paths({"output": args.out}, {k: v for k, v in inputs.items() if v is not None})
     device = _device(args)
     if args.labels is not None:
         from amips.stages import evaluate_run
 
         record = evaluate_run(args.model, keys, args.labels, args.out, device=device, threads=args.threads,
-                              batch_size=args.batch_size)
+                              batch_size=args.batch_size, allow_other_keys=args.allow_other_keys)
     else:
         from amips.fit import evaluate_queries
         from amips.io import atomic_write_json
 
-        record = evaluate_queries(args.model, keys, args.queries, device, args.threads, args.batch_size)
+        record = evaluate_queries(args.model, keys, args.queries, device, args.threads, args.batch_size,
+                                  args.allow_other_keys)
         if args.out is not None:
             atomic_write_json(args.out, record)
     print(format_metrics(record))
@@ -292,10 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "meta.json).\nstructured: anisotropic low-rank clusters that look like text embeddings; "
                 "gaussian: uniform on the sphere.")
     p.add_argument("--source", choices=SYNTHETIC_SOURCES, default="structured", help="generator")
-    p.add_argument("--num-keys", type=_positive_int, default=5000, help="number of keys m")
-    p.add_argument("--num-queries", type=_positive_int, default=2000, help="number of queries n")
-    p.add_argument("--dim", type=_positive_int, default=64, help="dimension d")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--num-keys", type=_int_arg(2, 10**12), default=5000, help="number of keys m")
+    p.add_argument("--num-queries", type=_int_arg(2, 10**12), default=2000, help="number of queries n")
+    p.add_argument("--dim", type=_int_arg(1, 10**6), default=64, help="dimension d")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed")
     p.add_argument("--out", required=True, help="output directory")
 
     p = command("text", cmd_text, "embed a text corpus (WordNet, Wikipedia, BEIR) as keys/queries",
@@ -308,9 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-keys", type=_positive_int, default=None, help="WordNet: sample this many synsets")
     p.add_argument("--variant", default=None, help="Wikipedia: description or title queries")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="encoder batch size")
-    p.add_argument("--threads", type=_positive_int, default=1, help="encoder CPU threads")
+    p.add_argument("--threads", type=_threads, default=1, help="encoder CPU threads")
     p.add_argument("--cache-dir", default=None, help="cache embeddings here (keyed by the texts' SHA-256)")
-    p.add_argument("--seed", type=int, default=0, help="WordNet sampling seed")
+    p.add_argument("--seed", type=_seed, default=0, help="WordNet sampling seed")
 
     p = command("labels", cmd_labels, "noise-augment queries, exact top-1 labels, train/test split",
                 "Pipeline stage 2: noise-augment the queries of a dataset directory (from `amips generate`), "
@@ -318,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset directory with keys.npy and queries.npy")
     p.add_argument("--out", required=True, help="output labels directory")
     _add_noise(p)
-    p.add_argument("--test-size", type=float, default=0.2, help="test rows: a fraction in (0, 1) or a count")
+    p.add_argument("--test-size", type=_test_size, default=0.2,
+                   help="test rows: a fraction in (0, 1) or a count (at least 10)")
     p.add_argument("--split", choices=("by_source", "pooled"), default="by_source",
                    help="by_source keeps all copies of a query on one side; pooled is the official split")
     p.add_argument("--num-clusters", type=_positive_int, default=1, help="> 1: per-k-means-cluster targets (router)")
@@ -346,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", help="queries .npy file [n, d]: evaluate on these")
     p.add_argument("--out", default=None, help="also write every field (metrics, train info) to this JSON file")
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
+    _add_allow_other_keys(p)
     _add_runtime(p, seed=False)
 
     p = command("fit", cmd_fit, "train a model on your own keys/queries .npy files",
@@ -370,12 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--keys", required=True, help="keys .npy file [m, d]")
     p.add_argument("--queries", required=True, help="queries .npy file [n, d]")
-    p.add_argument("--k", type=int, default=10, help="number of keys returned per query")
+    p.add_argument("--k", type=_int_arg(1, 10**6), default=10, help="number of keys returned per query")
     p.add_argument("--out", required=True, help="results file: .npz, .npy or .json")
     p.add_argument("--ivf", action="store_true", help="search a faiss IndexIVFFlat (inner product) instead of all keys")
-    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: floor(sqrt(m)))")
-    p.add_argument("--nprobe", type=int, default=8, help="IVF lists probed per query")
+    p.add_argument("--nlist", type=_positive_int, default=None, help="IVF lists (default: floor(sqrt(m)))")
+    p.add_argument("--nprobe", type=_positive_int, default=8, help="IVF lists probed per query")
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
+    _add_allow_other_keys(p)
     _add_runtime(p)
 
     p = command("check-config", cmd_check_config, "validate a pipeline config (schema and npy files)",

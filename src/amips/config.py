@@ -1,7 +1,11 @@
-"""Check a pipeline configuration before running it: the schema, and the files of its ``npy`` datasets.
+"""Check a pipeline configuration before running it: everything a job would trip over later.
 
-Snakemake validates the schema when the workflow starts, but reads a ``source: npy`` dataset's files only when
-the ``make_dataset`` job runs; :func:`check_config` does both up front with one-line errors.
+Snakemake validates the schema when the workflow starts, but the schema cannot see everything: names a sweep uses
+that no section defines, per-model ``training:`` overrides, float values where an integer is needed (JSON schema
+counts 300.0 as an integer), generator options, cluster or list counts above the key count, a batch larger than the
+training split, duplicate YAML keys. :func:`check_semantics` checks those (the workflow calls it when it starts, so
+``snakemake`` fails before any job with the same message), and :func:`check_config` runs schema + semantics + the
+files of every ``source: npy`` dataset, with one-line errors.
 """
 
 from __future__ import annotations
@@ -27,12 +31,29 @@ def merge_configs(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, An
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a mapping holding the same key twice (PyYAML silently keeps the last one)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
-    """Read YAML config files and merge them in order."""
+    """Read YAML config files (a key repeated in one mapping is an error) and merge them in order."""
     config: dict[str, Any] = {}
     for path in paths:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
         except FileNotFoundError as exc:
             raise InputError(f"config file not found: {path}") from exc
         except yaml.YAMLError as exc:
@@ -77,4 +98,13 @@ def check_config(paths: Sequence[str | Path]) -> list[str]:
     """Merge, validate and check ``paths`` (see the module docstring); returns a short report, one line each."""
     config = load_config(paths)
     validate_config(config)
-    return check_npy_datasets(config)
+    lines = check_npy_datasets(config)
+    check_semantics(config)
+    return lines
+
+
+def check_semantics(config: dict[str, Any]) -> None:
+    """Raise ``InputError`` (naming the config entry) for the errors the schema cannot see; see the module doc."""
+    from amips.config_checks import run_checks
+
+    run_checks(config)

@@ -16,7 +16,7 @@ from typing import Any
 
 from amips.data import load_key_query_files
 from amips.evaluate import evaluate_model
-from amips.io import InputError
+from amips.io import InputError, check_distinct_paths, exclusive_lock
 from amips.labels import exact_topk
 from amips.models import ModelSpec
 from amips.runinfo import configure_torch
@@ -45,39 +45,51 @@ def fit_embeddings(
     device: str = "cpu",
     threads: int = 1,
     progress: bool = False,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
     Each query gets ``noise_copies`` noisy copies (std ``noise_std``, renormalised); the exact top-1 key of every
-    row is the target. Resumes from ``<out_path>.ckpt`` if a previous run with the same settings was interrupted.
-    Returns the train info stored in the model file.
+    row is the target. Resumes from ``<out_path>.ckpt`` if a previous run with the same inputs and settings was
+    interrupted; a checkpoint from other inputs or settings (or a corrupt one) is an error naming the differing
+    field, unless ``restart`` discards it. An exclusive lock on ``out_path`` stops a second process from writing
+    the same model. Returns the train info stored in the model file.
     """
-    if Path(out_path).is_dir():
-        raise InputError(f"output {out_path} is a directory; give a file name such as {Path(out_path) / 'model.pt'}")
-    configure_torch(threads, device)
-    ds = load_key_query_files(keys_path, queries_path)
-    label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1}
-    labels = label_queries(ds.keys, ds.queries, label_cfg, device)
-    log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
-             ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise InputError(f"output {out_path} is a directory; give a file name such as {out_path / 'model.pt'}")
     ckpt = checkpoint_path(out_path)
-    extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
-             "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
-    info, _ = train_arrays(ds.keys, labels.queries, labels.targets, out_path, ckpt, model_spec, train_spec, seed,
-                           device, threads, progress=progress, extra=extra)
-    ckpt.unlink(missing_ok=True)
+    check_distinct_paths({"model output": out_path, "checkpoint": ckpt}, {"keys": keys_path, "queries": queries_path})
+    with exclusive_lock(out_path, "amips fit"):
+        configure_torch(threads, device)
+        ds = load_key_query_files(keys_path, queries_path)
+        label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1}
+        labels = label_queries(ds.keys, ds.queries, label_cfg, device)
+        log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
+                 ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
+        if restart and ckpt.exists():
+            log.info("--restart: discarding %s", ckpt)
+            ckpt.unlink()
+        if out_path.exists():
+            log.warning("%s exists and will be replaced by the new model", out_path)
+        extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
+                 "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
+        info, _ = train_arrays(ds.keys, labels.queries, labels.targets, out_path, ckpt, model_spec, train_spec, seed,
+                               device, threads, progress=progress, extra=extra, fingerprint_extra={"labels": label_cfg},
+                               on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
+        ckpt.unlink(missing_ok=True)
     return info
 
 
 def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path: str | Path, device: str = "cpu",
-                     threads: int = 1, batch_size: int = 1024) -> dict[str, Any]:
+                     threads: int = 1, batch_size: int = 1024, allow_other_keys: bool = False) -> dict[str, Any]:
     """Metrics of a saved model on queries [n, d] against their exact top-1 keys [m, d] (all from files).
 
     Returns the model's train info followed by the metrics of :func:`amips.metrics.evaluate_predictions`.
     """
     configure_torch(threads, device)
     ds = load_key_query_files(keys_path, queries_path)
-    model, payload = load_mips_model(model_path, ds.dim)
+    model, payload = load_mips_model(model_path, ds.keys, allow_other_keys)
     t0 = time.perf_counter()
     targets = exact_topk(ds.queries, ds.keys, 1, device=device)[1]
     metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device)

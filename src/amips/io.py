@@ -7,23 +7,17 @@ place (``os.replace``), so a crash never leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
+import socket
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
 
 
 def _current_umask() -> int:
@@ -55,6 +49,42 @@ def _output_error(path: Path, exc: OSError) -> OutputError:
     return OutputError(exc.errno, f"cannot write {path}: {reason}")
 
 
+def _owner() -> str:
+    """``<host>-<pid>`` of this process, embedded in temporary file names (dots in the host name become '_')."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of ``path`` left by killed writers; returns what was removed.
+
+    A temporary file of :func:`atomic_path` is named ``.<name>.<host>-<pid>.<random>.tmp…``; it is stale when
+    ``host`` is this machine and process ``pid`` no longer exists (a writer on another host, or one still
+    running, is left alone).
+    """
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?P<host>[^.]+)-(?P<pid>\d+)\..*\.tmp(\.\w+)?$")
+    host = socket.gethostname().replace(".", "_")
+    removed = []
+    with contextlib.suppress(OSError):
+        for candidate in path.parent.iterdir():
+            match = pattern.match(candidate.name)
+            if match and match["host"] == host and not _alive(int(match["pid"])):
+                with contextlib.suppress(FileNotFoundError):
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
@@ -68,8 +98,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
+            prefix=f".{path.name}.{_owner()}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
             dir=path.parent,
         )
     except OSError as exc:
@@ -187,3 +218,53 @@ def load_embeddings(path: str | os.PathLike, name: str, dim: int | None = None, 
                 raise InputError(f"{name} contains NaN or Inf (in rows {start}..{start + len(block) - 1})")
         return array
     return validate_embeddings(array, f"{name} ({path})", dim)
+
+
+def check_distinct_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike]) -> None:
+    """Refuse an output that is one of the inputs (the same file or directory, by ``os.path.samefile``).
+
+    ``outputs``/``inputs`` map a description (``"results"``, ``"queries"``) to a path; an output that does not
+    exist yet cannot be an input.
+    """
+    for out_name, out in outputs.items():
+        for in_name, inp in inputs.items():
+            with contextlib.suppress(OSError):
+                if os.path.samefile(out, inp):
+                    raise InputError(f"{out_name} {out} is the {in_name} input {inp}: writing it would destroy the "
+                                     "input; choose another output path")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on writing ``path`` (lock file ``.<name>.lock`` next to it, removed on exit).
+
+    A second process asking for the same lock gets an ``InputError`` naming the holder's pid instead of silently
+    racing it; the kernel releases the lock of a killed process, so a crash never leaves it held.
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise InputError(f"{path} is being written by another {what} (pid {holder}); wait for it to finish or "
+                             "choose another output") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not unlinked by a holder that just finished
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)

@@ -105,18 +105,22 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         true_top1: exact top-1 key index of the *natural* query [n].
         extra_flops, extra_seconds: per-query cost of producing ``vectors`` (the network; 0 for natural).
     Returns one row per nprobe: nprobe, recall@k for k in k_values (recall@1 is the match rate),
-    flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds).
+    flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds), and
+    non_finite_queries. A query vector with a NaN/Inf entry (a diverged model) is a miss at every k.
     """
+    from amips.metrics import finite_rows
+
     d = vectors.shape[1]
+    finite = finite_rows(vectors)
     kmax = max(k_values)
     rows = []
     for nprobe in nprobes:
         idx, seconds, scanned = ivf_search(ivf, vectors, nprobe, kmax)
         row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()),
                "flops": float(2 * d * (ivf.nlist + scanned.mean()) + extra_flops),
-               "seconds": seconds + extra_seconds}
+               "seconds": seconds + extra_seconds, "non_finite_queries": int((~finite).sum())}
         for k in k_values:
-            row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1)))
+            row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1) & finite))
         rows.append(row)
     return rows
 

@@ -2,6 +2,10 @@
 
 Retrieval with a predicted key ĝ scores every key by ⟨ĝ, k⟩. The rank of the ground truth t is the number of
 keys scoring *strictly* higher than t; ``match_rate`` (= recall@1) is the fraction with rank 0.
+
+A prediction that is not finite (a NaN or ±Inf in ĝ or in the predicted score, as a diverged or corrupted model
+produces) is a miss with the worst possible rank in every metric: comparisons against a NaN threshold are never
+true, so without this rule a broken model would score as perfect.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray
 
     tol_i = rel_tol·(|⟨ĝ_i, k_{t_i}⟩| + ‖ĝ_i‖) absorbs float32 rounding differences between BLAS kernels, so
     exact duplicates of the target never count as "higher". Computed in blocks of query_chunk × key_chunk scores.
+    A row whose predicted key (or its score with the target) is not finite gets rank m (worse than any real rank).
     """
     n, m = pred_keys.shape[0], keys.shape[0]
     ranks = np.zeros(n, np.int64)
@@ -33,7 +38,17 @@ def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray
             inside = (t >= ks) & (t < ks + block.shape[1])
             block[rows[inside], t[inside] - ks] = -np.inf  # never count the target itself
             ranks[qs : qs + len(p)] += (block > threshold).sum(axis=1)
+        broken = ~(np.isfinite(p).all(axis=1) & np.isfinite(threshold[:, 0]))
+        ranks[qs : qs + len(p)][broken] = m
     return ranks
+
+
+def finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    """[n] bool: True where every entry of row i of every array ([n, ...]) is finite."""
+    ok = np.ones(arrays[0].shape[0], bool)
+    for a in arrays:
+        ok &= np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return ok
 
 
 def retrieval_metrics(ranks: np.ndarray, num_keys: int) -> dict[str, float]:
@@ -69,6 +84,7 @@ def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray) -> dict[
     true_c = target_scores.argmax(axis=1)
     pred_at_true = np.take_along_axis(pred_scores, true_c[:, None], 1)
     rank = (pred_scores > pred_at_true).sum(axis=1)
+    rank[~finite_rows(pred_scores)] = pred_scores.shape[1]  # a non-finite score routes nowhere: a miss
     out = {"routing_accuracy": float(np.mean(rank == 0)), "routing_mrr": float(np.mean(1.0 / (1.0 + rank)))}
     for k in range(1, pred_scores.shape[1] + 1):
         out[f"routing_acc@{k}"] = float(np.mean(rank < k))
@@ -81,8 +97,10 @@ def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.
 
     C = 1: plain MIPS. C > 1 (router): route to ĉ = argmax_c ŝ_c, retrieve with ĝ_ĉ, and compare with the global
     top-1 (the target of the cluster with the highest true score); routing metrics are added.
+    ``non_finite_predictions`` counts the queries whose predicted scores or keys hold a NaN/Inf; each is a miss.
     """
     n = queries.shape[0]
+    finite = finite_rows(pred_scores, pred_keys)
     target_keys = keys[target_idx]  # [n, C, d]
     target_scores = np.einsum("ncd,nd->nc", target_keys, queries)
     true_c = target_scores.argmax(axis=1)
@@ -90,10 +108,13 @@ def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.
     rows = np.arange(n)
     chosen_keys = pred_keys[rows, routed]
     global_target = target_idx[rows, true_c]
-    out = retrieval_metrics(target_ranks(chosen_keys, keys, global_target), keys.shape[0])
+    ranks = target_ranks(chosen_keys, keys, global_target)
+    ranks[~finite] = keys.shape[0]
+    out = retrieval_metrics(ranks, keys.shape[0])
     out.update(regression_metrics(queries, pred_scores[rows, true_c], pred_keys[rows, true_c],
                                   target_scores[rows, true_c], target_keys[rows, true_c]))
     if pred_scores.shape[1] > 1:
         out.update(routing_metrics(pred_scores, target_scores))
     out["num_test_queries"] = int(n)
+    out["non_finite_predictions"] = int(n - finite.sum())
     return out

@@ -21,12 +21,16 @@ def routing_curve(route_scores: np.ndarray, true_cluster_scores: np.ndarray, clu
         cluster_sizes: [C] keys per cluster.
         dim: d, for FLOPs of the scan.
         router_flops: per-query cost of computing ``route_scores``.
-    Returns rows with r, match_rate, fraction_scanned (of all keys), flops per query.
+    Returns rows with r, match_rate, fraction_scanned (of all keys), flops per query. A query whose route scores
+    hold a NaN/Inf (a diverged router) never finds its cluster: a miss at every r.
     """
+    from amips.metrics import finite_rows
+
     n, num_clusters = route_scores.shape
     order = np.argsort(-route_scores, axis=1, kind="stable")
     true_best = true_cluster_scores.argmax(axis=1)
     position = np.argmax(order == true_best[:, None], axis=1)  # rank of the true cluster in the routing order
+    position[~finite_rows(route_scores)] = num_clusters
     scanned = np.cumsum(cluster_sizes[order], axis=1)  # [n, C] keys scanned after r clusters
     total = cluster_sizes.sum()
     rows = []

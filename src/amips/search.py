@@ -16,7 +16,9 @@ import numpy as np
 from amips.evaluate import predict
 from amips.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
 from amips.labels import exact_topk
-from amips.models.factory import check_model_dim, load_payload, model_from_payload
+from amips.ivf import default_nlist
+from amips.metrics import finite_rows
+from amips.models.factory import load_checked_model
 from amips.models.networks import AmipsModel
 
 OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
@@ -36,10 +38,10 @@ class SearchResult:
     scores: np.ndarray
 
 
-def load_mips_model(path: str | Path, dim: int) -> tuple[AmipsModel, dict[str, Any]]:
-    """A saved single-output model for ``dim``-dimensional queries, and its file's payload (spec, train info)."""
-    payload = load_payload(path)
-    model = check_model_dim(model_from_payload(payload, str(path)), dim, path)
+def load_mips_model(path: str | Path, keys: np.ndarray, allow_other_keys: bool = False) -> tuple[AmipsModel, dict[str, Any]]:
+    """A saved single-output model for keys [m, d] (checked by :func:`amips.models.factory.load_checked_model`),
+    and its file's payload (spec, train info)."""
+    model, payload = load_checked_model(path, keys, allow_other_keys)
     if model.num_outputs != 1:
         raise InputError(f"model {path} is a cluster router with {model.num_outputs} outputs, not a MIPS model")
     return model, payload
@@ -51,8 +53,8 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
     """Top-k keys [m, d] for unit queries [n, d], searched with the model's predicted keys.
 
     Args:
-        ivf: search a faiss IVF index (``nlist`` lists, default ⌊√m⌋; ``nprobe`` probed, capped at nlist)
-            instead of all keys.
+        ivf: search a faiss IVF index (``nlist`` lists, default ⌊√m⌋; ``nprobe`` ≤ nlist probed) instead of all
+            keys.
         seed: seed of the IVF k-means.
     """
     m = keys.shape[0]
@@ -62,12 +64,18 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
         raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={m}")
     if ivf and nprobe < 1:
         raise InputError(f"nprobe must be >= 1, got {nprobe}")
+    if ivf and nprobe > (nlist or default_nlist(m)):
+        raise InputError(f"nprobe={nprobe} exceeds the index's {nlist or default_nlist(m)} lists")
     pred_keys = predict(model, queries, batch_size, device)[1][:, 0, :]
+    broken = ~finite_rows(pred_keys)
+    if broken.any():
+        raise InputError(f"the model predicts non-finite keys for {int(broken.sum())} of {len(pred_keys)} queries "
+                         f"(first: query {int(np.argmax(broken))}); it is diverged or corrupted, no results written")
     if ivf:
         from amips.ivf import build_ivf, ivf_search
 
         index = build_ivf(keys, nlist, seed=seed)
-        indices = ivf_search(index, pred_keys, min(nprobe, index.nlist), k)[0].astype(np.int64)
+        indices = ivf_search(index, pred_keys, nprobe, k)[0].astype(np.int64)
     else:
         indices = exact_topk(pred_keys, keys, k, device=device)[1]
     return SearchResult(indices, query_scores(queries, keys, indices))

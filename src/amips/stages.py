@@ -10,6 +10,7 @@ Directory contents:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from amips.evaluate import evaluate_model
 from amips.io import InputError, atomic_save_npy, atomic_write_json, load_embeddings, load_npy
 from amips.labels import exact_topk, per_cluster_top1
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
-from amips.models.factory import check_model_dim, expected_parameter_count, load_payload, model_from_payload
+from amips.fingerprint import array_digest
+from amips.models.factory import expected_parameter_count, load_checked_model, resolve_width
+from amips.resources import check_fits, training_bytes
 from amips.models.sizing import parameter_budget
 from amips.runinfo import configure_torch, environment_info
 from amips.train import TrainData, TrainSpec, train_model
@@ -45,13 +48,28 @@ def make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     source = spec["source"]
     if source in ("gaussian", "structured"):
         make = gaussian_sphere if source == "gaussian" else structured_embeddings
-        ds = make(int(spec["num_keys"]), int(spec["num_queries"]), int(spec["dim"]), seed=int(spec.get("seed", 0)),
-                  **spec.get("options", {}))
+        sizes = synthetic_sizes(spec)
+        # float64 points [rows, d]; the structured generator also gathers each row's basis [rows, d, r]
+        rank = int(spec.get("options", {}).get("intrinsic_dim", 8)) if source == "structured" else 0
+        check_fits(8 * (sizes[0] + sizes[1]) * sizes[2] * (3 + max(rank, 0)),
+                   f"generating {sizes[0]} keys and {sizes[1]} queries of dimension {sizes[2]}")
+        ds = make(*sizes, seed=int(spec.get("seed", 0)), **spec.get("options", {}))
     elif source == "npy":
         ds = load_key_query_files(spec["keys"], spec["queries"])
     else:
         raise InputError(f"unknown dataset source {source!r}; choose gaussian, structured or npy")
     return write_dataset(ds, out_dir, {"source": source, "spec": spec, "seconds": time.perf_counter() - t0})
+
+
+def synthetic_sizes(spec: dict[str, Any]) -> tuple[int, int, int]:
+    """(num_keys, num_queries, dim) of a synthetic dataset entry, each checked to be a positive integer."""
+    sizes = []
+    for name in ("num_keys", "num_queries", "dim"):
+        value = spec.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"dataset {name} must be a positive integer, got {value!r}")
+        sizes.append(int(value))
+    return sizes[0], sizes[1], sizes[2]
 
 
 def write_dataset(ds: KeyQuerySet, out_dir: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +96,9 @@ class Labels:
 def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], device: str = "cpu") -> Labels:
     """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels)."""
     seed = int(cfg.get("seed", 0))
+    rows = queries.shape[0] * (1 + int(cfg.get("noise_copies", 0)))
+    check_fits(12 * rows * queries.shape[1], f"labelling {rows} query rows (with noise copies) of dimension "
+                                             f"{queries.shape[1]}")
     augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed)
     num_clusters = int(cfg.get("num_clusters", 1))
     clustering = kmeans(keys, num_clusters, seed=seed)
@@ -141,8 +162,15 @@ def train_run(
     threads: int = 1,
     eval_batch_size: int = 1024,
     progress: bool = False,
+    on_stale: str = "restart",
+    stale_hint: str = "delete it to train from step 0",
 ) -> dict[str, Any]:
-    """Train one model; writes ``model.pt`` and ``history.json`` into ``out_dir`` (resumes from ``checkpoint.pt``)."""
+    """Train one model; writes ``model.pt`` and ``history.json`` into ``out_dir``.
+
+    Resumes from ``checkpoint.pt`` if it is from the same run (same fingerprint, see
+    :func:`amips.train.run_fingerprint`, including the labels' settings from ``meta.json``); a stale or corrupt one is
+    discarded with a logged warning (``on_stale='restart'``, the pipeline) or is an error (``'error'``).
+    """
     configure_torch(threads, device)
     labels_dir, out = Path(labels_dir), Path(out_dir)
     keys = load_embeddings(keys_path, "keys")
@@ -151,8 +179,11 @@ def train_run(
     if train_spec.eval_every:
         test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
         eval_fn = lambda m: evaluate_model(m, keys, test_q, test_t, eval_batch_size, device)  # noqa: E731
+    label_meta = labels_dir / "meta.json"
+    label_cfg = json.loads(label_meta.read_text(encoding="utf-8")).get("config", {}) if label_meta.exists() else {}
     info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
-                                 train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress)
+                                 train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress,
+                                 fingerprint_extra={"labels": label_cfg}, on_stale=on_stale, stale_hint=stale_hint)
     atomic_write_json(out / "history.json", {"info": info, "history": history})
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return info
@@ -172,18 +203,29 @@ def train_arrays(
     eval_fn: Callable[[AmipsModel], dict[str, float]] | None = None,
     progress: bool = False,
     extra: dict[str, Any] | None = None,
+    fingerprint_extra: dict[str, Any] | None = None,
+    on_stale: str = "error",
+    stale_hint: str = "delete it to train from step 0",
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Build and train a model on queries [N, d] with targets [N, C] over keys [m, d]; save it to ``model_path``.
 
     Training resumes from ``checkpoint_path`` if it exists; the caller deletes it once its own outputs are written.
-    The saved file holds the EMA weights, the spec, ``train_info`` and ``extra``. Returns (train info, history).
+    The saved file holds the EMA weights, the spec, ``train_info``, the digest of ``keys`` (``keys_sha256``, checked
+    by evaluation and search) and ``extra``. Returns (train info, history). ``fingerprint_extra``, ``on_stale`` and
+    ``stale_hint`` are passed to :func:`amips.train.train_model`; a diverged run raises
+    :class:`amips.train.TrainingDiverged` and writes no model.
     """
     if model_spec.num_outputs != train_t.shape[1]:
         model_spec = model_spec.replace(num_outputs=int(train_t.shape[1]))
+    width = resolve_width(model_spec, keys.shape[1], keys.shape[0])
+    num_parameters = expected_parameter_count(model_spec.replace(width=width), keys.shape[1], width)
+    check_fits(training_bytes(num_parameters, train_spec.batch_size, width, model_spec.depth, keys.shape[1],
+                              train_q.shape[0]), f"training a model of {num_parameters} parameters (width {width})")
     model = build_model(model_spec, keys.shape[1], keys.shape[0], seed=seed)
     data = TrainData(torch.from_numpy(train_q), torch.from_numpy(train_t), torch.from_numpy(keys))
     result = train_model(model, data, train_spec, seed=seed, device=device, checkpoint_path=checkpoint_path,
-                         eval_fn=eval_fn, progress=progress)
+                         eval_fn=eval_fn, progress=progress, fingerprint_extra=fingerprint_extra, on_stale=on_stale,
+                         stale_hint=stale_hint, run_name=str(model_path))
     info = {
         "kind": model_spec.kind, "homogenization": model_spec.homogenization, "width": model.width,
         "num_parameters": parameter_count(model),
@@ -194,7 +236,8 @@ def train_arrays(
         "samples_per_second": result.steps_per_second * train_spec.batch_size, "resumed_from_step": result.resumed_from,
         "seed": seed, **environment_info(device, threads),
     }
-    save_model(model_path, result.ema_model.cpu(), keys.shape[0], {"train_info": info, **(extra or {})})
+    save_model(model_path, result.ema_model.cpu(), keys.shape[0],
+               {"train_info": info, "keys_sha256": array_digest(keys), **(extra or {})})
     return info, result.history
 
 
@@ -207,14 +250,14 @@ def evaluate_run(
     device: str = "cpu",
     threads: int = 1,
     batch_size: int = 1024,
+    allow_other_keys: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a saved model on the test split; returns (and writes to ``out_path`` unless None) the record
-    run fields + train info + metrics."""
+    run fields + train info + metrics. A model trained on other keys is refused unless ``allow_other_keys``."""
     configure_torch(threads, device)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
-    payload = load_payload(model_path)
-    model = check_model_dim(model_from_payload(payload, str(model_path)), keys.shape[1], model_path)
+    model, payload = load_checked_model(model_path, keys, allow_other_keys)
     t0 = time.perf_counter()
     metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device)
     record = {**(run or {}), **payload.get("train_info", {}), **metrics,
@@ -285,7 +328,7 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
     faiss.omp_set_num_threads(max(1, threads))
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
-    model = check_model_dim(model_from_payload(load_payload(model_path), str(model_path)), keys.shape[1], model_path)
+    model = load_checked_model(model_path, keys)[0]
     projected = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
     ivf = load_ivf(index_path) if index_path else build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
@@ -316,7 +359,7 @@ def router_curves(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
         centroids = load_npy(labels_dir / "centroids.npy", "centroids")
         scores, flops, method = centroid_scores(test_q, centroids), 2.0 * keys.shape[1] * len(centroids), "centroid routing"
     else:
-        model = check_model_dim(model_from_payload(load_payload(model_path), str(model_path)), keys.shape[1], model_path)
+        model = load_checked_model(model_path, keys)[0]
         if model.num_outputs != test_t.shape[1]:
             raise InputError(f"router {model_path} has {model.num_outputs} outputs but the labels have {test_t.shape[1]} clusters")
         scores = predict(model, test_q, batch_size)[0]

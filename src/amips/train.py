@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from amips.fingerprint import array_digest, first_difference, lookup, tensors_digest
 from amips.io import InputError
 from amips.losses import amips_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
@@ -24,6 +25,18 @@ from amips.models.networks import AmipsModel
 from amips.settings import from_mapping
 
 log = logging.getLogger("amips.train")
+
+CHECKPOINT_FORMAT = "amips-checkpoint-v2"
+# TrainSpec fields that change what is logged or how often state is saved, never the trained weights.
+NON_RESULT_FIELDS = ("log_every", "checkpoint_every")
+
+
+class TrainingDiverged(ValueError):
+    """Training produced non-finite weights or predictions; no model is written."""
+
+
+class StaleCheckpoint(InputError):
+    """A checkpoint that cannot be resumed: corrupt, or from a run whose inputs or settings differ."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +58,17 @@ class TrainSpec:
     log_every: int = 100
 
     def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in ("lr_peak", "lr_init", "lr_end", "grad_clip", "ema_decay", "score_weight", "key_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         checks = [
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.steps <= 10**9, f"steps must be <= 1e9, got {self.steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr_peak > 0, f"learning rate (lr_peak) must be > 0, got {self.lr_peak}"),
             (self.lr_init >= 0 and self.lr_end >= 0, "lr_init and lr_end must be >= 0"),
@@ -66,6 +88,10 @@ class TrainSpec:
     def from_dict(cls, values: dict[str, Any]) -> "TrainSpec":
         """Build from a config mapping; unknown keys are an error naming the key."""
         return from_mapping(cls, values, "training")
+
+    def result_fields(self) -> dict[str, Any]:
+        """The settings that determine the trained weights (all but logging/checkpoint cadence)."""
+        return {k: v for k, v in asdict(self).items() if k not in NON_RESULT_FIELDS}
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up lr_init → lr_peak over warmup_steps, then cosine decay to lr_end at ``steps``."""
@@ -149,18 +175,55 @@ def _guard_and_clip(params: list[torch.nn.Parameter], max_norm: float) -> tuple[
     return nan_count, float(total)
 
 
-def _save_checkpoint(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, step: int,
-                     spec: TrainSpec, seed: int, num_keys: int, history: list[dict[str, float]]) -> None:
-    payload = model_payload(model, num_keys, {
-        "format": "amips-checkpoint-v1",
-        "step": step,
+def run_fingerprint(model: AmipsModel, data: TrainData, spec: TrainSpec, seed: int,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that determines a training run's result: model spec and size, the result-relevant training
+    settings, the seed, content digests of the keys, training queries and targets, and ``extra`` (e.g. the label
+    settings the training rows were made with)."""
+    return {
+        **(extra or {}),
+        "model": {"spec": model.spec.to_dict(), "dim": model.dim, "width": model.width},
+        "training": spec.result_fields(),
         "seed": seed,
-        "train_spec": asdict(spec),
+        "data": {name: array_digest(t.detach().cpu().numpy())
+                 for name, t in (("keys", data.keys), ("train_queries", data.queries), ("train_targets", data.target_idx))},
+    }
+
+
+def _save_checkpoint(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, step: int,
+                     fingerprint: dict[str, Any], num_keys: int, history: list[dict[str, float]]) -> None:
+    payload = model_payload(model, num_keys, {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "fingerprint": fingerprint,
         "ema_state_dict": ema.state_dict(),
+        "ema_sha256": tensors_digest(ema.state_dict()),
         "optimizer_state_dict": opt.state_dict(),
         "history": history,
     })
     save_payload(path, payload)
+
+
+def non_finite_parameter(module: torch.nn.Module) -> str | None:
+    """Name of the first parameter or buffer of ``module`` holding a NaN/Inf, or None if all are finite."""
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def _check_finite(model: AmipsModel, ema: AveragedModel, step: int, probe: torch.Tensor, run_name: str) -> None:
+    """Raise :class:`TrainingDiverged` if the weights or the EMA model's predictions on ``probe`` are not finite."""
+    for what, module in (("weights", model), ("EMA weights", ema.module)):
+        bad = non_finite_parameter(module)
+        if bad is not None:
+            raise TrainingDiverged(f"training {run_name} diverged: non-finite {what} at step {step} (first in {bad}); "
+                                   "no model written; lower the learning rate or check the data")
+    with torch.enable_grad():
+        scores, keys = ema.module.predict(probe, create_graph=False)
+    if not (bool(torch.isfinite(scores).all()) and bool(torch.isfinite(keys).all())):
+        raise TrainingDiverged(f"training {run_name} diverged: the model predicts non-finite scores or keys at step "
+                               f"{step}; no model written; lower the learning rate or check the data")
 
 
 def train_model(
@@ -173,6 +236,10 @@ def train_model(
     eval_fn: Callable[[AmipsModel], dict[str, float]] | None = None,
     progress: bool = False,
     stop_after: int | None = None,
+    fingerprint_extra: dict[str, Any] | None = None,
+    on_stale: str = "error",
+    stale_hint: str = "delete it to train from step 0",
+    run_name: str = "",
 ) -> TrainResult:
     """Train ``model`` in place and return its EMA copy (used for evaluation, as in the official code).
 
@@ -182,12 +249,25 @@ def train_model(
         spec: optimisation settings.
         seed: batch-order seed.
         device: 'cpu' or 'cuda[:N]'.
-        checkpoint_path: where to write periodic checkpoints; if it exists (from the same model, spec and seed)
-            training resumes from it.
+        checkpoint_path: where to write periodic checkpoints; if it exists training resumes from it, provided its
+            fingerprint (:func:`run_fingerprint`: model, result-relevant settings, seed, content digests of the data,
+            ``fingerprint_extra``) equals this run's.
         eval_fn: called on the EMA model every ``spec.eval_every`` steps; its dict goes into the history.
         progress: show a tqdm progress bar.
         stop_after: stop (after checkpointing) once this step count is reached — for tests of resumption.
+        fingerprint_extra: more fields that determine the result (e.g. label settings), stored in the checkpoint.
+        on_stale: what to do with a corrupt checkpoint or one whose fingerprint differs: ``"error"`` (raise
+            :class:`StaleCheckpoint` naming the differing field, ending with ``stale_hint``) or ``"restart"``
+            (log a warning, discard it and train from step 0; the pipeline's choice).
+        run_name: names the run in errors (e.g. the output path).
+
+    Raises:
+        TrainingDiverged: the weights, the EMA weights, or the EMA model's predictions on a batch of training
+            queries are not finite (checked at every log step, before every checkpoint and at the end).
     """
+    if on_stale not in ("error", "restart"):
+        raise ValueError(f"on_stale must be 'error' or 'restart', got {on_stale!r}")
+    run_name = run_name or str(checkpoint_path or "run")
     model.to(device)
     data = data.to(device)
     params = [p for p in model.parameters()]
@@ -198,8 +278,16 @@ def train_model(
     history: list[dict[str, float]] = []
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path else None
+    fingerprint = run_fingerprint(model, data, spec, seed, fingerprint_extra) if ckpt is not None else {}
     if ckpt is not None and ckpt.exists():
-        start, history = _resume(ckpt, model, ema, opt, spec, seed, device)
+        try:
+            start, history = _resume(ckpt, model, ema, opt, fingerprint, device, stale_hint)
+        except StaleCheckpoint as exc:
+            if on_stale == "error":
+                raise
+            log.warning("discarding %s and training from step 0: %s", ckpt, str(exc).split(": ", 1)[-1])
+            ckpt.unlink(missing_ok=True)
+    probe = data.queries[: min(256, data.queries.shape[0])]
     sampler = BatchSampler(data.queries.shape[0], spec.batch_size, seed)
     bar = _progress_bar(spec.steps, start, progress)
     t0, window_t, window_steps = time.perf_counter(), time.perf_counter(), 0
@@ -234,13 +322,16 @@ def train_model(
             log.info("step %d/%d loss %.5g key_mse %.4g score_mse %.4g lr %.3g %.1f steps/s", done, spec.steps,
                      record["loss"], parts["key_mse"], parts["score_mse"], record["lr"], rate)
             window_t, window_steps = now, 0
+            _check_finite(model, ema, done, probe, run_name)
             if spec.eval_every and eval_fn is not None and done % spec.eval_every == 0:
                 record.update({f"eval_{k}": v for k, v in eval_fn(ema.module).items()})
             history.append(record)
         if ckpt is not None and ((spec.checkpoint_every and done % spec.checkpoint_every == 0) or done == end):
-            _save_checkpoint(ckpt, model, ema, opt, done, spec, seed, int(data.keys.shape[0]), history)
+            _check_finite(model, ema, done, probe, run_name)
+            _save_checkpoint(ckpt, model, ema, opt, done, fingerprint, int(data.keys.shape[0]), history)
     if bar is not None:
         bar.close()
+    _check_finite(model, ema, end, probe, run_name)
     seconds = time.perf_counter() - t0
     ema_model: AmipsModel = ema.module
     ema_model.eval()
@@ -255,20 +346,41 @@ def _progress_bar(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, desc="train", unit="step", mininterval=1.0)
 
 
-def _resume(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, spec: TrainSpec,
-            seed: int, device: str) -> tuple[int, list[dict[str, float]]]:
-    """Load a checkpoint into model/ema/optimiser after checking it belongs to this run."""
-    payload = load_payload(path, what="checkpoint")
-    if payload.get("format") != "amips-checkpoint-v1":
-        raise InputError(f"checkpoint {path} is not a training checkpoint")
-    if payload["spec"] != model.spec.to_dict() or int(payload["dim"]) != model.dim or int(payload["width"]) != model.width:
-        raise InputError(f"checkpoint {path} is from another model (spec/dimension/width differ); delete it to restart")
-    if payload["train_spec"] != asdict(spec) or int(payload["seed"]) != seed:
-        raise InputError(f"checkpoint {path} is from another training setup (settings or seed differ); delete it to restart")
-    restored = model_from_payload(payload, source=str(path))
+def _resume(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer,
+            fingerprint: dict[str, Any], device: str, hint: str) -> tuple[int, list[dict[str, float]]]:
+    """Load a checkpoint into model/ema/optimiser after checking that its fingerprint equals ``fingerprint``.
+
+    Raises :class:`StaleCheckpoint` (naming the first differing field and ending with ``hint``) if the file is
+    corrupt, of another format, or from a run with other inputs or settings.
+    """
+    try:
+        payload = load_payload(path, what="checkpoint")
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise InputError(f"checkpoint file is not an {CHECKPOINT_FORMAT} training checkpoint: {path}")
+        if tensors_digest(payload["ema_state_dict"]) != payload.get("ema_sha256"):
+            raise InputError(f"checkpoint file is corrupt (its EMA weights do not match their digest): {path}")
+        restored = model_from_payload(payload, source=str(path))
+    except (InputError, KeyError, TypeError) as exc:
+        reason = str(exc) if isinstance(exc, InputError) else f"checkpoint file is incomplete ({exc!r}): {path}"
+        raise StaleCheckpoint(f"{reason}; {hint}") from exc
+    old = payload.get("fingerprint", {})
+    # model and training settings first, content digests last: a changed setting (e.g. the noise) also changes
+    # the data digests, and the setting is the informative name
+    rank = {"model": 0, "training": 1, "seed": 2, "data": 4}
+    field = next((f for part in sorted(set(old) | set(fingerprint), key=lambda k: (rank.get(k, 3), k))
+                  if (f := first_difference({part: old.get(part)}, {part: fingerprint.get(part)})) is not None), None)
+    if field is not None:
+        raise StaleCheckpoint(
+            f"checkpoint {path} is from another run: {field} differs (checkpoint: "
+            f"{_short(lookup(old, field))}, now: {_short(lookup(fingerprint, field))}); {hint}")
     model.load_state_dict(restored.state_dict())
     model.to(device)
     ema.load_state_dict(payload["ema_state_dict"])
     opt.load_state_dict(payload["optimizer_state_dict"])
     log.info("resumed from %s at step %d", path, payload["step"])
     return int(payload["step"]), list(payload["history"])
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

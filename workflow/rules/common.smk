@@ -1,6 +1,8 @@
 # Helpers shared by the rules: sweep expansion, config lookups and cross-checks.
 import itertools
 
+from amips.config import check_semantics
+
 EXPERIMENTS = config.get("experiments", {})
 SWEEP_KEYS = ("datasets", "models", "homogenizations", "parameters_fractions", "seeds")
 # task → its sweep blocks ('mips': plain MIPS; 'router': multi-output models on k-means clusters).
@@ -11,17 +13,9 @@ if EXPERIMENTS.get("router", {}).get("enabled", False):
 DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
 
 
-def _check_sweep_names():
-    """Fail early, naming the entry, when a sweep refers to an undefined dataset or model."""
-    for task, blocks in TASKS.items():
-        for kind, sweep in itertools.product(("datasets", "models"), blocks):
-            for name in sweep[kind]:
-                if name not in config[kind]:
-                    raise ValueError(f"config {'sweep' if task == 'mips' else 'experiments.router'}.{kind} names "
-                                     f"{name!r}, which is not defined under {kind}: {sorted(config[kind])}")
-
-
-_check_sweep_names()
+# Fail before any job runs, naming the entry, on what the schema cannot see (undefined sweep names, bad training
+# overrides, counts above the key count, ...): the same checks as `amips check-config`.
+check_semantics(config)
 
 RUN_DIR = "results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}"
 LABELS_DIR = "results/{dataset}/labels/{task}"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from amips.fingerprint import array_digest, tensors_digest
 from amips.io import InputError, atomic_path
 from amips.models.networks import AmipsModel, KeyNet, SupportNet
 from amips.models.sizing import exact_parameter_count, parameter_budget, solve_width
 from amips.models.spec import ModelSpec
+
+log = logging.getLogger("amips.models")
 
 
 def resolve_width(spec: ModelSpec, dim: int, num_keys: int) -> int:
@@ -40,14 +45,16 @@ def expected_parameter_count(spec: ModelSpec, dim: int, width: int) -> int:
 
 
 def model_payload(model: AmipsModel, num_keys: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything needed to rebuild ``model``: spec, dim, width, key count and weights."""
+    """Everything needed to rebuild ``model``: spec, dim, width, key count, weights and their digest."""
+    state = model.state_dict()
     return {
         "format": "amips-model-v1",
         "spec": model.spec.to_dict(),
         "dim": model.dim,
         "width": model.width,
         "num_keys": num_keys,
-        "state_dict": model.state_dict(),
+        "state_dict": state,
+        "weights_sha256": tensors_digest(state),
         **(extra or {}),
     }
 
@@ -78,6 +85,14 @@ def load_payload(path: str | Path, what: str = "model") -> dict[str, Any]:
 
 
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> AmipsModel:
+    """Rebuild the model of a payload after checking its weights: they must match the stored digest (files
+    written before digests existed are checked for finiteness only) and be finite."""
+    digest = payload.get("weights_sha256")
+    if digest is not None and tensors_digest(payload["state_dict"]) != digest:
+        raise InputError(f"{source} is corrupt: its weights do not match the digest stored with them")
+    for name, tensor in payload["state_dict"].items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(f"{source} has non-finite weights ({name}): the model diverged or the file is corrupt")
     spec = ModelSpec.from_dict(payload["spec"])
     spec = spec.replace(width=int(payload["width"]))
     model = build_model(spec, int(payload["dim"]), int(payload["num_keys"]))
@@ -99,3 +114,30 @@ def check_model_dim(model: AmipsModel, dim: int, path: str | Path) -> AmipsModel
     if model.dim != dim:
         raise InputError(f"model {path} expects dimension {model.dim} but the data has dimension {dim}")
     return model.eval()
+
+
+def check_model_keys(payload: dict[str, Any], keys: np.ndarray, path: str | Path, allow_other: bool = False) -> None:
+    """Refuse a model trained on other keys: ``payload['keys_sha256']`` must equal the digest of ``keys`` [m, d].
+
+    With ``allow_other`` a mismatch is logged as a warning instead. A file that records no digest (written by
+    amips before 0.2, or saved by hand) cannot be checked: a warning says so.
+    """
+    recorded = payload.get("keys_sha256")
+    if recorded is None:
+        log.warning("model %s records no digest of its training keys; cannot check that they are these keys", path)
+        return
+    if recorded != array_digest(keys):
+        where = payload.get("data", {}).get("keys") or payload.get("keys_path") or "another key set"
+        if not allow_other:
+            raise InputError(f"model {path} was trained on other keys ({where}) than the ones given "
+                             f"({keys.shape[0]} keys); pass --allow-other-keys to use it anyway")
+        log.warning("model %s was trained on other keys (%s); used with these keys as asked", path, where)
+
+
+def load_checked_model(path: str | Path, keys: np.ndarray, allow_other_keys: bool = False) -> tuple[AmipsModel, dict[str, Any]]:
+    """A saved model for keys [m, d] and its payload, checked: weights intact and finite, dimension d, and trained
+    on these keys (:func:`check_model_keys`)."""
+    payload = load_payload(path)
+    model = check_model_dim(model_from_payload(payload, str(path)), int(keys.shape[1]), path)
+    check_model_keys(payload, keys, path, allow_other_keys)
+    return model, payload

@@ -1,0 +1,175 @@
+"""Semantic checks of a pipeline config: what the JSON schema cannot express (see :mod:`amips.config`).
+
+Each check is a function ``(config, sizes) -> None`` that raises ``InputError`` naming the config entry; they run in
+the order of :data:`CHECKS`. ``sizes`` knows the key and query counts of the datasets whose sizes are known before
+any job runs (synthetic datasets from their entry, ``npy`` datasets from the file headers; text datasets only once
+embedded, so the size-dependent checks skip them).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from typing import Any, Callable, Iterator
+
+from amips.augment import test_rows_for
+from amips.data import gaussian_sphere, structured_embeddings
+from amips.io import InputError, load_npy
+from amips.models.spec import ModelSpec
+from amips.train import TrainSpec
+
+GENERATORS: dict[str, Callable[..., Any]] = {"gaussian": gaussian_sphere, "structured": structured_embeddings}
+SWEEP_FIELDS = ("datasets", "models")
+
+
+class DatasetSizes:
+    """Key and query counts of a config's datasets, or None where unknown before the pipeline runs."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._datasets = config.get("datasets", {})
+        self._cache: dict[str, tuple[int | None, int | None]] = {}
+
+    def __call__(self, name: str) -> tuple[int | None, int | None]:
+        """(num_keys, num_queries) of dataset ``name``."""
+        if name not in self._cache:
+            self._cache[name] = self._sizes(self._datasets.get(name, {}))
+        return self._cache[name]
+
+    @staticmethod
+    def _sizes(spec: dict[str, Any]) -> tuple[int | None, int | None]:
+        source = spec.get("source")
+        if source in GENERATORS:
+            return spec.get("num_keys"), spec.get("num_queries")
+        if source == "npy":
+            keys = load_npy(spec["keys"], "keys", mmap=True)
+            queries = load_npy(spec["queries"], "queries", mmap=True)
+            return int(keys.shape[0]), int(queries.shape[0])
+        if source == "wordnet":
+            return spec.get("num_keys"), None
+        return None, None
+
+
+def sweep_blocks(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, block) for the main sweep, each extra sweep, and the router experiment (if enabled)."""
+    yield "sweep", config.get("sweep", {})
+    for i, block in enumerate(config.get("extra_sweeps", [])):
+        yield f"extra_sweeps.{i}", block
+    router = config.get("experiments", {}).get("router", {})
+    if router.get("enabled", False):
+        yield "experiments.router", {**config.get("sweep", {}), **{k: v for k, v in router.items() if k in SWEEP_FIELDS}}
+
+
+def check_sweep_names(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """Every dataset and model a sweep names is defined."""
+    for (where, block), kind in itertools.product(sweep_blocks(config), SWEEP_FIELDS):
+        for name in block.get(kind, []):
+            if name not in config.get(kind, {}):
+                raise InputError(f"config {where}.{kind} names {name!r}, which is not defined under {kind}: "
+                                 f"{sorted(config.get(kind, {}))}")
+
+
+def training_for(config: dict[str, Any], model: str) -> dict[str, Any]:
+    """The training settings of ``model``: the training section with the model's own overrides."""
+    return {**config.get("training", {}), **config["models"][model].get("training", {})}
+
+
+def check_specs(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """The training section and every model entry (and its ``training:`` overrides) build valid settings."""
+    try:
+        TrainSpec.from_dict(config.get("training", {}))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"config training: {exc}") from exc
+    for name, entry in config.get("models", {}).items():
+        try:
+            ModelSpec.from_dict({k: v for k, v in entry.items() if k != "training"})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"config models.{name}: {exc}") from exc
+        try:
+            TrainSpec.from_dict(training_for(config, name))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"config models.{name}.training: {exc}") from exc
+
+
+def check_generators(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """Synthetic datasets: generator options exist and are accepted (the generator runs at a tiny size)."""
+    for name, spec in config.get("datasets", {}).items():
+        make = GENERATORS.get(spec.get("source"))
+        if make is None:
+            continue
+        options = spec.get("options", {})
+        allowed = [p for p in inspect.signature(make).parameters if p not in ("num_keys", "num_queries", "dim", "seed")]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise InputError(f"config datasets.{name}.options: unknown option(s) {unknown} for the {spec['source']} "
+                             f"generator; known: {allowed}")
+        try:
+            make(min(int(spec["num_keys"]), 16), min(int(spec["num_queries"]), 4), min(int(spec["dim"]), 64),
+                 seed=int(spec.get("seed", 0)), **options)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"config datasets.{name}.options: {exc}") from exc
+
+
+def check_counts(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """Clusters and IVF lists at most the key count; the test split valid; each batch within the training split."""
+    labels = config.get("labels", {})
+    experiments = config.get("experiments", {})
+    copies = int(labels.get("noise_copies", 4))
+    for where, block in sweep_blocks(config):
+        for dataset in block.get("datasets", []):
+            num_keys, num_queries = sizes(dataset)
+            clusters = {"labels.num_clusters": labels.get("num_clusters", 1)}
+            if where == "experiments.router":
+                clusters = {"experiments.router.num_clusters": experiments["router"].get("num_clusters", 16)}
+            if experiments.get("ivf", {}).get("enabled", False) and "nlist" in experiments["ivf"]:
+                clusters["experiments.ivf.nlist"] = experiments["ivf"]["nlist"]
+            for key, count in clusters.items():
+                if num_keys is not None and count > num_keys:
+                    raise InputError(f"config {key}={count} exceeds the {num_keys} keys of dataset {dataset!r}")
+            if num_queries is None:
+                continue
+            train_rows = _train_rows(num_queries, copies, labels, dataset)
+            for model in block.get("models", []):
+                batch = training_for(config, model).get("batch_size")
+                if isinstance(batch, int) and batch > train_rows:
+                    raise InputError(f"config batch_size={batch} (model {model!r}) exceeds the {train_rows} training "
+                                     f"rows of dataset {dataset!r}")
+
+
+def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> int:
+    """Training rows of the split :func:`amips.augment.split_rows` makes of ``num_queries`` × (1 + copies) rows."""
+    reps = 1 + copies
+    total = num_queries * reps
+    try:
+        target = test_rows_for(labels.get("test_size", 0.2), total)
+    except ValueError as exc:
+        raise InputError(f"config labels.test_size for dataset {dataset!r}: {exc}") from exc
+    if labels.get("split", "by_source") == "pooled":
+        return total - target
+    test_sources = max(1, min(num_queries - 1, int(round(target / reps))))
+    return (num_queries - test_sources) * reps
+
+
+def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """IVF result depths at most the key count."""
+    ivf = config.get("experiments", {}).get("ivf", {})
+    if not ivf.get("enabled", False):
+        return
+    for _, block in sweep_blocks(config):
+        for dataset in block.get("datasets", []):
+            num_keys = sizes(dataset)[0]
+            too_deep = [k for k in ivf.get("k_values", [1, 10]) if num_keys is not None and k > num_keys]
+            if too_deep:
+                raise InputError(f"config experiments.ivf.k_values {too_deep} exceed the {num_keys} keys of "
+                                 f"dataset {dataset!r}")
+
+
+CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
+    check_sweep_names, check_specs, check_generators, check_counts, check_ivf,
+)
+
+
+def run_checks(config: dict[str, Any]) -> None:
+    """Run every check of :data:`CHECKS` on ``config`` (raises ``InputError`` at the first problem)."""
+    sizes = DatasetSizes(config)
+    for check in CHECKS:
+        check(config, sizes)
