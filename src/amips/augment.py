@@ -32,7 +32,7 @@ def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed
     return normalize_rows(out), np.repeat(np.arange(n, dtype=np.int64), reps)
 
 
-def test_rows_for(test_size: int | float, total: int) -> int:
+def count_test_rows(test_size: int | float, total: int) -> int:
     """Test rows that ``test_size`` asks for out of ``total`` rows, checked (see :func:`split_rows`)."""
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
         raise ValueError(f"test_size must be a fraction in (0, 1) or a row count, got {test_size!r}")
@@ -59,7 +59,7 @@ def split_rows(source: np.ndarray, test_size: int | float, seed: int = 0, by_sou
             False reproduces the official pooled split (rows permuted, first ``test_size`` are test).
     """
     total = source.shape[0]
-    target = test_rows_for(test_size, total)
+    target = count_test_rows(test_size, total)
     rng = np.random.default_rng(seed)
     if not by_source:
         perm = rng.permutation(total)

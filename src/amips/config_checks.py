@@ -12,7 +12,7 @@ import inspect
 import itertools
 from typing import Any, Callable, Iterator
 
-from amips.augment import test_rows_for
+from amips.augment import count_test_rows
 from amips.data import gaussian_sphere, structured_embeddings
 from amips.io import InputError, load_npy
 from amips.models.spec import ModelSpec
@@ -140,7 +140,7 @@ def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: 
     reps = 1 + copies
     total = num_queries * reps
     try:
-        target = test_rows_for(labels.get("test_size", 0.2), total)
+        target = count_test_rows(labels.get("test_size", 0.2), total)
     except ValueError as exc:
         raise InputError(f"config labels.test_size for dataset {dataset!r}: {exc}") from exc
     if labels.get("split", "by_source") == "pooled":
