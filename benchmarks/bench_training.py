@@ -49,7 +49,7 @@ def _model(kind: str, cfg: dict, seed: int = 0):
 def _spec(cfg: dict, steps: int):
     from amips.train import TrainSpec
 
-    return TrainSpec(steps=steps, batch_size=cfg["batch"], lr_peak=1e-3, warmup_steps=0, log_every=1)
+    return TrainSpec(steps=steps, batch_size=cfg["batch"], lr_peak=1e-3, warmup_steps=0, log_every=1, select="last")
 
 
 def reference_step_times(model, data, spec, seed: int = 0) -> list[float]:

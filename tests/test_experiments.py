@@ -101,7 +101,8 @@ def test_learned_router_training_targets_feed_routing(data):
     targets = per_cluster_top1(q, keys, clustering.assignments, 4)
     model = build_model(ModelSpec(kind="supportnet", depth=2, wx_inject=2, width=32, num_outputs=4), 16, 2000)
     result = train_model(model, TrainData(torch.from_numpy(q), torch.from_numpy(targets), torch.from_numpy(keys)),
-                         TrainSpec(steps=300, batch_size=128, lr_peak=5e-3, warmup_steps=10, ema_decay=0.9))
+                         TrainSpec(steps=300, batch_size=128, lr_peak=5e-3, warmup_steps=10, ema_decay=0.9,
+                                   select="last"))
     with torch.no_grad():
         scores = result.ema_model(torch.from_numpy(queries)).numpy()
     test_targets = per_cluster_top1(queries, keys, clustering.assignments, 4)

@@ -19,9 +19,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amips.augment import count_test_rows
+from amips.augment import split_rows
 from amips.cli import main
 from amips.train import TrainSpec
+from amips.validation import carve_validation
 from clitools import make_data
 
 SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
@@ -120,9 +121,9 @@ def test_check_config_accepts_only_configs_the_pipeline_can_run(tmp_path_factory
     code, stdout, stderr = _invoke(["check-config", str(path)])
     if code == 0:  # then the library accepts every one of these values
         spec = TrainSpec.from_dict(config["training"])
-        rows = 100 * 2
-        test_rows = count_test_rows(test_size, rows)
-        assert spec.batch_size <= rows - test_rows and 2 <= clusters <= 300 and 0 <= noise_std <= 10 and seed >= 0
+        source = np.repeat(np.arange(100), 2)
+        train = carve_validation(split_rows(source, test_size)[0], source, 0.1)[0]
+        assert spec.batch_size <= train.size and 2 <= clusters <= 300 and 0 <= noise_std <= 10 and seed >= 0
     else:
         lines = [line for line in stderr.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1 and lines[0].startswith("amips: error: "), stderr

@@ -22,7 +22,7 @@ def _data(problem) -> TrainData:
 
 
 def _spec(**kw) -> TrainSpec:
-    return TrainSpec(**{**dict(steps=400, batch_size=128, lr_peak=5e-3, warmup_steps=20, ema_decay=0.9,
+    return TrainSpec(**{**dict(steps=400, batch_size=128, lr_peak=5e-3, warmup_steps=20, ema_decay=0.9, select="last",
                                log_every=100), **kw})
 
 

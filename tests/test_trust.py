@@ -351,7 +351,7 @@ CONFIG_CASES = [
     ("clusters-above-keys", _set("experiments.router.num_clusters", 301), "num_clusters=301 exceeds the 300 keys"),
     ("nlist-above-keys", _set("experiments.ivf.nlist", 500), "experiments.ivf.nlist=500 exceeds the 300 keys"),
     ("float-steps", _set("training.steps", 300.0), "training: steps must be an integer, got 300.0"),
-    ("batch-above-rows", _set("training.batch_size", 10000), "batch_size=10000 (model 'keynet') exceeds the 150 training"),
+    ("batch-above-rows", _set("training.batch_size", 10000), "batch_size=10000 (model 'keynet') exceeds the 134 training"),
     ("unknown-option", _set("datasets.syn.options", {"num_cluster": 4}), "unknown option(s) ['num_cluster']"),
     ("bad-option-value", _set("datasets.syn.options", {"num_clusters": 0}), "datasets.syn.options: num_clusters"),
     ("negative-seed", _set("sweep.seeds", [-1]), "sweep.seeds.0"),

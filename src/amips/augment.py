@@ -32,7 +32,7 @@ def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed
     return normalize_rows(out), np.repeat(np.arange(n, dtype=np.int64), reps)
 
 
-def count_test_rows(test_size: int | float, total: int) -> int:
+def count_test_rows(test_size: int | float, total: int, min_test_rows: int = MIN_TEST_ROWS) -> int:
     """Test rows that ``test_size`` asks for out of ``total`` rows, checked (see :func:`split_rows`)."""
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
         raise ValueError(f"test_size must be a fraction in (0, 1) or a row count, got {test_size!r}")
@@ -42,24 +42,25 @@ def count_test_rows(test_size: int | float, total: int) -> int:
         target = int(round(float(test_size) * total))
     else:
         target = int(test_size)
-    if not MIN_TEST_ROWS <= target < total:
-        raise ValueError(f"test_size={test_size} gives {target} test rows of {total}; need at least {MIN_TEST_ROWS} "
+    if not min_test_rows <= target < total:
+        raise ValueError(f"test_size={test_size} gives {target} test rows of {total}; need at least {min_test_rows} "
                          "test rows and at least one training row")
     return target
 
 
-def split_rows(source: np.ndarray, test_size: int | float, seed: int = 0, by_source: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(source: np.ndarray, test_size: int | float, seed: int = 0, by_source: bool = True,
+               min_test_rows: int = MIN_TEST_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Train/test row indices (each sorted).
 
     Args:
         source: [N] source-query id of each row (from :func:`augment_queries`).
         test_size: a fraction of the rows (a float in (0, 1)) or a number of test rows (an int); either way the
-            split must hold at least ``MIN_TEST_ROWS`` test rows and at least one training row.
+            split must hold at least ``min_test_rows`` test rows and at least one training row.
         by_source: True (default) puts all copies of a source query on the same side (no sibling leakage);
             False reproduces the official pooled split (rows permuted, first ``test_size`` are test).
     """
     total = source.shape[0]
-    target = count_test_rows(test_size, total)
+    target = count_test_rows(test_size, total, min_test_rows)
     rng = np.random.default_rng(seed)
     if not by_source:
         perm = rng.permutation(total)

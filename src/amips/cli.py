@@ -165,6 +165,10 @@ def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> Non
                        help="write a resumable checkpoint every N steps (0: only at the end)")
     group.add_argument("--log-every", type=_positive_int, default=_default(TrainSpec, "log_every"),
                        help="log the loss every N steps")
+    group.add_argument("--eval-every", type=_int_arg(0, BIG), default=None,
+                       help="evaluate on the validation split every N steps (default: 10 times per run; 0: at the end)")
+    group.add_argument("--select", choices=("best_val", "last"), default=_default(TrainSpec, "select"),
+                       help="keep the weights with the best validation match rate, or the last ones (official)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
     group.add_argument("--restart", action="store_true",
@@ -191,8 +195,10 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
 
 def _train_spec(args: argparse.Namespace) -> TrainSpec:
     warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
+    eval_every = args.eval_every if args.eval_every is not None else max(1, args.steps // 10)
     return TrainSpec(steps=args.steps, batch_size=args.batch_size, lr_peak=args.lr, warmup_steps=warmup,
-                     ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+                     ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                     eval_every=eval_every, select=args.select)
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -260,10 +266,13 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
     model_spec, train_spec = _model_spec(args), _train_spec(args)
     info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec, args.noise_copies, args.noise_std,
-                          args.seed, _device(args), args.threads, progress=_progress(args), restart=args.restart)
+                          args.seed, _device(args), args.threads, progress=_progress(args), restart=args.restart,
+                          val_fraction=args.val_fraction, val_queries_path=args.val_queries)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
+    selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
+                if "selected_val_match_rate" in info else "")
     print(f"saved {args.out} ({info['kind']}, {info['num_parameters']} parameters, "
-          f"{info['train_seconds']:.1f} s{resumed})")
+          f"{info['train_seconds']:.1f} s{resumed}{selected})")
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -422,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keys", required=True, help="keys .npy file [m, d]")
     p.add_argument("--queries", required=True, help="training queries .npy file [n, d]")
     p.add_argument("--out", required=True, help="model file to write (e.g. model.pt)")
+    val = p.add_argument_group("validation (weight selection and the logged validation metrics)")
+    val.add_argument("--val-queries", default=None,
+                     help="held-out queries .npy file [n_v, d] to validate on (then all of --queries is trained on)")
+    val.add_argument("--val-fraction", type=_float_arg(0, 1, high_open=True), default=0.1,
+                     help="else: fraction of the queries kept aside for validation, split by source query "
+                          "(0: none; needs --select last)")
     _add_model(p)
     _add_training(p, checkpoint_every=100)
     _add_noise(p)

@@ -12,11 +12,14 @@ import inspect
 import itertools
 from typing import Any, Callable, Iterator
 
-from amips.augment import count_test_rows
+import numpy as np
+
+from amips.augment import split_rows
 from amips.data import gaussian_sphere, structured_embeddings
 from amips.io import InputError, load_npy
 from amips.models.spec import ModelSpec
 from amips.train import TrainSpec
+from amips.validation import carve_validation
 
 GENERATORS: dict[str, Callable[..., Any]] = {"gaussian": gaussian_sphere, "structured": structured_embeddings}
 SWEEP_FIELDS = ("datasets", "models")
@@ -136,17 +139,17 @@ def check_counts(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 
 def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> int:
-    """Training rows of the split :func:`amips.augment.split_rows` makes of ``num_queries`` × (1 + copies) rows."""
-    reps = 1 + copies
-    total = num_queries * reps
+    """Training rows of the labels stage's split of ``num_queries`` × (1 + copies) rows: the same functions
+    (:func:`amips.augment.split_rows`, :func:`amips.validation.carve_validation`) on the rows' source ids."""
+    source = np.repeat(np.arange(num_queries, dtype=np.int64), 1 + copies)
+    seed = int(labels.get("seed", 0))
     try:
-        target = count_test_rows(labels.get("test_size", 0.2), total)
+        train, _ = split_rows(source, labels.get("test_size", 0.2), seed,
+                              by_source=labels.get("split", "by_source") == "by_source")
+        train, _ = carve_validation(train, source, float(labels.get("validation_fraction", 0.1)), seed)
     except ValueError as exc:
-        raise InputError(f"config labels.test_size for dataset {dataset!r}: {exc}") from exc
-    if labels.get("split", "by_source") == "pooled":
-        return total - target
-    test_sources = max(1, min(num_queries - 1, int(round(target / reps))))
-    return (num_queries - test_sources) * reps
+        raise InputError(f"config labels for dataset {dataset!r}: {exc}") from exc
+    return int(train.size)
 
 
 def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:

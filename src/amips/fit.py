@@ -1,7 +1,8 @@
 """Your own embeddings end to end: train a model on two ``.npy`` files, and evaluate a model on your queries.
 
 :func:`fit_embeddings` is the pipeline's labels → train stages without intermediate files: the queries are
-noise-augmented and labelled with their exact top-1 key on the fly, and every row is used for training. It writes
+noise-augmented and labelled with their exact top-1 key on the fly, and every row outside the validation split
+(see :func:`fit_embeddings`) is used for training. It writes
 one model file (weights, spec, training settings, train info) and, while training, a checkpoint ``<out>.ckpt``
 from which a rerun with the same arguments resumes.
 """
@@ -14,8 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from amips.data import load_key_query_files
 from amips.evaluate import evaluate_model
+from amips.fingerprint import array_digest
 from amips.io import InputError, check_distinct_paths, exclusive_lock
 from amips.labels import exact_topk
 from amips.models import ModelSpec
@@ -23,6 +27,7 @@ from amips.runinfo import configure_torch
 from amips.search import load_mips_model
 from amips.stages import label_queries, train_arrays
 from amips.train import TrainSpec
+from amips.validation import carve_validation, selection_eval_fn
 
 log = logging.getLogger("amips.fit")
 
@@ -46,6 +51,8 @@ def fit_embeddings(
     threads: int = 1,
     progress: bool = False,
     restart: bool = False,
+    val_fraction: float = 0.1,
+    val_queries_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
@@ -54,19 +61,36 @@ def fit_embeddings(
     interrupted; a checkpoint from other inputs or settings (or a corrupt one) is an error naming the differing
     field, unless ``restart`` discards it. An exclusive lock on ``out_path`` stops a second process from writing
     the same model. Returns the train info stored in the model file.
+
+    Validation (for ``train_spec.select = 'best_val'`` and the logged validation metrics): the queries in
+    ``val_queries_path`` (labelled with their exact top-1, no noise copies; then every training row is used), or else
+    a ``val_fraction`` of the training queries, split by source so no noisy copy of a validation query is trained on.
     """
     out_path = Path(out_path)
     if out_path.is_dir():
         raise InputError(f"output {out_path} is a directory; give a file name such as {out_path / 'model.pt'}")
     ckpt = checkpoint_path(out_path)
-    check_distinct_paths({"model output": out_path, "checkpoint": ckpt}, {"keys": keys_path, "queries": queries_path})
+    inputs = {"keys": keys_path, "queries": queries_path, **({"validation queries": val_queries_path}
+                                                             if val_queries_path is not None else {})}
+    check_distinct_paths({"model output": out_path, "checkpoint": ckpt}, inputs)
     with exclusive_lock(out_path, "amips fit"):
         configure_torch(threads, device)
         ds = load_key_query_files(keys_path, queries_path)
-        label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1}
+        label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1,
+                     "val_fraction": 0.0 if val_queries_path is not None else val_fraction}
         labels = label_queries(ds.keys, ds.queries, label_cfg, device)
         log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
                  ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
+        rows, val_rows = carve_validation(np.arange(labels.queries.shape[0]), labels.source,
+                                          label_cfg["val_fraction"], seed)
+        train_q, train_t = labels.queries[rows], labels.targets[rows]
+        if val_queries_path is not None:
+            val_q = load_key_query_files(keys_path, val_queries_path).queries
+            val_t = exact_topk(val_q, ds.keys, 1, device=device)[1]
+            label_cfg["val_queries"] = array_digest(val_q)
+        else:
+            val_q, val_t = labels.queries[val_rows], labels.targets[val_rows]
+        eval_fn = selection_eval_fn(ds.keys, val_q, val_t, train_q, train_t, device=device, seed=seed)
         if restart and ckpt.exists():
             log.info("--restart: discarding %s", ckpt)
             ckpt.unlink()
@@ -74,8 +98,9 @@ def fit_embeddings(
             log.warning("%s exists and will be replaced by the new model", out_path)
         extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
                  "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
-        info, _ = train_arrays(ds.keys, labels.queries, labels.targets, out_path, ckpt, model_spec, train_spec, seed,
-                               device, threads, progress=progress, extra=extra, fingerprint_extra={"labels": label_cfg},
+        info, _ = train_arrays(ds.keys, train_q, train_t, out_path, ckpt, model_spec, train_spec, seed,
+                               device, threads, eval_fn=eval_fn, progress=progress, extra=extra,
+                               fingerprint_extra={"labels": label_cfg},
                                on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
         ckpt.unlink(missing_ok=True)
     return info

@@ -30,8 +30,9 @@ def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray
     for qs in range(0, n, query_chunk):
         p = np.asarray(pred_keys[qs : qs + query_chunk], np.float32)
         t = np.asarray(target_idx[qs : qs + query_chunk])
-        gt = np.einsum("nd,nd->n", p.astype(np.float64), np.asarray(keys[t], np.float64))
-        threshold = (gt + rel_tol * (np.abs(gt) + np.linalg.norm(p, axis=1)))[:, None]
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows are marked broken below
+            gt = np.einsum("nd,nd->n", p.astype(np.float64), np.asarray(keys[t], np.float64))
+            threshold = (gt + rel_tol * (np.abs(gt) + np.linalg.norm(p, axis=1)))[:, None]
         rows = np.arange(len(p))
         for ks in range(0, m, key_chunk):
             block = p @ np.asarray(keys[ks : ks + key_chunk], np.float32).T

@@ -34,6 +34,7 @@ from amips.resources import check_fits, training_bytes
 from amips.models.sizing import parameter_budget
 from amips.runinfo import configure_torch, environment_info
 from amips.train import TrainData, TrainSpec, train_model
+from amips.validation import carve_validation, selection_eval_fn
 
 log = logging.getLogger("amips.stages")
 
@@ -115,6 +116,7 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
     """Noise-augment the queries, compute exact (per-cluster) top-1 targets and split train/test.
 
     ``cfg``: noise_std, noise_copies, test_size (rows or fraction), split ('by_source' | 'pooled'), seed,
+    validation_fraction (of the training source queries kept aside for model selection, default 0.1; 0 = official),
     num_clusters (1 = plain MIPS), query_chunk, key_chunk.
     """
     t0 = time.perf_counter()
@@ -123,9 +125,11 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
     labels = label_queries(keys, queries, cfg, device)
     train_rows, test_rows = split_rows(labels.source, cfg.get("test_size", 0.2), int(cfg.get("seed", 0)),
                                        by_source=cfg.get("split", "by_source") == "by_source")
+    train_rows, val_rows = carve_validation(train_rows, labels.source, float(cfg.get("validation_fraction", 0.1)),
+                                            int(cfg.get("seed", 0)))
     out = Path(out_dir)
-    for name, rows in (("train", train_rows), ("test", test_rows)):
-        atomic_save_npy(out / f"{name}_queries.npy", labels.queries[rows])
+    for name, rows in (("train", train_rows), ("val", val_rows), ("test", test_rows)):
+        atomic_save_npy(out / f"{name}_queries.npy", labels.queries[rows].reshape(-1, labels.queries.shape[1]))
         atomic_save_npy(out / f"{name}_targets.npy", labels.targets[rows])
         atomic_save_npy(out / f"{name}_source.npy", labels.source[rows])
     atomic_save_npy(out / "centroids.npy", labels.clustering.centroids)
@@ -133,7 +137,8 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
     num_rows = int(labels.queries.shape[0])
     meta = {
         "config": cfg, "device": device, "num_keys": int(keys.shape[0]), "dim": int(keys.shape[1]),
-        "num_rows": num_rows, "num_train": int(train_rows.size), "num_test": int(test_rows.size),
+        "num_rows": num_rows, "num_train": int(train_rows.size), "num_val": int(val_rows.size),
+        "num_test": int(test_rows.size),
         "num_clusters": int(labels.targets.shape[1]),
         "distinct_train_targets": int(np.unique(labels.targets[train_rows]).size),
         "label_seconds": labels.seconds, "label_queries_per_s": num_rows / max(labels.seconds, 1e-9),
@@ -176,9 +181,10 @@ def train_run(
     keys = load_embeddings(keys_path, "keys")
     train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
     eval_fn = None
-    if train_spec.eval_every:
-        test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
-        eval_fn = lambda m: evaluate_model(m, keys, test_q, test_t, eval_batch_size, device)  # noqa: E731
+    val_file = labels_dir / "val_queries.npy"  # labels made before validation splits existed have none
+    if val_file.exists() and load_npy(val_file, "validation queries", mmap=True).shape[0] > 0:
+        val_q, val_t = _load_split(labels_dir, "val", keys.shape[1])
+        eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, eval_batch_size, device, seed)
     label_meta = labels_dir / "meta.json"
     label_cfg = json.loads(label_meta.read_text(encoding="utf-8")).get("config", {}) if label_meta.exists() else {}
     info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
@@ -234,7 +240,7 @@ def train_arrays(
         "parameter_budget": parameter_budget(model_spec.parameters_fraction, keys.shape[0], keys.shape[1]),
         "train_seconds": result.seconds, "steps_per_second": result.steps_per_second,
         "samples_per_second": result.steps_per_second * train_spec.batch_size, "resumed_from_step": result.resumed_from,
-        "seed": seed, **environment_info(device, threads),
+        "seed": seed, **result.selection, **environment_info(device, threads),
     }
     save_model(model_path, result.ema_model.cpu(), keys.shape[0],
                {"train_info": info, "keys_sha256": array_digest(keys), **(extra or {})})

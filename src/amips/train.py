@@ -22,11 +22,14 @@ from amips.io import InputError
 from amips.losses import amips_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
+from amips.selection import BestValidation, LastWeights, make_selector
 from amips.settings import from_mapping
+
+Selector = LastWeights | BestValidation
 
 log = logging.getLogger("amips.train")
 
-CHECKPOINT_FORMAT = "amips-checkpoint-v2"
+CHECKPOINT_FORMAT = "amips-checkpoint-v3"
 # TrainSpec fields that change what is logged or how often state is saved, never the trained weights.
 NON_RESULT_FIELDS = ("log_every", "checkpoint_every")
 
@@ -56,6 +59,7 @@ class TrainSpec:
     checkpoint_every: int = 0
     eval_every: int = 0
     log_every: int = 100
+    select: str = "best_val"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every"):
@@ -83,6 +87,7 @@ class TrainSpec:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        make_selector(self.select)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainSpec":
@@ -140,11 +145,14 @@ class BatchSampler:
 
 @dataclass
 class TrainResult:
+    """The selected EMA model, the history (log and evaluation records), timings and what was selected."""
+
     ema_model: AmipsModel
     history: list[dict[str, float]]
     seconds: float
     steps_per_second: float
     resumed_from: int
+    selection: dict[str, Any]
 
 
 def _zero_nan_grads(params: list[torch.nn.Parameter]) -> int:
@@ -191,8 +199,10 @@ def run_fingerprint(model: AmipsModel, data: TrainData, spec: TrainSpec, seed: i
 
 
 def _save_checkpoint(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, step: int,
-                     fingerprint: dict[str, Any], num_keys: int, history: list[dict[str, float]]) -> None:
+                     fingerprint: dict[str, Any], num_keys: int, history: list[dict[str, float]],
+                     selector: Selector) -> None:
     payload = model_payload(model, num_keys, {
+        "selector": selector.state(),
         "format": CHECKPOINT_FORMAT,
         "step": step,
         "fingerprint": fingerprint,
@@ -252,7 +262,9 @@ def train_model(
         checkpoint_path: where to write periodic checkpoints; if it exists training resumes from it, provided its
             fingerprint (:func:`run_fingerprint`: model, result-relevant settings, seed, content digests of the data,
             ``fingerprint_extra``) equals this run's.
-        eval_fn: called on the EMA model every ``spec.eval_every`` steps; its dict goes into the history.
+        eval_fn: called on the EMA model every ``spec.eval_every`` steps and after the last one; its dict
+            (e.g. ``val_match_rate``, ``train_match_rate``) goes into the history and feeds ``spec.select``
+            (:mod:`amips.selection`; ``best_val`` needs it).
         progress: show a tqdm progress bar.
         stop_after: stop (after checkpointing) once this step count is reached — for tests of resumption.
         fingerprint_extra: more fields that determine the result (e.g. label settings), stored in the checkpoint.
@@ -267,6 +279,10 @@ def train_model(
     """
     if on_stale not in ("error", "restart"):
         raise ValueError(f"on_stale must be 'error' or 'restart', got {on_stale!r}")
+    selector = make_selector(spec.select)
+    if selector.needs_validation and eval_fn is None:
+        raise InputError(f"select: {spec.select} needs a validation split to evaluate on (validation_fraction > 0 "
+                         "in the labels, or validation queries); use select: last for the official behaviour")
     run_name = run_name or str(checkpoint_path or "run")
     model.to(device)
     data = data.to(device)
@@ -281,7 +297,7 @@ def train_model(
     fingerprint = run_fingerprint(model, data, spec, seed, fingerprint_extra) if ckpt is not None else {}
     if ckpt is not None and ckpt.exists():
         try:
-            start, history = _resume(ckpt, model, ema, opt, fingerprint, device, stale_hint)
+            start, history = _resume(ckpt, model, ema, opt, fingerprint, device, stale_hint, selector)
         except StaleCheckpoint as exc:
             if on_stale == "error":
                 raise
@@ -314,28 +330,34 @@ def train_model(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
-        if done % spec.log_every == 0 or done == end:
+        evaluate = eval_fn is not None and ((spec.eval_every and done % spec.eval_every == 0) or done == spec.steps)
+        if done % spec.log_every == 0 or done == end or evaluate:
             now = time.perf_counter()
             rate = window_steps / max(now - window_t, 1e-9)
             record = {"step": done, "loss": float(loss.detach()), **parts, "lr": spec.lr_at(step), "grad_norm": grad_norm,
                       "nan_grads": nan_count, "steps_per_s": rate}
             log.info("step %d/%d loss %.5g key_mse %.4g score_mse %.4g lr %.3g %.1f steps/s", done, spec.steps,
                      record["loss"], parts["key_mse"], parts["score_mse"], record["lr"], rate)
-            window_t, window_steps = now, 0
             _check_finite(model, ema, done, probe, run_name)
-            if spec.eval_every and eval_fn is not None and done % spec.eval_every == 0:
-                record.update({f"eval_{k}": v for k, v in eval_fn(ema.module).items()})
+            if evaluate:
+                metrics = eval_fn(ema.module)
+                ema.module.train()
+                selector.observe(done, metrics, ema.module)
+                record.update(metrics)
+                log.info("step %d evaluation: %s", done, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             history.append(record)
+            window_t, window_steps = time.perf_counter(), 0
         if ckpt is not None and ((spec.checkpoint_every and done % spec.checkpoint_every == 0) or done == end):
             _check_finite(model, ema, done, probe, run_name)
-            _save_checkpoint(ckpt, model, ema, opt, done, fingerprint, int(data.keys.shape[0]), history)
+            _save_checkpoint(ckpt, model, ema, opt, done, fingerprint, int(data.keys.shape[0]), history, selector)
     if bar is not None:
         bar.close()
     _check_finite(model, ema, end, probe, run_name)
     seconds = time.perf_counter() - t0
     ema_model: AmipsModel = ema.module
+    selection = selector.apply(ema_model, end) if end == spec.steps else {"select": spec.select, "selected_step": end}
     ema_model.eval()
-    return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start)
+    return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start, selection)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
@@ -347,7 +369,7 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
 
 def _resume(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer,
-            fingerprint: dict[str, Any], device: str, hint: str) -> tuple[int, list[dict[str, float]]]:
+            fingerprint: dict[str, Any], device: str, hint: str, selector: Selector) -> tuple[int, list[dict[str, float]]]:
     """Load a checkpoint into model/ema/optimiser after checking that its fingerprint equals ``fingerprint``.
 
     Raises :class:`StaleCheckpoint` (naming the first differing field and ending with ``hint``) if the file is
@@ -377,6 +399,8 @@ def _resume(path: Path, model: AmipsModel, ema: AveragedModel, opt: torch.optim.
     model.to(device)
     ema.load_state_dict(payload["ema_state_dict"])
     opt.load_state_dict(payload["optimizer_state_dict"])
+    if payload.get("selector"):
+        selector.load(payload["selector"])
     log.info("resumed from %s at step %d", path, payload["step"])
     return int(payload["step"]), list(payload["history"])
 

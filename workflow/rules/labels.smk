@@ -5,6 +5,8 @@ rule exact_labels:
     output:
         train_queries="results/{dataset}/labels/{task}/train_queries.npy",
         train_targets="results/{dataset}/labels/{task}/train_targets.npy",
+        val_queries="results/{dataset}/labels/{task}/val_queries.npy",
+        val_targets="results/{dataset}/labels/{task}/val_targets.npy",
         test_queries="results/{dataset}/labels/{task}/test_queries.npy",
         test_targets="results/{dataset}/labels/{task}/test_targets.npy",
         centroids="results/{dataset}/labels/{task}/centroids.npy",

@@ -3,6 +3,8 @@ rule train:
         key_file="results/{dataset}/data/keys.npy",
         train_queries="results/{dataset}/labels/{task}/train_queries.npy",
         train_targets="results/{dataset}/labels/{task}/train_targets.npy",
+        val_queries="results/{dataset}/labels/{task}/val_queries.npy",
+        val_targets="results/{dataset}/labels/{task}/val_targets.npy",
     output:
         model=RUN_DIR + "/model.pt",
         history=RUN_DIR + "/history.json",

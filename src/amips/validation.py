@@ -1,0 +1,61 @@
+"""The validation split and the evaluations that drive model selection and learning curves.
+
+The validation split is carved from the *training* queries by source query (all noisy copies of a query on one
+side), so it never touches the test split and never holds a sibling of a training row. Every ``eval_every`` steps the
+EMA model is evaluated on it and on a fixed subset of the training rows (same size, capped), with the same metric
+code as the final evaluation: ``val_match_rate``, ``val_mrr``, ``val_key_error_rn2`` and their ``train_`` twins.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from amips.augment import split_rows
+from amips.evaluate import evaluate_model
+from amips.io import InputError
+from amips.models.networks import AmipsModel
+
+CURVE_METRICS = ("match_rate", "mrr", "key_error_rn2")
+TRAIN_SUBSET = 2048
+
+
+def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split training rows [N_train] into (fit rows, validation rows) by source query: a ``fraction`` of the
+    training source queries, with all their noisy copies, becomes the validation split (never the test split).
+
+    ``fraction`` 0 (the official protocol: no validation) gives an empty validation split.
+    """
+    if not (math.isfinite(fraction) and 0 <= fraction < 1):
+        raise InputError(f"validation_fraction must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return train_rows, train_rows[:0]
+    sources = source[train_rows]
+    if np.unique(sources).size < 2:
+        raise InputError("validation_fraction > 0 needs at least 2 distinct training queries")
+    fit, val = split_rows(sources, fraction, seed, by_source=True, min_test_rows=1)
+    return train_rows[fit], train_rows[val]
+
+
+def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np.ndarray, train_queries: np.ndarray,
+                      train_targets: np.ndarray, batch_size: int = 1024, device: str = "cpu",
+                      seed: int = 0) -> Callable[[AmipsModel], dict[str, float]] | None:
+    """An evaluation of a model on validation rows [n_v, d] / targets [n_v, C] and on a fixed random subset of the
+    training rows (at most max(n_v, 1) and TRAIN_SUBSET rows), over keys [m, d]; None without validation rows."""
+    if val_queries.shape[0] == 0:
+        return None
+    size = min(train_queries.shape[0], max(val_queries.shape[0], 1), TRAIN_SUBSET)
+    rows = np.sort(np.random.default_rng(seed).permutation(train_queries.shape[0])[:size])
+    splits = (("val", val_queries, val_targets), ("train", train_queries[rows], train_targets[rows]))
+
+    def evaluate(model: AmipsModel) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for prefix, queries, targets in splits:
+            metrics = evaluate_model(model, keys, queries, targets, batch_size, device)
+            out.update({f"{prefix}_{name}": float(metrics[name]) for name in CURVE_METRICS})
+        return out
+
+    return evaluate
