@@ -188,3 +188,54 @@ def test_run_fingerprint_digests_content_not_identity(tiny_problem):
     b = run_fingerprint(model, _data({k: (v.copy() if isinstance(v, np.ndarray) else v)
                                       for k, v in tiny_problem.items()}), _spec(log_every=7), 0)
     assert a == b and a["data"]["keys"].startswith("sha256:")
+
+
+def _degrading_case(problem):
+    """Targets shuffled across rows: a residual KeyNet starts near g(x) = x (which finds the true top-1 on unit
+    data) and training on wrong keys pulls it away, so the validation match rate falls as training goes on."""
+    train = _data(problem)
+    wrong = train.target_idx[torch.randperm(train.target_idx.shape[0], generator=torch.Generator().manual_seed(0))]
+    test = problem["test"]
+    val_q, val_t = problem["queries"][test], problem["targets"][test]
+
+    def evaluate(model):
+        return {"val_match_rate": evaluate_model(model, problem["keys"], val_q, val_t)["match_rate"]}
+
+    return TrainData(train.queries, wrong, train.keys), evaluate, (val_q, val_t)
+
+
+def test_best_val_selection_keeps_the_best_evaluated_weights(tiny_problem, tmp_path):
+    spec = ModelSpec(kind="keynet", resnet=True, depth=2, wx_inject=2, width=32)
+    data, evaluate, (val_q, val_t) = _degrading_case(tiny_problem)
+    tspec = _spec(steps=200, eval_every=20, lr_peak=5e-3, select="best_val")
+    best = train_model(build_model(spec, 16, 600, seed=0), data, tspec, eval_fn=evaluate)
+    last = train_model(build_model(spec, 16, 600, seed=0), data, _spec(steps=200, eval_every=20, lr_peak=5e-3),
+                       eval_fn=evaluate)
+    curve = [(h["step"], h["val_match_rate"]) for h in best.history if "val_match_rate" in h]
+    assert [s for s, _ in curve] == list(range(20, 201, 20))
+    assert curve[0][1] > curve[-1][1] + 0.1  # the case degrades
+    top = max(v for _, v in curve)
+    first_best = next(s for s, v in curve if v == top)
+    assert best.selection == {"select": "best_val", "selected_step": first_best, "selected_val_match_rate": top}
+    assert evaluate(best.ema_model)["val_match_rate"] == top  # the kept weights are the ones that scored best
+    assert evaluate(last.ema_model)["val_match_rate"] == curve[-1][1] and last.selection["select"] == "last"
+
+
+def test_resumed_run_selects_what_an_uninterrupted_run_selects(tiny_problem, tmp_path):
+    torch.use_deterministic_algorithms(True)
+    spec = ModelSpec(kind="keynet", resnet=True, depth=2, wx_inject=2, width=32)
+    data, evaluate, _ = _degrading_case(tiny_problem)
+    tspec = _spec(steps=120, eval_every=20, checkpoint_every=10, select="best_val")
+    full = train_model(build_model(spec, 16, 600, seed=0), data, tspec, eval_fn=evaluate)
+    ckpt = tmp_path / "ckpt.pt"
+    train_model(build_model(spec, 16, 600, seed=0), data, tspec, eval_fn=evaluate, checkpoint_path=ckpt, stop_after=70)
+    resumed = train_model(build_model(spec, 16, 600, seed=0), data, tspec, eval_fn=evaluate, checkpoint_path=ckpt)
+    assert resumed.resumed_from == 70 and resumed.selection == full.selection
+    for (name, a), (_, b) in zip(full.ema_model.state_dict().items(), resumed.ema_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_best_val_without_a_validation_split_is_an_error(tiny_problem):
+    with pytest.raises(InputError, match="select: best_val needs a validation split"):
+        train_model(build_model(ModelSpec(kind="keynet", depth=2, width=8), 16, 600), _data(tiny_problem),
+                    _spec(steps=5, warmup_steps=0, select="best_val"))
