@@ -59,7 +59,14 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
     provenance = yaml.safe_load((tmp_path / "paper_figures" / config["name"] / "provenance.yaml").read_text())
     assert provenance["config"]["name"] == config["name"] and "commit" in provenance["git"]
-    assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png"}
+    assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png",
+                                          "learning_curves.png"}
+    curves = pd.read_csv(tmp_path / "paper_figures" / config["name"] / "learning_curves.csv")
+    assert {"val_match_rate", "train_match_rate", "val_key_error_rn2", "selected"} <= set(curves.columns)
+    per_run = curves.groupby(["task", "model", "homogenization", "parameters_fraction", "seed"])
+    assert per_run.ngroups == len(runs) and (per_run["selected"].sum() == 1).all()  # best_val: one selected step
+    best = per_run.apply(lambda r: r["val_match_rate"].max() - r.loc[r["selected"], "val_match_rate"].iloc[0])
+    assert (best == 0).all()
     for figure in ("match_rate", "compression", "ivf", "router"):
         path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure

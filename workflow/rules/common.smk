@@ -62,9 +62,30 @@ def get_run_files(filename, task="mips"):
     return [(RUN_DIR + "/" + filename).format(**run) for run in sweep_runs(task)]
 
 
+def has_learning_curves():
+    """Whether runs are evaluated during training (a validation split exists), so learning curves can be drawn."""
+    return config.get("labels", {}).get("validation_fraction", 0.1) > 0
+
+
+def _curve_runs():
+    return [run for task in TASKS for run in sweep_runs(task)]
+
+
+def get_curve_histories(wildcards):
+    return [(RUN_DIR + "/history.json").format(**run) for run in _curve_runs()]
+
+
+def get_curve_runs(wildcards):
+    """The identifying fields of each run of get_curve_histories, in the same order."""
+    return [{**run, "parameters_fraction": float(run.pop("fraction")), "seed": int(run["seed"])}
+            for run in (dict(r) for r in _curve_runs())]
+
+
 def get_figure_files(wildcards=None):
     """The figures this config produces."""
     figures = ["match_rate"]
+    if has_learning_curves():
+        figures.append("learning_curves")
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
     figures += [name for name in ("ivf", "router") if is_enabled(name)]
@@ -74,6 +95,8 @@ def get_figure_files(wildcards=None):
 def get_final_outputs():
     outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/provenance.yaml"]
     outputs += get_figure_files()
+    if has_learning_curves():
+        outputs.append(f"{FIGURES_DIR}/learning_curves.csv")
     for name in ("ivf", "router"):
         if is_enabled(name):
             outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
