@@ -21,7 +21,7 @@ from amips.labels import exact_topk
 from amips.models import load_model
 from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, run, run_process
 
-COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "check-config")
+COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "predict", "check-config")
 
 
 def test_every_command_is_listed_and_has_help(capsys):
@@ -195,3 +195,18 @@ def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
     assert metrics["match_rate"] == pytest.approx(float(shown["match_rate"]), abs=0.05)
     assert metrics["key_error_rn2"] < 1.0  # the model beats the identity map
     assert np.load(tmp_path / "results_ivf.npz")["indices"].shape == (1000, 10)
+
+
+def test_predict_writes_the_models_keys(fitted, tmp_path, capsys):
+    data, model = fitted
+    queries = np.load(data / "queries.npy")
+    result = run(capsys, "predict", "--model", model, "--queries", data / "queries.npy", "--out", tmp_path / "k.npz")
+    assert result.code == 0, result.err
+    saved = np.load(tmp_path / "k.npz")
+    scores, keys = predict(load_model(model), queries / np.linalg.norm(queries, axis=1, keepdims=True))
+    np.testing.assert_array_equal(saved["keys"], keys[:, 0, :])
+    np.testing.assert_array_equal(saved["scores"], scores[:, 0])
+    assert run(capsys, "predict", "--model", model, "--queries", data / "queries.npy", "--out", tmp_path / "k.npy").code == 0
+    assert np.load(tmp_path / "k.npy").shape == (len(queries), queries.shape[1])
+    bad = run(capsys, "predict", "--model", model, "--queries", data / "queries.npy", "--out", tmp_path / "k.csv")
+    assert bad.code == 2 and "must end in .npy or .npz" in bad.err and not (tmp_path / "k.csv").exists()

@@ -295,6 +295,23 @@ def cmd_search(args: argparse.Namespace) -> None:
     print(f"wrote the top-{args.k} keys of {ds.queries.shape[0]} queries ({how}, {seconds:.2f} s) to {out}")
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    from amips.search import predict_keys, save_predictions
+
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".npz"):
+        raise UsageError(f"output file {out} must end in .npy or .npz (see amips predict --help)")
+    check_distinct_paths({"output": out}, {"model": args.model, "queries": args.queries})
+    device = _device(args)
+    from amips.runinfo import configure_torch
+
+    configure_torch(args.threads, device)
+    keys, scores = predict_keys(args.model, args.queries, args.batch_size, device)
+    save_predictions(out, keys, scores)
+    shape = "×".join(str(n) for n in keys.shape)
+    print(f"wrote the predicted keys [{shape}] of {keys.shape[0]} queries to {out}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     keys = args.keys if args.keys is not None else Path(args.data) / "keys.npy"
     if (args.labels is None) == (args.queries is None):
@@ -458,6 +475,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
     _add_allow_other_keys(p)
     _add_runtime(p)
+
+    p = command("predict", cmd_predict, "write the model's predicted keys (and scores) for queries",
+                "Write the key the model predicts for each query: KeyNet output or SupportNet gradient, "
+                "[n, d] for a MIPS model, [n, C, d] for a C-cluster router.\nOutput: .npy (keys) or .npz "
+                "(keys and scores [n] / [n, C]). Queries are L2-normalised first, as in training.")
+    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--queries", required=True, help="queries .npy file [n, d]")
+    p.add_argument("--out", required=True, help="output file: .npy (keys) or .npz (keys, scores)")
+    p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
+    _add_runtime(p, seed=False)
 
     p = command("check-config", cmd_check_config, "validate a pipeline config (schema and npy files)",
                 "Validate Snakemake config files (merged in order, like snakemake --configfile A B) against "

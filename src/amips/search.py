@@ -112,3 +112,43 @@ def save_results(path: str | Path, result: SearchResult) -> None:
         scores = [[float(s) if i >= 0 else None for i, s in zip(row_i, row_s)]
                   for row_i, row_s in zip(result.indices.tolist(), result.scores.tolist())]
         atomic_write_json(path, {"indices": result.indices.tolist(), "scores": scores})
+
+
+def predict_keys(model_path: str | Path, queries_path: str | Path, batch_size: int = 1024,
+                 device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """The model's predicted keys and scores for the (L2-normalised) queries of a ``.npy`` file [n, d].
+
+    Returns (keys [n, d], scores [n]) for a MIPS model, (keys [n, C, d], scores [n, C]) for a C-output router.
+    Raises ``InputError`` if the file does not fit the model or any prediction is not finite.
+    """
+    from amips.data import normalize_rows
+    from amips.io import load_embeddings
+    from amips.models.factory import check_model_dim, load_payload, model_from_payload
+
+    model = model_from_payload(load_payload(model_path), str(model_path))
+    queries = load_embeddings(queries_path, "queries")
+    check_model_dim(model, queries.shape[1], model_path)
+    norms = np.linalg.norm(queries, axis=1)
+    if (norms == 0).any():
+        raise InputError(f"queries ({queries_path}) has {int((norms == 0).sum())} zero-norm row(s), "
+                         f"first at row {int(np.argmax(norms == 0))}")
+    scores, keys = predict(model, normalize_rows(queries), batch_size, device)
+    broken = ~finite_rows(scores, keys)
+    if broken.any():
+        raise InputError(f"the model predicts non-finite keys or scores for {int(broken.sum())} of {len(keys)} "
+                         f"queries (first: query {int(np.argmax(broken))}); it is diverged or corrupted")
+    if model.num_outputs == 1:
+        return keys[:, 0, :], scores[:, 0]
+    return keys, scores
+
+
+def save_predictions(path: str | Path, keys: np.ndarray, scores: np.ndarray) -> None:
+    """Write predicted keys (``.npy``) or keys and scores (``.npz``) atomically."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        atomic_save_npy(path, keys)
+    elif path.suffix == ".npz":
+        with atomic_path(path, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, keys=keys, scores=scores)
+    else:
+        raise InputError(f"output file {path} must end in .npy or .npz")
