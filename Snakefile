@@ -1,5 +1,7 @@
 # amips: amortized maximum inner product search with learned support functions.
 # Run `snakemake` (profile profiles/default is picked up automatically); see README.md.
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -24,6 +26,11 @@ include: "workflow/rules/ivf.smk"
 include: "workflow/rules/router.smk"
 include: "workflow/rules/curves.smk"
 include: "workflow/rules/benchmark.smk"
+
+
+onstart:
+    for figure, reason in get_skipped_figures().items():
+        print(f"amips: figure {figure} is skipped: {reason}", file=sys.stderr)
 
 
 rule all:

@@ -7,6 +7,7 @@ gradient), used unchanged for both the coarse step and the list scan.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from amips.io import InputError, atomic_path
+
+log = logging.getLogger("amips.ivf")
 
 
 @dataclass
@@ -40,6 +43,9 @@ def build_ivf(keys: np.ndarray, nlist: int | None = None, seed: int = 0) -> IvfI
 
     keys = np.ascontiguousarray(keys, np.float32)
     nlist = nlist or default_nlist(keys.shape[0])
+    if not 1 <= nlist <= keys.shape[0]:
+        raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={keys.shape[0]}")
+    log.info("training an IVF index: %d lists over %d keys (d = %d)", nlist, keys.shape[0], keys.shape[1])
     quantizer = faiss.IndexFlatIP(keys.shape[1])
     index = faiss.IndexIVFFlat(quantizer, keys.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
@@ -115,6 +121,7 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
     kmax = max(k_values)
     rows = []
     for nprobe in nprobes:
+        t0 = time.perf_counter()
         idx, seconds, scanned = ivf_search(ivf, vectors, nprobe, kmax)
         row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()),
                "flops": float(2 * d * (ivf.nlist + scanned.mean()) + extra_flops),
@@ -122,6 +129,8 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         for k in k_values:
             row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1) & finite))
         rows.append(row)
+        log.info("IVF nprobe %d/%d: recall@1 %.4f, %.0f keys scanned per query (%.1f s)", nprobe, ivf.nlist,
+                 row.get("recall@1", float("nan")), row["scanned_keys"], time.perf_counter() - t0)
     return rows
 
 
@@ -133,7 +142,9 @@ def hnsw_sweep(keys: np.ndarray, queries: np.ndarray, true_top1: np.ndarray, ef_
 
     index = hnswlib.Index(space="ip", dim=keys.shape[1])
     index.init_index(max_elements=keys.shape[0], ef_construction=ef_construction, M=m_links, random_seed=seed)
+    t0 = time.perf_counter()
     index.add_items(np.ascontiguousarray(keys, np.float32), num_threads=threads)
+    log.info("HNSW index of %d keys built in %.1f s (%d threads)", keys.shape[0], time.perf_counter() - t0, threads)
     kmax = max(k_values)
     rows = []
     for ef in ef_values:
@@ -145,6 +156,7 @@ def hnsw_sweep(keys: np.ndarray, queries: np.ndarray, true_top1: np.ndarray, ef_
         for k in k_values:
             row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1)))
         rows.append(row)
+        log.info("HNSW ef %d: recall@1 %.4f, %.3g ms per query", ef, row.get("recall@1", float("nan")), 1e3 * seconds)
     return rows
 
 

@@ -27,14 +27,17 @@ def git_state(repo: str | Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str], repo: str | Path) -> None:
-    """YAML next to the figures: date, commit, machine, the figure files and the full (validated) config."""
+def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str], repo: str | Path,
+                     skipped: dict[str, str] | None = None) -> None:
+    """YAML next to the figures: date, commit, machine, the figure files, the figures the config cannot make (with
+    the reason) and the full (validated) config."""
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(repo),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
         "figures": [Path(f).name for f in figures],
+        "skipped_figures": dict(skipped or {}),
         "config": config,
     }
     atomic_write_text(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))

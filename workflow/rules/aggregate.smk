@@ -173,5 +173,6 @@ rule record_provenance:
     params:
         config=config,
         repo=workflow.basedir,
+        skipped=get_skipped_figures(),
     script:
         "../scripts/record_provenance.py"

@@ -81,6 +81,20 @@ def get_curve_runs(wildcards):
             for run in (dict(r) for r in _curve_runs())]
 
 
+def get_skipped_figures():
+    """Figures this config cannot make, with the reason (recorded in provenance.yaml and printed at start)."""
+    skipped = {}
+    fractions = {run["fraction"] for run in sweep_runs("mips")}
+    if len(fractions) < 2:
+        skipped["compression"] = f"needs at least two parameters_fractions in the sweeps, has {len(fractions)}"
+    for name in ("ivf", "router"):
+        if not is_enabled(name):
+            skipped[name] = f"experiments.{name}.enabled is false"
+    if not has_learning_curves():
+        skipped["learning_curves"] = "labels.validation_fraction is 0: runs are not evaluated during training"
+    return skipped
+
+
 def get_figure_files(wildcards=None):
     """The figures this config produces."""
     figures = ["match_rate"]

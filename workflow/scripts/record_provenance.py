@@ -6,4 +6,4 @@ redirect_to_log(snakemake.log[0])
 from amips.provenance import write_provenance  # noqa: E402
 
 write_provenance(snakemake.output[0], dict(snakemake.params.config), list(snakemake.input.figures),
-                 snakemake.params.repo)
+                 snakemake.params.repo, skipped=dict(snakemake.params.skipped))
