@@ -25,6 +25,7 @@ from amips.data import SYNTHETIC_SOURCES
 from amips.io import check_distinct_paths
 from amips.models.skipmlp import RECTIFIERS
 from amips.models.spec import HOMOGENIZATIONS, MODEL_KINDS, ModelSpec
+from amips.presets import PRESETS, preset
 from amips.train import TrainSpec
 
 EXIT_ERROR = 2
@@ -136,39 +137,72 @@ def _add_runtime(parser: argparse.ArgumentParser, seed: bool = True) -> None:
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group("model (unset options: the --preset value, else the ModelSpec default)")
     group.add_argument("--model", choices=MODEL_KINDS, default="keynet",
                        help="supportnet: convex potential, key = its gradient; keynet: the key is regressed directly")
-    group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=_default(ModelSpec, "homogenization"),
-                       help="radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network")
-    group.add_argument("--parameters-fraction", type=_float_arg(0, 1000, low_open=True), default=_default(ModelSpec, "parameters_fraction"),
-                       help="parameter budget as a fraction of m·d (the size of the keys)")
+    group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=None,
+                       help=f"radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network "
+                            f"(default: {_default(ModelSpec, 'homogenization')})")
+    group.add_argument("--parameters-fraction", type=_float_arg(0, 1000, low_open=True), default=None,
+                       help=f"parameter budget as a fraction of m·d, the size of the keys "
+                            f"(default: {_default(ModelSpec, 'parameters_fraction')})")
     group.add_argument("--width", type=_int_arg(1, 10**6), default=None,
                        help="hidden width (default: solved from --parameters-fraction)")
-    group.add_argument("--depth", type=_int_arg(1, 1000), default=_default(ModelSpec, "depth"), help="number of hidden layers")
-    group.add_argument("--wx-inject", type=_int_arg(1, 1000), default=_default(ModelSpec, "wx_inject"),
-                       help="re-inject the input x into every k-th layer")
-    group.add_argument("--rectifier", choices=RECTIFIERS, default=_default(ModelSpec, "rectifier"),
-                       help="SupportNet weight map; softplus/relu make it provably convex")
-    group.add_argument("--resnet", action="store_true", help="KeyNet predicts a residual: g(x) = x + net(x)")
+    group.add_argument("--depth", type=_int_arg(1, 1000), default=None,
+                       help=f"number of hidden layers (default: {_default(ModelSpec, 'depth')})")
+    group.add_argument("--wx-inject", type=_int_arg(1, 1000), default=None,
+                       help=f"re-inject the input x into every k-th layer (default: {_default(ModelSpec, 'wx_inject')})")
+    group.add_argument("--rectifier", choices=RECTIFIERS, default=None,
+                       help="SupportNet weight map; softplus/relu make it provably convex (default: identity)")
+    group.add_argument("--resnet", action="store_true", default=None,
+                       help="KeyNet predicts a residual: g(x) = x + net(x)")
+    group.add_argument("--budget-rule", choices=("official", "exact"), default=None,
+                       help="official (rectangular_dims) or exact parameter counting (default: official)")
+    group.add_argument("--activation-slope", type=_float_arg(0, 1, high_open=True), default=None,
+                       help="soft-leaky-ReLU negative slope a (default: 0.1)")
+    group.add_argument("--activation-beta", type=_float_arg(0, 1e4, low_open=True), default=None,
+                       help="soft-leaky-ReLU sharpness beta (default: 20)")
+    group.add_argument("--output-activation", action=argparse.BooleanOptionalAction, default=None,
+                       help="apply the activation to the output layer too, as the official code (default: yes)")
+    group.add_argument("--use-bias", action=argparse.BooleanOptionalAction, default=None,
+                       help="biases on the first and z-path layers (default: yes)")
+    group.add_argument("--principled-init", action=argparse.BooleanOptionalAction, default=None,
+                       help="SupportNet log-normal z-path initialisation (Hoedt & Klambauer; default: yes)")
+    group.add_argument("--init-bias-sign", type=int, choices=(1, -1), default=None,
+                       help="sign of the principled-init bias: +1 official code, -1 the reference paper (default: +1)")
 
 
 def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--steps", type=_positive_int, default=2000, help="optimisation steps")
-    group.add_argument("--batch-size", type=_positive_int, default=512, help="queries per step")
-    group.add_argument("--lr", type=_float_arg(0, 10, low_open=True), default=0.002828, help="peak learning rate (Adam)")
-    group.add_argument("--warmup-steps", type=_int_arg(0, BIG), default=None, help="linear warm-up steps (default: 5%% of --steps)")
-    group.add_argument("--ema-decay", type=_float_arg(0, 1, high_open=True), default=_default(TrainSpec, "ema_decay"),
-                       help="decay of the weight average that is saved")
+    group = parser.add_argument_group("training (unset options: the --preset value, else the default shown)")
+    group.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="official: every setting of the official code (FiQA config; see amips.presets); "
+                            "options given explicitly override it")
+    group.add_argument("--steps", type=_positive_int, default=None, help="optimisation steps (default: 2000)")
+    group.add_argument("--batch-size", type=_positive_int, default=None, help="queries per step (default: 512)")
+    group.add_argument("--lr", type=_float_arg(0, 10, low_open=True), default=None,
+                       help="peak learning rate of Adam (default: 0.002828)")
+    group.add_argument("--lr-init", type=_float_arg(0, 10), default=None, help="learning rate at step 0 (default: 0)")
+    group.add_argument("--lr-end", type=_float_arg(0, 10), default=None,
+                       help="learning rate at the last step, after the cosine decay (default: 0)")
+    group.add_argument("--warmup-steps", type=_int_arg(0, BIG), default=None,
+                       help="linear warm-up steps (default: 5%% of --steps)")
+    group.add_argument("--grad-clip", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="global gradient-norm clip (default: 1.0)")
+    group.add_argument("--ema-decay", type=_float_arg(0, 1, high_open=True), default=None,
+                       help=f"decay of the weight average that is saved (default: {_default(TrainSpec, 'ema_decay')})")
+    group.add_argument("--score-weight", type=_float_arg(0, 1e6), default=None,
+                       help="weight of the score loss (default: 0.01, official)")
+    group.add_argument("--key-weight", type=_float_arg(0, 1e6), default=None,
+                       help="weight of the key loss (default: 1.0, official)")
     group.add_argument("--checkpoint-every", type=_int_arg(0, BIG), default=checkpoint_every,
                        help="write a resumable checkpoint every N steps (0: only at the end)")
     group.add_argument("--log-every", type=_positive_int, default=_default(TrainSpec, "log_every"),
                        help="log the loss every N steps")
     group.add_argument("--eval-every", type=_int_arg(0, BIG), default=None,
                        help="evaluate on the validation split every N steps (default: 10 times per run; 0: at the end)")
-    group.add_argument("--select", choices=("best_val", "last"), default=_default(TrainSpec, "select"),
-                       help="keep the weights with the best validation match rate, or the last ones (official)")
+    group.add_argument("--select", choices=("best_val", "last"), default=None,
+                       help="keep the weights with the best validation match rate (default), or the last ones "
+                            "(official)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
     group.add_argument("--restart", action="store_true",
@@ -183,22 +217,51 @@ def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
 
 def _add_noise(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("labels")
-    group.add_argument("--noise-copies", type=_int_arg(0, 1000), default=4, help="noisy copies of each query added for training")
-    group.add_argument("--noise-std", type=_float_arg(0, 10), default=0.02, help="std of the query noise (then renormalised)")
+    group.add_argument("--noise-copies", type=_int_arg(0, 1000), default=None,
+                       help="noisy copies of each query added for training (default: 4)")
+    group.add_argument("--noise-std", type=_float_arg(0, 10), default=None,
+                       help="std of the query noise, then renormalised (default: 0.02)")
+
+
+# CLI option → ModelSpec / TrainSpec field (an option left unset takes the preset's value, else the spec default)
+MODEL_OPTIONS = {"parameters_fraction": "parameters_fraction", "width": "width", "depth": "depth",
+                 "wx_inject": "wx_inject", "rectifier": "rectifier", "resnet": "resnet", "budget_rule": "budget_rule",
+                 "activation_slope": "activation_slope", "activation_beta": "activation_beta",
+                 "output_activation": "output_activation", "use_bias": "use_bias",
+                 "principled_init": "principled_init", "init_bias_sign": "init_bias_sign"}
+TRAINING_OPTIONS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr_peak", "lr_init": "lr_init",
+                    "lr_end": "lr_end", "warmup_steps": "warmup_steps", "grad_clip": "grad_clip",
+                    "ema_decay": "ema_decay", "score_weight": "score_weight", "key_weight": "key_weight",
+                    "select": "select"}
+CLI_TRAINING_DEFAULTS = {"steps": 2000, "batch_size": 512, "lr_peak": 0.002828}
+
+
+def _resolved(args: argparse.Namespace, options: dict[str, str], section: str) -> dict[str, Any]:
+    """The fields set on the command line, else by ``args.preset``; fields set by neither are left out."""
+    chosen = dict(preset(getattr(args, "preset", None))[section])
+    chosen.update({field: getattr(args, dest) for dest, field in options.items() if getattr(args, dest) is not None})
+    return {field: chosen[field] for field in options.values() if field in chosen}
 
 
 def _model_spec(args: argparse.Namespace) -> ModelSpec:
-    return ModelSpec(kind=args.model, homogenization=args.homogenization, depth=args.depth,
-                     parameters_fraction=args.parameters_fraction, width=args.width, wx_inject=args.wx_inject,
-                     rectifier=args.rectifier, resnet=args.resnet)
+    fields = _resolved(args, MODEL_OPTIONS, "model")
+    homogenization = args.homogenization or preset(getattr(args, "preset", None))["homogenization"].get(args.model)
+    if homogenization is not None:
+        fields["homogenization"] = homogenization
+    return ModelSpec(kind=args.model, **fields)
 
 
 def _train_spec(args: argparse.Namespace) -> TrainSpec:
-    warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
-    eval_every = args.eval_every if args.eval_every is not None else max(1, args.steps // 10)
-    return TrainSpec(steps=args.steps, batch_size=args.batch_size, lr_peak=args.lr, warmup_steps=warmup,
-                     ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                     eval_every=eval_every, select=args.select)
+    fields = {**CLI_TRAINING_DEFAULTS, **_resolved(args, TRAINING_OPTIONS, "training")}
+    fields.setdefault("warmup_steps", fields["steps"] // 20)
+    eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)
+    return TrainSpec(**fields, checkpoint_every=args.checkpoint_every, log_every=args.log_every, eval_every=eval_every)
+
+
+def _label_option(args: argparse.Namespace, name: str, default: Any) -> Any:
+    """A labels setting: the command line, else the preset, else ``default``."""
+    value = getattr(args, name, None)
+    return value if value is not None else preset(getattr(args, "preset", None))["labels"].get(name, default)
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -240,7 +303,8 @@ def cmd_labels(args: argparse.Namespace) -> None:
     device = _device(args)
     configure_torch(args.threads, device)
     check_distinct_paths({"labels directory": args.out}, {"dataset directory": args.data})
-    cfg = {"noise_copies": args.noise_copies, "noise_std": args.noise_std, "test_size": args.test_size,
+    cfg = {"noise_copies": _label_option(args, "noise_copies", 4), "noise_std": _label_option(args, "noise_std", 0.02),
+           "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
     meta = make_labels(args.data, args.out, cfg, device)
     print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_test']} test) "
@@ -265,9 +329,12 @@ def cmd_fit(args: argparse.Namespace) -> None:
     from amips.fit import fit_embeddings
 
     model_spec, train_spec = _model_spec(args), _train_spec(args)
-    info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec, args.noise_copies, args.noise_std,
-                          args.seed, _device(args), args.threads, progress=_progress(args), restart=args.restart,
-                          val_fraction=args.val_fraction, val_queries_path=args.val_queries)
+    info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
+                          _label_option(args, "noise_copies", 4), _label_option(args, "noise_std", 0.02), args.seed,
+                          _device(args), args.threads, progress=_progress(args), restart=args.restart,
+                          val_fraction=(args.val_fraction if args.val_fraction is not None
+                                        else _label_option(args, "validation_fraction", 0.1)),
+                          val_queries_path=args.val_queries, val_split=_label_option(args, "split", "by_source"))
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
     selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
                 if "selected_val_match_rate" in info else "")
@@ -451,9 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
     val = p.add_argument_group("validation (weight selection and the logged validation metrics)")
     val.add_argument("--val-queries", default=None,
                      help="held-out queries .npy file [n_v, d] to validate on (then all of --queries is trained on)")
-    val.add_argument("--val-fraction", type=_float_arg(0, 1, high_open=True), default=0.1,
-                     help="else: fraction of the queries kept aside for validation, split by source query "
-                          "(0: none; needs --select last)")
+    val.add_argument("--val-fraction", type=_float_arg(0, 1, high_open=True), default=None,
+                     help="else: fraction of the queries kept aside for validation (default: 0.1; 0: none, needs "
+                          "--select last)")
+    val.add_argument("--split", choices=("by_source", "pooled"), default=None,
+                     help="validation rows: all noisy copies of a query on one side (by_source, default) or rows "
+                          "drawn at random (pooled, the official split's convention)")
     _add_model(p)
     _add_training(p, checkpoint_every=100)
     _add_noise(p)

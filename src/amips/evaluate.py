@@ -23,7 +23,9 @@ def predict(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024, devi
 
 
 def evaluate_model(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, target_idx: np.ndarray,
-                   batch_size: int = 1024, device: str = "cpu") -> dict[str, float]:
-    """Metrics of ``model`` on queries [n, d] with per-cluster targets [n, C] over keys [m, d]."""
+                   batch_size: int = 1024, device: str = "cpu", rank_ties: str = "tolerance",
+                   recall_at_1pct: str = "ceil") -> dict[str, float]:
+    """Metrics of ``model`` on queries [n, d] with per-cluster targets [n, C] over keys [m, d] (conventions: see
+    :func:`amips.metrics.evaluate_predictions`)."""
     pred_scores, pred_keys = predict(model, queries, batch_size, device)
-    return evaluate_predictions(queries, keys, pred_scores, pred_keys, target_idx)
+    return evaluate_predictions(queries, keys, pred_scores, pred_keys, target_idx, rank_ties, recall_at_1pct)

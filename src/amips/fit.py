@@ -53,6 +53,7 @@ def fit_embeddings(
     restart: bool = False,
     val_fraction: float = 0.1,
     val_queries_path: str | Path | None = None,
+    val_split: str = "by_source",
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
@@ -64,7 +65,8 @@ def fit_embeddings(
 
     Validation (for ``train_spec.select = 'best_val'`` and the logged validation metrics): the queries in
     ``val_queries_path`` (labelled with their exact top-1, no noise copies; then every training row is used), or else
-    a ``val_fraction`` of the training queries, split by source so no noisy copy of a validation query is trained on.
+    a ``val_fraction`` of the training queries, split by source (``val_split='by_source'``: no noisy copy of a
+    validation query is trained on) or by row (``'pooled'``).
     """
     out_path = Path(out_path)
     if out_path.is_dir():
@@ -77,12 +79,12 @@ def fit_embeddings(
         configure_torch(threads, device)
         ds = load_key_query_files(keys_path, queries_path)
         label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1,
-                     "val_fraction": 0.0 if val_queries_path is not None else val_fraction}
+                     "val_fraction": 0.0 if val_queries_path is not None else val_fraction, "val_split": val_split}
         labels = label_queries(ds.keys, ds.queries, label_cfg, device)
         log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
                  ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
         rows, val_rows = carve_validation(np.arange(labels.queries.shape[0]), labels.source,
-                                          label_cfg["val_fraction"], seed)
+                                          label_cfg["val_fraction"], seed, by_source=val_split == "by_source")
         train_q, train_t = labels.queries[rows], labels.targets[rows]
         if val_queries_path is not None:
             val_q = load_key_query_files(keys_path, val_queries_path).queries

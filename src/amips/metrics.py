@@ -15,6 +15,8 @@ import math
 import numpy as np
 
 RECALL_AT = (1, 5, 10, 50)
+RANK_TIES = {"tolerance": 1e-6, "strict": 0.0}  # relative tie tolerance of each convention (strict = official)
+RECALL_1PCT = ("ceil", "floor")  # keys in "the top 1 %": ⌈0.01·m⌉ (amips) or ⌊0.01·m⌋ (official), at least 1
 
 
 def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray, query_chunk: int = 1024,
@@ -52,12 +54,15 @@ def finite_rows(*arrays: np.ndarray) -> np.ndarray:
     return ok
 
 
-def retrieval_metrics(ranks: np.ndarray, num_keys: int) -> dict[str, float]:
-    """match_rate, mrr, recall@{1,5,10,50} and recall@1% from ground-truth ranks."""
+def retrieval_metrics(ranks: np.ndarray, num_keys: int, recall_at_1pct: str = "ceil") -> dict[str, float]:
+    """match_rate, mrr, recall@{1,5,10,50} and recall@1% (over ⌈0.01·m⌉ or, ``"floor"``, ⌊0.01·m⌋ keys)."""
+    if recall_at_1pct not in RECALL_1PCT:
+        raise ValueError(f"recall_at_1pct must be one of {RECALL_1PCT}, got {recall_at_1pct!r}")
     out = {"match_rate": float(np.mean(ranks == 0)), "mrr": float(np.mean(1.0 / (1.0 + ranks)))}
     for k in RECALL_AT:
         out[f"recall@{k}"] = float(np.mean(ranks < k))
-    out["recall@1%"] = float(np.mean(ranks < max(1, math.ceil(0.01 * num_keys))))
+    top = math.ceil(0.01 * num_keys) if recall_at_1pct == "ceil" else math.floor(0.01 * num_keys)
+    out["recall@1%"] = float(np.mean(ranks < max(1, top)))
     return out
 
 
@@ -93,13 +98,17 @@ def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray) -> dict[
 
 
 def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.ndarray, pred_keys: np.ndarray,
-                         target_idx: np.ndarray) -> dict[str, float]:
+                         target_idx: np.ndarray, rank_ties: str = "tolerance",
+                         recall_at_1pct: str = "ceil") -> dict[str, float]:
     """All metrics for predictions scores [n, C], keys [n, C, d] against per-cluster targets [n, C].
 
     C = 1: plain MIPS. C > 1 (router): route to ĉ = argmax_c ŝ_c, retrieve with ĝ_ĉ, and compare with the global
     top-1 (the target of the cluster with the highest true score); routing metrics are added.
     ``non_finite_predictions`` counts the queries whose predicted scores or keys hold a NaN/Inf; each is a miss.
+    ``rank_ties`` (:data:`RANK_TIES`) and ``recall_at_1pct`` (:data:`RECALL_1PCT`) pick the counting conventions.
     """
+    if rank_ties not in RANK_TIES:
+        raise ValueError(f"rank_ties must be one of {sorted(RANK_TIES)}, got {rank_ties!r}")
     n = queries.shape[0]
     finite = finite_rows(pred_scores, pred_keys)
     target_keys = keys[target_idx]  # [n, C, d]
@@ -109,9 +118,9 @@ def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.
     rows = np.arange(n)
     chosen_keys = pred_keys[rows, routed]
     global_target = target_idx[rows, true_c]
-    ranks = target_ranks(chosen_keys, keys, global_target)
+    ranks = target_ranks(chosen_keys, keys, global_target, rel_tol=RANK_TIES[rank_ties])
     ranks[~finite] = keys.shape[0]
-    out = retrieval_metrics(ranks, keys.shape[0])
+    out = retrieval_metrics(ranks, keys.shape[0], recall_at_1pct)
     out.update(regression_metrics(queries, pred_scores[rows, true_c], pred_keys[rows, true_c],
                                   target_scores[rows, true_c], target_keys[rows, true_c]))
     if pred_scores.shape[1] > 1:

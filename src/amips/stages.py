@@ -257,16 +257,20 @@ def evaluate_run(
     threads: int = 1,
     batch_size: int = 1024,
     allow_other_keys: bool = False,
+    conventions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved model on the test split; returns (and writes to ``out_path`` unless None) the record
-    run fields + train info + metrics. A model trained on other keys is refused unless ``allow_other_keys``."""
+    run fields + train info + metrics. A model trained on other keys is refused unless ``allow_other_keys``;
+    ``conventions`` (``rank_ties``, ``recall_at_1pct``, see :func:`amips.metrics.evaluate_predictions`) are recorded
+    with the metrics."""
     configure_torch(threads, device)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
     model, payload = load_checked_model(model_path, keys, allow_other_keys)
     t0 = time.perf_counter()
-    metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device)
-    record = {**(run or {}), **payload.get("train_info", {}), **metrics,
+    conventions = {"rank_ties": "tolerance", "recall_at_1pct": "ceil", **(conventions or {})}
+    metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device, **conventions)
+    record = {**conventions, **(run or {}), **payload.get("train_info", {}), **metrics,
               "eval_seconds": time.perf_counter() - t0}
     if out_path is not None:
         atomic_write_json(out_path, record)

@@ -22,10 +22,11 @@ CURVE_METRICS = ("match_rate", "mrr", "key_error_rn2")
 TRAIN_SUBSET = 2048
 
 
-def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float, seed: int = 0,
+                     by_source: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Split training rows [N_train] into (fit rows, validation rows) by source query: a ``fraction`` of the
     training source queries, with all their noisy copies, becomes the validation split (never the test split).
+    ``by_source=False`` draws validation rows at random instead (noisy siblings on both sides, as the official split).
 
     ``fraction`` 0 (the official protocol: no validation) gives an empty validation split.
     """
@@ -36,7 +37,7 @@ def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float
     sources = source[train_rows]
     if np.unique(sources).size < 2:
         raise InputError("validation_fraction > 0 needs at least 2 distinct training queries")
-    fit, val = split_rows(sources, fraction, seed, by_source=True, min_test_rows=1)
+    fit, val = split_rows(sources, fraction, seed, by_source=by_source, min_test_rows=1)
     return train_rows[fit], train_rows[val]
 
 

@@ -149,5 +149,12 @@ def get_eval_batch_size(wildcards):
     return config.get("evaluation", {}).get("batch_size", 1024)
 
 
+def get_eval_conventions(wildcards):
+    """Rank-tie and recall@1 % conventions (amips: tolerance/ceil; official preset: strict/floor)."""
+    evaluation = config.get("evaluation", {})
+    return {"rank_ties": evaluation.get("rank_ties", "tolerance"),
+            "recall_at_1pct": evaluation.get("recall_at_1pct", "ceil")}
+
+
 def get_ivf_config(wildcards):
     return EXPERIMENTS.get("ivf", {})

@@ -18,6 +18,7 @@ rule evaluate:
         runtime=30,
     params:
         batch_size=get_eval_batch_size,
+        conventions=get_eval_conventions,
         run=get_run_fields,
     script:
         "../scripts/evaluate.py"

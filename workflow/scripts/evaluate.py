@@ -15,4 +15,5 @@ evaluate_run(
     run=snakemake.params.run,
     threads=snakemake.threads,
     batch_size=snakemake.params.batch_size,
+    conventions=snakemake.params.conventions,
 )

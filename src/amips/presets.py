@@ -1,0 +1,44 @@
+"""Named presets: complete sets of settings that reproduce a protocol exactly (``--preset`` / config overlays).
+
+``official`` is the official ml-amips code (../shared/reference/method.md §1–§6) with its FiQA training config
+(``train_amips_fiqa.yaml``, the BEIR-sized one): depth 8, ``parameters_fraction`` 0.2, skip into every 4th layer,
+soft-leaky-ReLU (slope 0.1, β 20) on every layer including the output, SupportNet with the identity rectifier,
+principled init with the fixed path's +β bias and the radial wrapper, KeyNet without wrapper or residual; Adam
+lr 0 → 2.828e-3 → 0 (1000 warm-up steps, cosine), 100k steps of 4096, clip 1.0, EMA 0.96849, loss 0.01 · score +
+1.0 · key; 50 noise copies (std 0.02, the FiQA notebook), the pooled split, the last EMA weights (no validation
+split); evaluation conventions: strict-greater rank counting, recall@1 % over ⌊0.01·m⌋ keys, faiss k-means seed
+1234 (faiss' default) for the IVF lists. amips' own conventions (the defaults elsewhere) are a relative tie
+tolerance for ranks, ⌈0.01·m⌉ and IVF seed 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OFFICIAL_MODEL: dict[str, Any] = {
+    "depth": 8, "parameters_fraction": 0.2, "budget_rule": "official", "wx_inject": 4, "use_bias": True,
+    "activation_slope": 0.1, "activation_beta": 20.0, "output_activation": True, "rectifier": "identity",
+    "principled_init": True, "init_bias_sign": 1, "resnet": False,
+}
+OFFICIAL_HOMOGENIZATION = {"supportnet": "radial", "keynet": "none"}
+OFFICIAL_TRAINING: dict[str, Any] = {
+    "steps": 100000, "batch_size": 4096, "lr_init": 0.0, "lr_peak": 0.002828, "lr_end": 0.0, "warmup_steps": 1000,
+    "grad_clip": 1.0, "ema_decay": 0.96849, "score_weight": 0.01, "key_weight": 1.0, "select": "last",
+}
+OFFICIAL_LABELS: dict[str, Any] = {"noise_std": 0.02, "noise_copies": 50, "split": "pooled", "validation_fraction": 0.0}
+OFFICIAL_EVALUATION: dict[str, Any] = {"rank_ties": "strict", "recall_at_1pct": "floor"}
+OFFICIAL_IVF: dict[str, Any] = {"seed": 1234}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "official": {"model": OFFICIAL_MODEL, "homogenization": OFFICIAL_HOMOGENIZATION, "training": OFFICIAL_TRAINING,
+                 "labels": OFFICIAL_LABELS, "evaluation": OFFICIAL_EVALUATION, "ivf": OFFICIAL_IVF},
+}
+
+
+def preset(name: str | None) -> dict[str, Any]:
+    """The settings of preset ``name`` by section (empty sections for None)."""
+    if name is None:
+        return {section: {} for section in ("model", "homogenization", "training", "labels", "evaluation", "ivf")}
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
