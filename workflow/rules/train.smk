@@ -4,8 +4,8 @@ rule train:
         train_queries="results/{dataset}/labels/{task}/train_queries.npy",
         train_targets="results/{dataset}/labels/{task}/train_targets.npy",
     output:
-        model=RUN_DIR + "/model.pt",
-        history=RUN_DIR + "/history.json",
+        model="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
+        history="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/history.json",
     log:
         "logs/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:
