@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from amips.envlock import lock_status
 from amips.io import atomic_write_text
 
 
@@ -28,12 +29,14 @@ def git_state(repo: str | Path) -> dict[str, Any]:
 
 
 def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str], repo: str | Path) -> None:
-    """YAML next to the figures: date, commit, machine, the figure files and the full (validated) config."""
+    """YAML next to the figures: date, commit, machine, the environment against its lock file (packages whose
+    installed version differs from envs/requirements.lock), the figure files and the full (validated) config."""
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(repo),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
+        "environment": lock_status(),
         "figures": [Path(f).name for f in figures],
         "config": config,
     }
