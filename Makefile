@@ -8,7 +8,7 @@ STAMP := $(VENV)/.amips-installed
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup lock run test report medium wordnet clean
+.PHONY: setup lock run test report medium wordnet gpu-check clean
 
 # Exact versions of everything installed (see `make lock`); torch is the 2.13.0+cpu wheel, which pip finds on
 # local disk (find-links) or on PyTorch's CPU wheel index.
@@ -51,6 +51,14 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# On a CUDA machine (<= 8 min): CUDA labels = CPU labels, CUDA training of each model kind, labels at m = 1M;
+# report in benchmarks/results/gpu_check/. The locked torch is the CPU build: point GPU_PYTHON at an environment
+# with a CUDA build of torch 2.13.0 and amips installed. GPU_CHECK_ARGS=--dry runs it on the CPU at tiny sizes.
+GPU_PYTHON ?= $(BIN)/python
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf results logs benchmarks/results .snakemake report.html

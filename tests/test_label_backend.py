@@ -35,6 +35,7 @@ def _fake_timings(monkeypatch, seconds):
 def test_small_calls_take_the_default_without_measuring(cache_dir, monkeypatch):
     calls = _fake_timings(monkeypatch, {"numpy": 2.0, "faiss": 1.0})
     assert lb.cpu_engine(CPU_ENGINES, 384, 1, flop=1e6) == lb.DEFAULT_ENGINE
+    assert lb.cpu_engine(CPU_ENGINES, 384, 5, flop=1e6) == lb.DEFAULT_TOPK_ENGINE
     assert calls == [] and not (cache_dir / lb.CACHE_FILE).exists()
 
 
