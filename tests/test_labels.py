@@ -34,11 +34,13 @@ def test_exact_topk_equals_brute_force_with_uneven_chunks(rng, k, query_chunk, k
 @pytest.mark.parametrize("backend", ["numpy", "faiss"])
 @pytest.mark.parametrize("k", [1, 2, 10])
 @pytest.mark.parametrize("key_chunk", [128, 700, 65536])
-def test_many_duplicate_keys_across_tiles_and_faiss_blocks(rng, backend, k, key_chunk):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_duplicate_keys_across_tiles_and_faiss_blocks(rng, backend, k, key_chunk, dtype):
     """Ties among keys far apart: across numpy tiles / key chunks and faiss' internal 1024-key blocks, with
-    enough queries (64 > 20) for faiss' BLAS path; the lowest indices win, in order."""
+    enough queries (64 > 20) for faiss' BLAS path; the lowest indices win, in order. float64 keys are
+    converted chunk by chunk (faiss then runs per key chunk)."""
     base = rng.standard_normal((50, 12)).astype(np.float32)
-    keys = base[rng.integers(0, 50, 3000)]  # 3000 keys, each ~60 copies of one of 50 vectors
+    keys = base[rng.integers(0, 50, 3000)].astype(dtype)  # 3000 keys, each ~60 copies of one of 50 vectors
     queries = np.concatenate([base[:40], rng.standard_normal((24, 12)).astype(np.float32)])
     scores, idx = exact_topk(queries, keys, k, query_chunk=64, key_chunk=key_chunk, backend=backend)
     exact = (queries.astype(np.float64) @ keys.T.astype(np.float64))

@@ -74,9 +74,16 @@ def _topk_update(best_s: np.ndarray, best_i: np.ndarray, block: np.ndarray, k: i
     """In place: merge the scores ``block`` [c, b] (keys offset..offset+b-1) into the sorted top-k best_s/best_i.
 
     Blocks arrive in increasing key order, so a score equal to a row's current k-th best can never enter
-    (lowest index wins): only scores strictly above it are candidates. After the first blocks these are few,
-    and they are merged sparsely; when many rows change (the first block) the dense block top-k is used.
+    (lowest index wins): only scores strictly above it are candidates. Rows are seeded from a short prefix of
+    the first block; after that the candidates are few and merged sparsely (densely if many rows change).
     """
+    if not np.isfinite(best_s[:, -1]).all():  # the first keys of a query chunk: seed the top-k densely from a
+        seed = min(block.shape[1], max(4 * k, 256))  # short prefix, then the thresholds filter the rest
+        cand_s, cand_i = _block_topk(block[:, :seed], k, offset)
+        best_s[:], best_i[:] = _merge_topk(best_s, best_i, cand_s, cand_i, k)
+        block, offset = block[:, seed:], offset + seed
+        if block.shape[1] == 0:
+            return
     hit = block > best_s[:, -1:]
     hits = int(np.count_nonzero(hit))
     if hits == 0:
@@ -136,7 +143,7 @@ def _exact_topk_numpy(
 def _exact_topk_faiss(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """faiss engine: ``faiss.knn`` (its BLAS kernel) per query chunk × key chunk, with amips' tie rule.
+    """faiss engine: ``faiss.knn`` (the kernel of IndexFlatIP.search) per query chunk, with amips' tie rule.
 
     k = 1: faiss keeps the first maximum in key order (checked in tests/test_labels.py against the locked faiss),
     and chunks are merged strictly, so the lowest index wins. k > 1: faiss returns ties in heap order, so it is
@@ -148,13 +155,17 @@ def _exact_topk_faiss(
     n, m = queries.shape[0], keys.shape[0]
     out_s = np.empty((n, k), np.float32)
     out_i = np.empty((n, k), np.int64)
+    # float32 C-order keys (in memory or memory-mapped) go to faiss whole, as IndexFlatIP.search would: its own
+    # blocks bound the memory. Other keys are converted one key chunk at a time.
+    whole = keys.dtype == np.float32 and keys.flags.c_contiguous
+    key_slices = [slice(0, m)] if whole else list(_chunks(m, key_chunk))
     for qs in _chunks(n, query_chunk):
         q = np.ascontiguousarray(queries[qs], dtype=np.float32)
         best_s = np.full((q.shape[0], k), -np.inf, np.float32)
         best_i = np.full((q.shape[0], k), m, np.int64)
         tied = np.zeros(q.shape[0], bool)
-        for ks in _chunks(m, key_chunk):
-            key_block = np.ascontiguousarray(keys[ks], dtype=np.float32)  # a view for float32 C-order keys
+        for ks in key_slices:
+            key_block = np.ascontiguousarray(keys[ks], dtype=np.float32)
             b = key_block.shape[0]
             want = 1 if k == 1 else min(k + 1, b)
             cand_s, cand_i = faiss.knn(q, key_block, want, metric=faiss.METRIC_INNER_PRODUCT)
