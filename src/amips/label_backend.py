@@ -34,7 +34,7 @@ CACHE_FILE = "label_backends.json"
 MIN_FLOP_TO_MEASURE = 2e10
 DEFAULT_ENGINE = "numpy"  # top-1: a tile GEMM + argmax
 DEFAULT_TOPK_ENGINE = "faiss"  # k > 1: faiss' heap top-k is the faster on every CPU measured
-CALIBRATION_SHAPE = (1024, 16384)  # (queries, keys) of the timing problem: ≈ 2·1024·16384·d FLOP per call
+CALIBRATION_SHAPE = (1024, 32768)  # (queries, keys) of the timing problem: 8 numpy tiles, 2·1024·32768·d FLOP
 CALIBRATION_K = 10  # the k timed for top-k (k > 1) calls
 
 
