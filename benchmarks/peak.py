@@ -6,11 +6,16 @@ thread per core calling it through ctypes (ctypes releases the GIL). 12 chains h
 (4 cycles) on both FMA pipes, so the loop runs at the core's FMA throughput. The best of a few short runs
 is the peak. Rates are FLOP per *CPU second of each thread* (summed over the threads), so time slices
 taken by other processes on a shared machine do not lower the figure; the wall-clock rate is kept too.
-The implied clock is the per-core rate / 32 FLOP/cycle (two 256-bit FMA pipes: 2 × 8 × 2).
-An AVX-512 variant is run too where the CPU has it and the better of the two is kept (on Zen 4 AVX-512 is
-double-pumped, so both give 32 FLOP/cycle; on Intel server cores with two 512-bit FMA units it is 64).
+An AVX-512 variant is run too where the CPU has it and the better of the two is kept.
 
-Fallback (no compiler): estimate = cores × 32 FLOP/cycle × the nominal clock in /proc/cpuinfo.
+FLOP per cycle (for the implied clock, per-core rate / FLOP per cycle): two 256-bit FMA pipes give
+2 × 8 × 2 = 32. With AVX-512 it depends on the core: Zen 4 splits 512-bit FMAs (still 32), while Intel server
+cores with two 512-bit FMA units do 2 × 16 × 2 = 64 (one unit: 32). The kernel tells which: when the 512-bit
+loop runs ≥ 1.5 × faster than the 256-bit one on one core, the core has two 512-bit units (64), else 32.
+
+Fallback (no compiler): estimate = cores × FLOP per cycle × the nominal clock in /proc/cpuinfo, with 64 FLOP
+per cycle for an Intel CPU with AVX-512 (most Xeon Gold/Platinum; an overestimate on one-unit parts) and 32
+otherwise.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ float fma512(long iters) {
 #endif
 """
 _CHAINS = 12
+_AVX2, _AVX512 = "avx2-fma 256-bit", "avx512 512-bit"
 
 
 def _cpu_flags() -> set[str]:
@@ -69,6 +75,33 @@ def _cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def _vendor() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _estimated_flop_per_cycle(flags: set[str]) -> int:
+    """FLOP per cycle per core without measuring: 64 for Intel with AVX-512 (two 512-bit FMA units), else 32."""
+    return 64 if "avx512f" in flags and _vendor() == "GenuineIntel" else 32
+
+
+def measured_flop_per_cycle(variant: str, one_core: dict[str, float]) -> int:
+    """FLOP per cycle of the winning kernel variant, from the one-core rates of both variants (GFLOP/s).
+
+    256-bit: 32 (two FMA pipes × 8 lanes × 2). 512-bit: 64 when it beats the 256-bit loop by ≥ 1.5 ×
+    (two full-width 512-bit units, Intel server cores), else 32 (Zen 4's split 512-bit FMAs, one-unit Intel).
+    """
+    if variant.startswith("avx512") and one_core.get(variant, 0.0) >= 1.5 * one_core.get(_AVX2, float("inf")):
+        return 64
+    return 32
 
 
 def _nominal_ghz() -> float | None:
@@ -133,23 +166,25 @@ def _measure(fn, lanes: int, threads: int, seconds: float, repeats: int) -> tupl
 
 
 def fp32_peak(threads: int | None = None, seconds: float = 0.3, repeats: int = 5) -> dict[str, object]:
-    """{'peak_gflops', 'per_core_gflops', 'implied_ghz', 'method', 'estimate_gflops', ...}.
+    """{'peak_gflops', 'per_core_gflops', 'implied_ghz', 'flop_per_cycle', 'method', 'estimate_gflops', ...}.
 
-    ``estimate_gflops`` is the nominal-clock estimate (cores × 32 × nominal GHz) for comparison.
+    ``estimate_gflops`` is the nominal-clock estimate (cores × FLOP per cycle × nominal GHz) for comparison.
     """
     threads = threads or os.cpu_count() or 1
     ghz = _nominal_ghz()
-    estimate = threads * 32 * ghz if ghz else float("nan")
-    out: dict[str, object] = {"threads": threads, "nominal_ghz": ghz, "estimate_gflops": estimate}
     flags = _cpu_flags()
+    est_fpc = _estimated_flop_per_cycle(flags)
+    estimate = threads * est_fpc * ghz if ghz else float("nan")
+    out: dict[str, object] = {"threads": threads, "nominal_ghz": ghz, "estimate_gflops": estimate,
+                              "estimate_flop_per_cycle": est_fpc}
     if not {"avx2", "fma"} <= flags:
         out.update(peak_gflops=estimate, method="estimate (no AVX2/FMA)", per_core_gflops=float("nan"),
-                   implied_ghz=ghz)
+                   implied_ghz=ghz, flop_per_cycle=est_fpc)
         return out
     with tempfile.TemporaryDirectory(prefix="amips-peak-") as tmp:
-        variants = [("avx2-fma 256-bit", False, "fma256", 8)]
+        variants = [(_AVX2, False, "fma256", 8)]
         if "avx512f" in flags:
-            variants.append(("avx512 512-bit", True, "fma512", 16))
+            variants.append((_AVX512, True, "fma512", 16))
         results = {}
         for name, avx512, symbol, lanes in variants:
             lib = _compile(Path(tmp), avx512)
@@ -161,12 +196,13 @@ def fp32_peak(threads: int | None = None, seconds: float = 0.3, repeats: int = 5
             wall, cpu = _measure(fn, lanes, threads, seconds, repeats)
             results[name] = (max(cpu, wall), single, wall)
     if not results:
-        out.update(peak_gflops=estimate, method="estimate (no C compiler): cores x 32 FLOP/cycle x nominal clock",
-                   per_core_gflops=float("nan"), implied_ghz=ghz)
+        out.update(peak_gflops=estimate, method=f"estimate (no C compiler): cores x {est_fpc} FLOP/cycle x nominal "
+                   "clock", per_core_gflops=float("nan"), implied_ghz=ghz, flop_per_cycle=est_fpc)
         return out
     name, (peak, single, wall) = max(results.items(), key=lambda kv: kv[1][0])
+    fpc = measured_flop_per_cycle(name, {k: v[1] for k, v in results.items()})
     out.update(
-        peak_gflops=peak, per_core_gflops=single, implied_ghz=single / 32.0, wall_gflops=wall,
+        peak_gflops=peak, per_core_gflops=single, implied_ghz=single / fpc, flop_per_cycle=fpc, wall_gflops=wall,
         method=(f"measured: {_CHAINS} independent FMA chains ({name}) on {threads} threads, "
                 f"FLOP per thread CPU-second summed over threads, best of {repeats}"),
         variants={k: {"all_cores_gflops": v[0], "one_core_gflops": v[1], "all_cores_wall_gflops": v[2]}

@@ -60,3 +60,26 @@ def test_unknown_benchmark_is_rejected():
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--only", "labels,nope"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode != 0 and "nope" in proc.stderr
+
+
+def _peak_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("amips_bench_peak", REPO / "benchmarks" / "peak.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "variant,one_core,expected",
+    [
+        ("avx512 512-bit", {"avx2-fma 256-bit": 120.0, "avx512 512-bit": 236.0}, 64),  # Intel, two 512-bit FMAs
+        ("avx512 512-bit", {"avx2-fma 256-bit": 115.0, "avx512 512-bit": 116.0}, 32),  # Zen 4: split 512-bit
+        ("avx2-fma 256-bit", {"avx2-fma 256-bit": 115.0, "avx512 512-bit": 109.0}, 32),
+        ("avx2-fma 256-bit", {"avx2-fma 256-bit": 100.0}, 32),
+    ],
+)
+def test_flop_per_cycle_follows_the_measured_fma_width(variant, one_core, expected):
+    """An AVX-512 Intel core at 3.8 GHz does 64 FLOP/cycle: dividing by 32 implied a 7.6 GHz clock."""
+    assert _peak_module().measured_flop_per_cycle(variant, one_core) == expected

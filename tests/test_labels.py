@@ -17,7 +17,7 @@ def _brute_topk(queries, keys, k):
     return np.take_along_axis(scores, order, 1), order
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "faiss", "torch"])
 @pytest.mark.parametrize("k", [1, 3, 7])
 @pytest.mark.parametrize("query_chunk,key_chunk", [(7, 13), (64, 1000), (1, 5)])
 def test_exact_topk_equals_brute_force_with_uneven_chunks(rng, k, query_chunk, key_chunk, backend):
@@ -29,6 +29,24 @@ def test_exact_topk_equals_brute_force_with_uneven_chunks(rng, k, query_chunk, k
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_allclose(scores, ref_s, rtol=1e-5, atol=1e-5)
     assert idx.dtype == np.int64 and scores.dtype == np.float32
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+@pytest.mark.parametrize("k", [1, 2, 10])
+@pytest.mark.parametrize("key_chunk", [128, 700, 65536])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_duplicate_keys_across_tiles_and_faiss_blocks(rng, backend, k, key_chunk, dtype):
+    """Ties among keys far apart: across numpy tiles / key chunks and faiss' internal 1024-key blocks, with
+    enough queries (64 > 20) for faiss' BLAS path; the lowest indices win, in order. float64 keys are
+    converted chunk by chunk (faiss then runs per key chunk)."""
+    base = rng.standard_normal((50, 12)).astype(np.float32)
+    keys = base[rng.integers(0, 50, 3000)].astype(dtype)  # 3000 keys, each ~60 copies of one of 50 vectors
+    queries = np.concatenate([base[:40], rng.standard_normal((24, 12)).astype(np.float32)])
+    scores, idx = exact_topk(queries, keys, k, query_chunk=64, key_chunk=key_chunk, backend=backend)
+    exact = (queries.astype(np.float64) @ keys.T.astype(np.float64))
+    ref_i = np.lexsort((np.broadcast_to(np.arange(3000), exact.shape), -exact), axis=1)[:, :k]
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(scores, np.take_along_axis(exact, ref_i, 1), rtol=1e-5, atol=1e-5)
 
 
 def test_exact_top1_equals_argmax(rng):
@@ -50,7 +68,7 @@ def test_exact_topk_agrees_with_faiss_flat(rng):
     assert (idx == ref_i).mean() > 0.99  # faiss may order near-ties differently
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "faiss", "torch"])
 @pytest.mark.parametrize("k", [1, 2, 4])
 @pytest.mark.parametrize("key_chunk", [2, 3, 100])
 def test_ties_resolve_to_lowest_index(k, key_chunk, backend):
@@ -71,11 +89,13 @@ def test_memmapped_inputs(tmp_path, rng):
     np.testing.assert_array_equal(exact_topk(queries, mm, 2, key_chunk=64)[1], exact_topk(queries, keys, 2)[1])
 
 
-def test_per_cluster_top1_matches_masked_argmax(rng):
+@pytest.mark.parametrize("backend", ["auto", "numpy", "faiss"])
+def test_per_cluster_top1_matches_masked_argmax(rng, backend):
     keys = rng.standard_normal((400, 10)).astype(np.float32)
     queries = rng.standard_normal((50, 10)).astype(np.float32)
     clustering = kmeans(keys, 5, seed=0)
-    targets = per_cluster_top1(queries, keys, clustering.assignments, 5, query_chunk=13, key_chunk=31)
+    targets = per_cluster_top1(queries, keys, clustering.assignments, 5, query_chunk=13, key_chunk=31,
+                               backend=backend)
     scores = queries @ keys.T
     for c in range(5):
         masked = np.where(clustering.assignments[None, :] == c, scores, -np.inf)

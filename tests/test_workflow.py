@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -112,3 +114,38 @@ def test_bad_config_is_rejected_with_the_key_named(tmp_path, mutate, expected):
 def test_rulegraph_renders():
     out = snakemake("--rulegraph", cwd=REPO)
     assert out.returncode == 0 and "train" in out.stdout
+
+
+def test_lint_is_clean_on_the_default_config(tmp_path):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml"), "--lint", cwd=REPO)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "Lints for" not in text and "good condition" in text
+
+
+@pytest.mark.workflow
+def test_replacing_npy_embeddings_reruns_the_dataset_and_what_depends_on_it(tmp_path):
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    np.save(inputs / "keys.npy", rng.standard_normal((60, 4)).astype(np.float32))
+    np.save(inputs / "queries.npy", rng.standard_normal((40, 4)).astype(np.float32))
+    config = yaml.safe_load(TINY.read_text())
+    config["datasets"] = {"user": {"source": "npy", "keys": "inputs/keys.npy", "queries": "inputs/queries.npy"}}
+    config["sweep"]["datasets"] = ["user"]
+    config["extra_sweeps"] = []
+    config["experiments"] = {}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/user/labels/mips/meta.json"
+    args = ("--directory", str(tmp_path), "--configfile", str(path), "--cores", "1")
+    built = snakemake(*args, target, cwd=REPO)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert "Nothing to be done" in (lambda o: o.stdout + o.stderr)(snakemake(*args, "-n", target, cwd=REPO))
+    time.sleep(1.1)  # a strictly newer modification time than the outputs, even on coarse-mtime filesystems
+    np.save(inputs / "keys.npy", rng.standard_normal((60, 4)).astype(np.float32))
+    again = snakemake(*args, "-n", target, cwd=REPO)
+    text = again.stdout + again.stderr
+    assert again.returncode == 0, text[-3000:]
+    assert "rule make_dataset:" in text and "rule exact_labels:" in text
+    assert "inputs/keys.npy" in text

@@ -1,17 +1,20 @@
 """Exact top-k maximum inner product search in chunks (never the full n×m score matrix).
 
-On CPU the blocks are numpy BLAS GEMMs (faster than torch on CPU for this shape); on CUDA they are torch
-matmuls. Ties are broken deterministically: the lower key index wins.
+Engines: on the CPU numpy BLAS GEMM tiles or faiss.knn (the faster on this machine is measured once and cached,
+see amips.label_backend); on CUDA torch matmuls. Ties are broken deterministically: the lower key index wins.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from amips.io import InputError
+
+# Width of the numpy engine's GEMM tiles (keys per tile): measured best of 256–65536 on Zen 4 (bench_labels).
+NUMPY_TILE_COLUMNS = 4096
 
 
 def resolve_device(device: str | None) -> str:
@@ -55,6 +58,140 @@ def _chunks(total: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, total))
 
 
+def _top1_update(best_s: np.ndarray, best_i: np.ndarray, block: np.ndarray, offset: int) -> None:
+    """In place: best_s/best_i [c, 1] ← the better of themselves and each row's maximum of ``block`` [c, b].
+
+    Strict comparison, so among equal scores the earlier (lower-index) key is kept.
+    """
+    idx = block.argmax(axis=1)  # the first maximum of each row
+    vals = block[np.arange(block.shape[0]), idx]
+    better = vals > best_s[:, 0]
+    best_s[better, 0] = vals[better]
+    best_i[better, 0] = idx[better] + offset
+
+
+def _topk_update(best_s: np.ndarray, best_i: np.ndarray, block: np.ndarray, k: int, offset: int) -> None:
+    """In place: merge the scores ``block`` [c, b] (keys offset..offset+b-1) into the sorted top-k best_s/best_i.
+
+    Blocks arrive in increasing key order, so a score equal to a row's current k-th best can never enter
+    (lowest index wins): only scores strictly above it are candidates. Rows are seeded from a short prefix of
+    the first block; after that the candidates are few and merged sparsely (densely if many rows change).
+    """
+    if not np.isfinite(best_s[:, -1]).all():  # the first keys of a query chunk: seed the top-k densely from a
+        seed = min(block.shape[1], max(4 * k, 256))  # short prefix, then the thresholds filter the rest
+        cand_s, cand_i = _block_topk(block[:, :seed], k, offset)
+        best_s[:], best_i[:] = _merge_topk(best_s, best_i, cand_s, cand_i, k)
+        block, offset = block[:, seed:], offset + seed
+        if block.shape[1] == 0:
+            return
+    hit = block > best_s[:, -1:]
+    hits = int(np.count_nonzero(hit))
+    if hits == 0:
+        return
+    if hits > 4 * k * block.shape[0]:
+        rows = np.flatnonzero(hit.any(axis=1))
+        cand_s, cand_i = _block_topk(block[rows], k, offset)
+        best_s[rows], best_i[rows] = _merge_topk(best_s[rows], best_i[rows], cand_s, cand_i, k)
+        return
+    hit_rows, hit_cols = np.nonzero(hit)
+    rows = np.unique(hit_rows)
+    cand_r = np.concatenate([np.repeat(rows, k), hit_rows])
+    cand_s = np.concatenate([best_s[rows].ravel(), block[hit_rows, hit_cols]])
+    cand_i = np.concatenate([best_i[rows].ravel(), hit_cols.astype(np.int64) + offset])
+    order = np.lexsort((cand_i, -cand_s, cand_r))  # by row, then score descending, then index ascending
+    cand_r, cand_s, cand_i = cand_r[order], cand_s[order], cand_i[order]
+    start = np.searchsorted(cand_r, rows)
+    rank = np.arange(cand_r.size) - np.repeat(start, np.diff(np.append(start, cand_r.size)))
+    keep = rank < k  # every affected row has >= k candidates (its current best)
+    best_s[cand_r[keep], rank[keep]] = cand_s[keep]
+    best_i[cand_r[keep], rank[keep]] = cand_i[keep]
+
+
+def _exact_topk_numpy(
+    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int,
+    tile_columns: int = NUMPY_TILE_COLUMNS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """numpy BLAS engine: GEMM tiles of ≤ query_chunk × min(key_chunk, tile_columns) scores, reduced while hot.
+
+    A tile of 2048 × 4096 float32 scores (32 MiB) is reduced (argmax / threshold) right after its GEMM, while
+    it is still in cache; one 2048 × 65536 block (512 MiB) would be written to and re-read from DRAM.
+    """
+    n, m = queries.shape[0], keys.shape[0]
+    cols = max(1, min(key_chunk, tile_columns))
+    out_s = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    # one score buffer reused by every tile (a fresh array per GEMM costs page faults and zeroing)
+    buffer = np.empty(min(n, query_chunk) * min(m, cols), np.float32)
+    for qs in _chunks(n, query_chunk):
+        q = np.ascontiguousarray(queries[qs], dtype=np.float32)
+        best_s = np.full((q.shape[0], k), -np.inf, np.float32)
+        best_i = np.full((q.shape[0], k), m, np.int64)  # sentinel index m: after every real key
+        for ks in _chunks(m, key_chunk):
+            key_block = np.asarray(keys[ks], dtype=np.float32)
+            for ts in _chunks(key_block.shape[0], cols):
+                tile = key_block[ts]
+                block = buffer[: q.shape[0] * tile.shape[0]].reshape(q.shape[0], tile.shape[0])
+                np.matmul(q, tile.T, out=block)
+                if k == 1:
+                    _top1_update(best_s, best_i, block, ks.start + ts.start)
+                else:
+                    _topk_update(best_s, best_i, block, k, ks.start + ts.start)
+        out_s[qs], out_i[qs] = best_s, best_i
+    return out_s, out_i
+
+
+def _exact_topk_faiss(
+    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """faiss engine: ``faiss.knn`` (the kernel of IndexFlatIP.search) per query chunk, with amips' tie rule.
+
+    k = 1: faiss keeps the first maximum in key order (checked in tests/test_labels.py against the locked faiss),
+    and chunks are merged strictly, so the lowest index wins. k > 1: faiss returns ties in heap order, so it is
+    asked for k + 1 neighbours; a row whose k-th and (k+1)-th scores are equal in some chunk has a tie at the
+    boundary and is recomputed over all keys by the numpy engine. Rows are ordered by (score desc, index asc).
+    """
+    import faiss
+
+    n, m = queries.shape[0], keys.shape[0]
+    out_s = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    # float32 C-order keys (in memory or memory-mapped) go to faiss whole, as IndexFlatIP.search would: its own
+    # blocks bound the memory. Other keys are converted one key chunk at a time.
+    whole = keys.dtype == np.float32 and keys.flags.c_contiguous
+    key_slices = [slice(0, m)] if whole else list(_chunks(m, key_chunk))
+    for qs in _chunks(n, query_chunk):
+        q = np.ascontiguousarray(queries[qs], dtype=np.float32)
+        best_s = np.full((q.shape[0], k), -np.inf, np.float32)
+        best_i = np.full((q.shape[0], k), m, np.int64)
+        tied = np.zeros(q.shape[0], bool)
+        for ks in key_slices:
+            key_block = np.ascontiguousarray(keys[ks], dtype=np.float32)
+            b = key_block.shape[0]
+            want = 1 if k == 1 else min(k + 1, b)
+            cand_s, cand_i = faiss.knn(q, key_block, want, metric=faiss.METRIC_INNER_PRODUCT)
+            if k == 1:
+                better = cand_s[:, 0] > best_s[:, 0]
+                best_s[better, 0], best_i[better, 0] = cand_s[better, 0], cand_i[better, 0] + ks.start
+                continue
+            if want > k:
+                tied |= cand_s[:, k - 1] == cand_s[:, k]
+                cand_s, cand_i = cand_s[:, :k], cand_i[:, :k]
+            best_s, best_i = _merge_topk(best_s, best_i, cand_s, cand_i + ks.start, k)
+        if tied.any():
+            rows = np.flatnonzero(tied)
+            best_s[rows], best_i[rows] = _exact_topk_numpy(q[rows], keys, k, query_chunk, key_chunk)
+        out_s[qs], out_i[qs] = best_s, best_i
+    return out_s, out_i
+
+
+# CPU engines for exact_topk(backend=...); 'auto' picks one per machine (amips.label_backend).
+CPU_ENGINES: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "numpy": _exact_topk_numpy,
+    "faiss": _exact_topk_faiss,
+}
+BACKENDS = ("auto", *CPU_ENGINES, "torch")
+
+
 def exact_topk(
     queries: np.ndarray,
     keys: np.ndarray,
@@ -64,7 +201,7 @@ def exact_topk(
     device: str | None = "cpu",
     backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k MIPS: (scores [n, k] float32, indices [n, k] int64), best first.
+    """Exact top-k MIPS: (scores [n, k] float32, indices [n, k] int64), best first; equal scores: lower index first.
 
     Memory is O(query_chunk × key_chunk) beyond the inputs, which may be memory-mapped.
 
@@ -74,7 +211,9 @@ def exact_topk(
         k: number of neighbours, 1 ≤ k ≤ m.
         query_chunk, key_chunk: block sizes (any positive ints; need not divide n or m).
         device: 'cpu', 'cuda' / 'cuda:N', or 'auto' (CUDA when available).
-        backend: 'numpy' (BLAS, CPU only), 'torch' (any device), or 'auto' (numpy on CPU, torch on CUDA).
+        backend: 'numpy' (BLAS tiles) or 'faiss' (faiss.knn), CPU only; 'torch' (any device; the CUDA path);
+            'auto': torch on CUDA, and on the CPU the engine measured fastest on this machine
+            (:func:`amips.label_backend.cpu_engine`, cached per machine; AMIPS_LABEL_BACKEND forces one).
     """
     if queries.ndim != 2 or keys.ndim != 2:
         raise InputError(f"queries and keys must be 2-D, got shapes {queries.shape} and {keys.shape}")
@@ -86,37 +225,17 @@ def exact_topk(
     if query_chunk < 1 or key_chunk < 1:
         raise InputError("query_chunk and key_chunk must be >= 1")
     device = resolve_device(device)
-    if backend not in ("auto", "numpy", "torch"):
-        raise InputError(f"unknown label backend {backend!r}; choose auto, numpy or torch")
-    if backend == "numpy" and device != "cpu":
-        raise InputError("the numpy label backend runs on the CPU only")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown label backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend in CPU_ENGINES and device != "cpu":
+        raise InputError(f"the {backend} label backend runs on the CPU only")
     if backend == "torch" or device.startswith("cuda"):
         return _exact_topk_torch(queries, keys, k, query_chunk, key_chunk, device)
-    n = queries.shape[0]
-    out_s = np.empty((n, k), np.float32)
-    out_i = np.empty((n, k), np.int64)
-    # One score buffer reused by every block: a fresh block (up to query_chunk × key_chunk × 4 B = 512 MiB by
-    # default) per GEMM costs page faults and zeroing, ~30 % of the GEMM time on a 2-core machine.
-    buffer = np.empty(min(n, query_chunk) * min(m, key_chunk), np.float32)
-    for qs in _chunks(n, query_chunk):
-        q = np.ascontiguousarray(queries[qs], dtype=np.float32)
-        best_s = np.full((q.shape[0], 0), -np.inf, np.float32)
-        best_i = np.zeros((q.shape[0], 0), np.int64)
-        for ks in _chunks(m, key_chunk):
-            key_block = np.asarray(keys[ks], dtype=np.float32)
-            block = buffer[: q.shape[0] * key_block.shape[0]].reshape(q.shape[0], key_block.shape[0])
-            np.matmul(q, key_block.T, out=block)
-            cand_s, cand_i = _block_topk(block, k, ks.start)
-            if best_s.shape[1] == 0:
-                best_s, best_i = cand_s, cand_i
-            elif k == 1:
-                better = cand_s[:, 0] > best_s[:, 0]  # strict: earlier (lower-index) chunk wins ties
-                best_s = np.where(better[:, None], cand_s, best_s)
-                best_i = np.where(better[:, None], cand_i, best_i)
-            else:
-                best_s, best_i = _merge_topk(best_s, best_i, cand_s, cand_i, k)
-        out_s[qs], out_i[qs] = best_s, best_i
-    return out_s, out_i
+    if backend == "auto":
+        from amips.label_backend import cpu_engine
+
+        backend = cpu_engine(CPU_ENGINES, keys.shape[1], k, flop=2.0 * queries.shape[0] * m * keys.shape[1])
+    return CPU_ENGINES[backend](queries, keys, k, query_chunk, key_chunk)
 
 
 def _exact_topk_torch(
@@ -163,17 +282,23 @@ def per_cluster_top1(
     query_chunk: int = 2048,
     key_chunk: int = 65536,
     device: str | None = "cpu",
+    backend: str = "auto",
 ) -> np.ndarray:
     """Global index of the best key *within each cluster*: [n, C] int64 (router targets).
 
-    Runs exact top-1 on each cluster's keys in turn (total work = one pass over all keys).
+    Runs exact top-1 on each cluster's keys in turn (total work = one pass over all keys); ties: lowest index.
+    With backend 'auto' on the CPU the engine is chosen once, for the whole pass (see :func:`exact_topk`).
     An empty cluster is an error.
     """
+    if backend == "auto" and resolve_device(device) == "cpu" and keys.ndim == 2:
+        from amips.label_backend import cpu_engine
+
+        backend = cpu_engine(CPU_ENGINES, keys.shape[1], 1, flop=2.0 * queries.shape[0] * keys.shape[0] * keys.shape[1])
     out = np.empty((queries.shape[0], num_clusters), np.int64)
     for c in range(num_clusters):
         members = np.flatnonzero(assignments == c)
         if members.size == 0:
             raise InputError(f"cluster {c} has no keys; use fewer clusters")
-        _, local = exact_topk(queries, keys[members], 1, query_chunk, key_chunk, device)
+        _, local = exact_topk(queries, keys[members], 1, query_chunk, key_chunk, device, backend)
         out[:, c] = members[local[:, 0]]
     return out

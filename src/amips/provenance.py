@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from amips.envlock import lock_status
 from amips.io import atomic_write_text
 
 
@@ -29,13 +30,15 @@ def git_state(repo: str | Path) -> dict[str, Any]:
 
 def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str], repo: str | Path,
                      skipped: dict[str, str] | None = None) -> None:
-    """YAML next to the figures: date, commit, machine, the figure files, the figures the config cannot make (with
-    the reason) and the full (validated) config."""
+    """YAML next to the figures: date, commit, machine, the environment against its lock file (packages whose
+    installed version differs from envs/requirements.lock), the figure files, the figures the config cannot make
+    (with the reason) and the full (validated) config."""
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(repo),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
+        "environment": lock_status(),
         "figures": [Path(f).name for f in figures],
         "skipped_figures": dict(skipped or {}),
         "config": config,

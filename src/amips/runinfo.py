@@ -8,6 +8,8 @@ import resource
 import numpy as np
 import torch
 
+from amips.envlock import lock_status
+
 
 def select_device(gpus: int | float | None, prefer: str = "auto") -> str:
     """'cuda' when the job was granted a GPU (``gpus`` > 0) and CUDA is available, else 'cpu'.
@@ -32,7 +34,8 @@ def configure_torch(threads: int, device: str) -> None:
 
 
 def environment_info(device: str, threads: int) -> dict[str, object]:
-    """Versions, device name, thread count, peak CPU RSS and (CUDA) peak GPU memory."""
+    """Versions (and any difference from the lock file), device name, thread count, peak CPU RSS and (CUDA) peak
+    GPU memory."""
     info: dict[str, object] = {
         "device": device,
         "threads": int(threads),
@@ -41,6 +44,10 @@ def environment_info(device: str, threads: int) -> dict[str, object]:
         "python_version": platform.python_version(),
         "cuda_version": str(torch.version.cuda) if torch.version.cuda else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        # packages installed at other versions than envs/requirements.lock pins ('' = the locked environment)
+        "matches_lock": lock_status()["matches_lock"],
+        "lock_mismatches": "; ".join(f"{name} {v['installed']} (locked {v['locked']})"
+                                     for name, v in lock_status()["mismatches"].items()),
     }
     if device.startswith("cuda"):
         info["gpu_name"] = torch.cuda.get_device_name(0)

@@ -59,7 +59,7 @@ def sweep_runs(task="mips"):
 
 
 def get_run_files(filename, task="mips"):
-    return [(RUN_DIR + "/" + filename).format(**run) for run in sweep_runs(task)]
+    return [f"{RUN_DIR}/{filename}".format(**run) for run in sweep_runs(task)]
 
 
 def has_learning_curves():
@@ -72,7 +72,7 @@ def _curve_runs():
 
 
 def get_curve_histories(wildcards):
-    return [(RUN_DIR + "/history.json").format(**run) for run in _curve_runs()]
+    return [f"{RUN_DIR}/history.json".format(**run) for run in _curve_runs()]
 
 
 def get_curve_runs(wildcards):
@@ -126,6 +126,12 @@ def get_run_fields(wildcards):
 
 def get_dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def get_dataset_inputs(wildcards):
+    """The user's embedding files of a `source: npy` dataset (so replacing them reruns it); none otherwise."""
+    spec = get_dataset_spec(wildcards)
+    return {"user_keys": spec["keys"], "user_queries": spec["queries"]} if spec["source"] == "npy" else {}
 
 
 def get_labels_config(wildcards):

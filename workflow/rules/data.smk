@@ -1,4 +1,6 @@
 rule make_dataset:
+    input:
+        unpack(get_dataset_inputs),
     output:
         key_file="results/{dataset}/data/keys.npy",
         queries="results/{dataset}/data/queries.npy",

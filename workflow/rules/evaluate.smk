@@ -1,11 +1,11 @@
 rule evaluate:
     input:
-        model=RUN_DIR + "/model.pt",
+        model="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
         key_file="results/{dataset}/data/keys.npy",
         test_queries="results/{dataset}/labels/{task}/test_queries.npy",
         test_targets="results/{dataset}/labels/{task}/test_targets.npy",
     output:
-        metrics=RUN_DIR + "/metrics.json",
+        metrics="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/metrics.json",
     log:
         "logs/evaluate/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:

@@ -6,8 +6,8 @@ rule train:
         val_queries="results/{dataset}/labels/{task}/val_queries.npy",
         val_targets="results/{dataset}/labels/{task}/val_targets.npy",
     output:
-        model=RUN_DIR + "/model.pt",
-        history=RUN_DIR + "/history.json",
+        model="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
+        history="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/history.json",
     log:
         "logs/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
     benchmark:
