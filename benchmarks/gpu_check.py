@@ -136,7 +136,7 @@ def _train_once(kind: str, args, device: str, keys: np.ndarray, queries: np.ndar
     spec = ModelSpec.from_dict(MODEL_KINDS[kind])
     model = build_model(spec, args.dim, keys.shape[0], seed=0)
     train_spec = TrainSpec(steps=args.steps, batch_size=args.batch_size, lr_peak=0.002828,
-                           warmup_steps=max(1, args.steps // 20), log_every=max(1, args.steps // 4))
+                           warmup_steps=max(1, args.steps // 20), log_every=max(1, args.steps // 4), select="last")
     data = TrainData(torch.from_numpy(queries), torch.from_numpy(targets), torch.from_numpy(keys))
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
