@@ -461,3 +461,17 @@ def test_a_second_fit_on_the_same_output_is_refused(fitted, tmp_path, capsys):
 def test_the_default_config_checkpoints():
     training = yaml.safe_load((REPO / "config.yaml").read_text())["training"]
     assert 0 < training["checkpoint_every"] < training["steps"]
+
+
+def test_ivf_coverage_is_the_natural_recall_and_the_hybrid_ceiling(rng):
+    keys = rng.standard_normal((500, 8)).astype(np.float32)
+    queries = rng.standard_normal((60, 8)).astype(np.float32)
+    top1 = exact_topk(queries, keys, 1)[1][:, 0]
+    ivf = build_ivf(keys, 10)
+    assert (ivf.key_list >= 0).all() and np.bincount(ivf.key_list, minlength=10).tolist() == ivf.list_sizes.tolist()
+    for row in ivf_sweep(ivf, queries, top1, [1, 2, 5, 10], [1]):
+        assert row["coverage"] == row["recall@1"]  # natural query: found iff its list is probed
+    other = queries + rng.standard_normal(queries.shape).astype(np.float32)
+    rows = ivf_sweep(ivf, other, top1, [3], [1])
+    probed = ivf.index.quantizer.search(other, 3)[1]
+    assert rows[0]["coverage"] == np.mean([ivf.key_list[t] in p for t, p in zip(top1, probed)])

@@ -22,10 +22,11 @@ log = logging.getLogger("amips.ivf")
 
 @dataclass
 class IvfIndex:
-    """A trained, filled IVF index and its list sizes [nlist]."""
+    """A trained, filled IVF index, its list sizes [nlist] and the list of every key [m]."""
 
     index: object
     list_sizes: np.ndarray
+    key_list: np.ndarray
 
     @property
     def nlist(self) -> int:
@@ -55,8 +56,15 @@ def build_ivf(keys: np.ndarray, nlist: int | None = None, seed: int = 0) -> IvfI
 
 
 def _wrap(index) -> IvfIndex:
+    import faiss
+
     sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)], np.int64)
-    return IvfIndex(index, sizes)
+    key_list = np.full(index.ntotal, -1, np.int64)
+    for lst in range(index.nlist):
+        if sizes[lst]:
+            ids = faiss.rev_swig_ptr(index.invlists.get_ids(lst), int(sizes[lst]))
+            key_list[np.asarray(ids, np.int64)] = lst
+    return IvfIndex(index, sizes, key_list)
 
 
 def save_ivf(ivf: IvfIndex, path: str | Path) -> None:
@@ -89,8 +97,10 @@ def nprobe_grid(nlist: int) -> list[int]:
     return sorted(set(grid + [nlist]))
 
 
-def ivf_search(ivf: IvfIndex, vectors: np.ndarray, nprobe: int, k: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """Search vectors [n, d]; returns (indices [n, k], seconds per query, scanned keys per query [n])."""
+def ivf_search(ivf: IvfIndex, vectors: np.ndarray, nprobe: int,
+               k: int) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Search vectors [n, d]; returns (indices [n, k], seconds per query, scanned keys per query [n],
+    probed lists [n, nprobe])."""
     index = ivf.index
     index.nprobe = nprobe
     vectors = np.ascontiguousarray(vectors, np.float32)
@@ -98,8 +108,8 @@ def ivf_search(ivf: IvfIndex, vectors: np.ndarray, nprobe: int, k: int) -> tuple
     _, idx = index.search(vectors, k)
     seconds = (time.perf_counter() - t0) / max(1, vectors.shape[0])
     _, probed = index.quantizer.search(vectors, nprobe)
-    scanned = ivf.list_sizes[probed].sum(axis=1)
-    return idx, seconds, scanned
+    scanned = ivf.list_sizes[np.maximum(probed, 0)].sum(axis=1)
+    return idx, seconds, scanned, probed
 
 
 def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes: list[int], k_values: list[int],
@@ -111,7 +121,9 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         true_top1: exact top-1 key index of the *natural* query [n].
         extra_flops, extra_seconds: per-query cost of producing ``vectors`` (the network; 0 for natural).
     Returns one row per nprobe: nprobe, recall@k for k in k_values (recall@1 is the match rate),
-    flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds), and
+    coverage (the fraction of queries whose true top-1 key lies in one of the probed lists: what probing with
+    ``vectors`` and ranking the candidates with the natural query would reach; for the natural query it equals
+    recall@1), flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds), and
     non_finite_queries. A query vector with a NaN/Inf entry (a diverged model) is a miss at every k.
     """
     from amips.metrics import finite_rows
@@ -122,8 +134,9 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
     rows = []
     for nprobe in nprobes:
         t0 = time.perf_counter()
-        idx, seconds, scanned = ivf_search(ivf, vectors, nprobe, kmax)
-        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()),
+        idx, seconds, scanned, probed = ivf_search(ivf, vectors, nprobe, kmax)
+        covered = (probed == ivf.key_list[true_top1][:, None]).any(axis=1) & finite
+        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()), "coverage": float(covered.mean()),
                "flops": float(2 * d * (ivf.nlist + scanned.mean()) + extra_flops),
                "seconds": seconds + extra_seconds, "non_finite_queries": int((~finite).sum())}
         for k in k_values:
