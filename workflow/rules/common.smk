@@ -120,3 +120,28 @@ def get_eval_batch_size(wildcards):
 
 def get_ivf_config(wildcards):
     return EXPERIMENTS.get("ivf", {})
+
+
+# Controls (amips.controls) are on unless a config turns them off: every table and figure shows them.
+CONTROLS_CONFIG = EXPERIMENTS.get("controls", {})
+CONTROLS_ON = bool(CONTROLS_CONFIG.get("enabled", True))
+CONTROL_NAMES = list(CONTROLS_CONFIG.get("names", ["identity", "scalar", "ridge", "blend"]))
+CONTROL_IVF_NAMES = list(CONTROLS_CONFIG.get("ivf_names", ["ridge", "blend"]))
+
+
+def get_controls_config(wildcards):
+    return {k: v for k, v in CONTROLS_CONFIG.items() if k not in ("enabled", "names", "ivf_names")}
+
+
+def get_control_files():
+    """The controls' metrics.json of every dataset (empty when controls are off)."""
+    if not CONTROLS_ON:
+        return []
+    return [f"results/{d}/controls/{c}/metrics.json" for d in DATASETS for c in CONTROL_NAMES]
+
+
+def get_control_ivf_files():
+    """The controls' IVF curves of every dataset (empty when controls or their IVF sweep are off)."""
+    if not (CONTROLS_ON and CONTROL_IVF_NAMES and is_enabled("ivf")):
+        return []
+    return [f"results/{d}/controls/ivf.csv" for d in DATASETS]
