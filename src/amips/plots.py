@@ -50,7 +50,7 @@ def plot_match_rate(summary: pd.DataFrame, path: str | Path, title: str = "") ->
         ax.set_title(f"{dataset}, parameters = {fraction:g}·m·d ({seeds} seeds)")
         ax.grid(axis="y", alpha=0.3)
         _control_lines(ax, controls[controls["dataset"] == dataset], "match_rate", "match")
-        ax.legend(loc="upper left", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
