@@ -168,3 +168,24 @@ def plot_compression(summary: pd.DataFrame, path: str | Path) -> None:
     for ax in axes:
         ax.legend(fontsize=6)
     save_figure(fig, path)
+
+
+def plot_convex_diagnostics(trace: pd.DataFrame, path: str | Path) -> None:
+    """Early training of SupportNets per model entry (amips.convex.trace_training): loss, gradient norm before
+    clipping, key norm ‖∇f‖ (target keys have norm 1) and the fraction of raw z-path weights whose rectifier
+    derivative is < 0.01, against the step."""
+    panels = (("loss", "training loss", True), ("grad_norm", "gradient norm (before clipping to 1)", True),
+              ("key_norm", "mean ‖∇f(x)‖ (targets: 1)", True), ("damped_fraction", "raw z-weights with dρ/dV < 0.01", False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4))
+    for ax, (column, label, log) in zip(axes, panels):
+        for model, part in trace.groupby("model", sort=False):
+            part = part.dropna(subset=[column])
+            fixed = "fixed" in str(model)
+            ax.plot(part["step"], part[column], ls="--" if fixed else "-", label=model)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    save_figure(fig, path)

@@ -73,7 +73,7 @@ def get_figure_files(wildcards=None):
     figures = ["match_rate"]
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
-    figures += [name for name in ("ivf", "router") if is_enabled(name)]
+    figures += [name for name in ("ivf", "router", "convex_diagnostics") if is_enabled(name)]
     return [f"{FIGURES_DIR}/{name}.png" for name in figures]
 
 
@@ -83,6 +83,8 @@ def get_final_outputs():
     for name in ("ivf", "router"):
         if is_enabled(name):
             outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
+    if is_enabled("convex_diagnostics"):
+        outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
     return outputs
 
 
@@ -145,3 +147,8 @@ def get_control_ivf_files():
     if not (CONTROLS_ON and CONTROL_IVF_NAMES and is_enabled("ivf")):
         return []
     return [f"results/{d}/controls/ivf.csv" for d in DATASETS]
+
+
+def get_convex_diagnostics_models(wildcards):
+    """The model entries (name → ModelSpec fields, optional `training`) traced by rule convex_diagnostics."""
+    return {name: config["models"][name] for name in EXPERIMENTS["convex_diagnostics"]["models"]}
