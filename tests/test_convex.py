@@ -101,3 +101,18 @@ def test_row_sum_fix_lets_softplus_recover_from_the_initial_output_in_warm_up():
     assert losses["softplus"] > 1000 * losses["identity"]  # measured: 86 vs 0.035
     assert losses["softplus_fixed"] < losses["softplus"] / 50  # measured: 1.1
     assert np.isfinite(list(losses.values())).all()
+
+
+def test_zpath_stats_count_damped_and_negative_weights():
+    from amips.convex import zpath_stats
+
+    for rectifier in ("identity", "softplus", "relu"):
+        model = build_model(ModelSpec(kind="supportnet", depth=3, wx_inject=2, width=10, rectifier=rectifier), 6, 50)
+        with torch.no_grad():
+            for w in model.net.z_weights:
+                w.fill_(-10.0)  # softplus'(−10) = σ(−10) ≈ 4.5e-5; relu: dead; identity: negative
+        stats = zpath_stats(model)
+        assert stats["damped_fraction"] == (0.0 if rectifier == "identity" else 1.0)
+        assert stats["negative_fraction"] == (1.0 if rectifier == "identity" else 0.0)
+    official = build_model(ModelSpec(kind="supportnet", width=36, rectifier="softplus"), 32, 2000, seed=0)
+    assert zpath_stats(official)["row_sum"] == pytest.approx(36 * principled_moments(36, 0.0)[0], rel=0.15)
