@@ -20,6 +20,7 @@ never used for fitting. The score of a control is ⟨g(x), x⟩ (as KeyNet's).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -102,15 +103,18 @@ def _linear(weight: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def fit_identity(data: ControlData, options: ControlOptions) -> FittedControl:
+    """g(x) = x (nothing to fit)."""
     return FittedControl("identity", lambda x: np.asarray(x, np.float32), 0)
 
 
 def fit_scalar(data: ControlData, options: ControlOptions) -> FittedControl:
+    """g(x) = c·x with c = :func:`scalar_coefficient` on the fit rows."""
     c = scalar_coefficient(data.fit_queries, data.fit_targets)
     return FittedControl("scalar", lambda x: (np.float32(c) * np.asarray(x, np.float32)), 1, {"c": c})
 
 
 def fit_ridge(data: ControlData, options: ControlOptions) -> FittedControl:
+    """g(x) = x·W with W = :func:`ridge_map` on the fit rows; λ = r·tr(XᵀX)/d, r ∈ ridge_grid by validation key MSE."""
     x = np.asarray(data.fit_queries, np.float64)
     unit = float(np.trace(x.T @ x)) / x.shape[1]
     best: tuple[float, float, np.ndarray] | None = None
@@ -126,6 +130,7 @@ def fit_ridge(data: ControlData, options: ControlOptions) -> FittedControl:
 
 
 def fit_blend(data: ControlData, options: ControlOptions) -> FittedControl:
+    """g(x) = a·x + b·ridge(x), (a, b) = s·(α, 1 − α): α by validation match rate, s by validation least squares."""
     ridge = fit_ridge(data, options)
     xv = np.asarray(data.val_queries, np.float32)
     rv = ridge.predict(xv)
@@ -225,10 +230,12 @@ def control_options(cfg: dict[str, Any]) -> ControlOptions:
                           int(cfg.get("blend_steps", DEFAULT_BLEND_STEPS)))
 
 
-def control_record(control: FittedControl, metrics: dict[str, float], dataset: str, dim: int) -> dict[str, Any]:
-    """One row of the results tables: marked as a control (model 'control: <name>', kind 'control')."""
+def control_record(control: FittedControl, metrics: dict[str, float], dataset: str, dim: int,
+                   seed: int = 0) -> dict[str, Any]:
+    """One row of the results tables: marked as a control (model 'control: <name>', kind 'control'); ``seed`` is
+    the validation split's."""
     return {"dataset": dataset, "task": "mips", "model": f"control: {control.name}", "kind": "control",
-            "homogenization": "none", "seed": 0, "num_parameters": control.num_parameters, "dim": dim,
+            "homogenization": "none", "seed": seed, "num_parameters": control.num_parameters, "dim": dim,
             **{f"control_{k}": v for k, v in control.params.items()}, **metrics}
 
 
@@ -243,7 +250,7 @@ def evaluate_controls(keys_path: str | Path, labels_dir: str | Path, out_paths: 
         control = fit_control(name, splits.data, options)
         scores, pred_keys = control_predictions(control, splits.test_queries)
         metrics = evaluate_predictions(splits.test_queries, splits.data.keys, scores, pred_keys, splits.test_target_idx)
-        record = control_record(control, metrics, dataset, int(splits.data.keys.shape[1]))
+        record = control_record(control, metrics, dataset, int(splits.data.keys.shape[1]), int(cfg.get("seed", 0)))
         atomic_write_json(path, record)
         records.append(record)
     return records
@@ -251,8 +258,6 @@ def evaluate_controls(keys_path: str | Path, labels_dir: str | Path, out_paths: 
 
 def _seconds_per_query(control: FittedControl, queries: np.ndarray) -> float:
     """Measured wall-clock per query of g (after one warm-up call)."""
-    import time
-
     control.predict(queries[: min(len(queries), 256)])
     t0 = time.perf_counter()
     control.predict(queries)
