@@ -26,3 +26,30 @@ def test_aggregate_mean_and_std_over_seeds(tmp_path):
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 4
     md = (tmp_path / "s.md").read_text()
     assert "0.400 ± 0.200" in md and md.count("\n") == 4
+
+
+def test_control_rows_join_the_summary_and_the_figures(tmp_path):
+    """Controls (no parameters_fraction) become marked rows of the table and reference lines of the figures."""
+    from amips.plots import plot_compression, plot_match_rate
+    from amips.tables import split_controls
+
+    files = []
+    for i, (model, kind, frac) in enumerate((("supportnet", "supportnet", 0.1), ("supportnet", "supportnet", 0.2),
+                                             ("control: ridge", "control", None), ("control: identity", "control", None))):
+        record = {"dataset": "d", "task": "mips", "model": model, "kind": kind, "homogenization": "none", "seed": 0,
+                  "match_rate": 0.5 + 0.1 * i, "mrr": 0.6, "recall@10": 1.0, "key_error_rn2": 0.9,
+                  "num_parameters": 10, "parameter_budget": 10}
+        if frac is not None:
+            record["parameters_fraction"] = frac
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json.dumps(record))
+        files.append(path)
+    summary = aggregate(files, tmp_path / "runs.csv", tmp_path / "s.csv", tmp_path / "s.md")
+    models, controls = split_controls(summary)
+    assert sorted(controls["model"]) == ["control: identity", "control: ridge"] and len(models) == 2
+    md = (tmp_path / "s.md").read_text()
+    assert "| d | mips | control: ridge | control | none | – | 0.700 ± 0.000 |" in md
+    reread = pd.read_csv(tmp_path / "s.csv")
+    plot_match_rate(reread, tmp_path / "m.png")
+    plot_compression(reread, tmp_path / "c.png")
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "c.png").stat().st_size > 1000

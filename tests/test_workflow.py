@@ -28,7 +28,7 @@ def test_shipped_configs_validate_and_dry_run(tmp_path, config):
     out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / config), "-n", "--cores", "2",
                     cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
-    for rule in ("train", "evaluate", "aggregate", "ivf_projected", "router_learned"):
+    for rule in ("train", "evaluate", "aggregate", "ivf_projected", "router_learned", "controls", "ivf_controls"):
         assert rule in out.stdout, rule
 
 
@@ -41,7 +41,12 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     summary = pd.read_csv(tables / "summary.csv")
     config = yaml.safe_load(TINY.read_text())
     sweep = config["sweep"]
-    mips = summary[summary["task"] == "mips"]
+    controls = summary[summary["kind"] == "control"]
+    assert sorted(controls["model"]) == ["control: blend", "control: identity", "control: ridge", "control: scalar"]
+    identity = controls[controls["model"] == "control: identity"].iloc[0]
+    assert identity["match_rate_mean"] == 1.0 and identity["key_error_rn2_mean"] == 1.0
+    assert "control: ridge" in (tables / "summary.md").read_text()
+    mips = summary[(summary["task"] == "mips") & (summary["kind"] != "control")]
     expected = len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
     assert len(mips) == expected + len(config["extra_sweeps"])
     assert (mips["n_seeds"] == len(sweep["seeds"])).all()
@@ -50,6 +55,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     ivf = pd.read_csv(tables / "ivf.csv")
     assert {"ivf natural", "exact", "hnsw"} <= set(ivf["method"])
     assert any(m.startswith("ivf supportnet") for m in ivf["method"])
+    assert {"ivf control: ridge", "ivf control: blend"} <= set(ivf["method"])
     natural = ivf[ivf["method"] == "ivf natural"].sort_values("nprobe")
     assert natural["recall@1_mean"].iloc[-1] == 1.0  # probing every list is exact
     assert "At equal FLOPs" in (tables / "ivf.md").read_text()
@@ -57,6 +63,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert {"centroid routing", "supportnet_router router (radial)"} <= set(routing["method"])
     assert summary["match_rate_mean"].between(0, 1).all() and summary["mrr_mean"].gt(0).all()
     runs = pd.read_csv(tmp_path / "results/tables/tiny/runs.csv")
+    runs = runs[runs["kind"] != "control"]
     assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
     assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
     provenance = yaml.safe_load((tmp_path / "paper_figures" / config["name"] / "provenance.yaml").read_text())

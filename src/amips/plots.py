@@ -13,6 +13,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from amips.io import atomic_path  # noqa: E402
+from amips.tables import split_controls  # noqa: E402
+
+CONTROL_STYLES = {"identity": ("k", "-"), "scalar": ("tab:gray", "--"), "ridge": ("tab:red", ":"),
+                  "blend": ("tab:purple", "-.")}
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
@@ -26,9 +30,11 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
 
 def plot_match_rate(summary: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Grouped bars: match rate and MRR per model × homogenization (one panel per dataset × fraction),
-    error bars = std over seeds."""
+    error bars = std over seeds; each control (amips.controls) of the dataset is a horizontal line at its match
+    rate — the bar a learned model must clear."""
     if "task" in summary:
         summary = summary[summary["task"] == "mips"]
+    summary, controls = split_controls(summary)
     panels = summary.groupby(["dataset", "parameters_fraction"], sort=True)
     bars = max(len(frame) for _, frame in panels)
     fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 1.2 * bars) * len(panels), 4.5), squeeze=False)
@@ -38,15 +44,29 @@ def plot_match_rate(summary: pd.DataFrame, path: str | Path, title: str = "") ->
         for offset, metric, name in ((-0.2, "match_rate", "match rate"), (0.2, "mrr", "MRR")):
             ax.bar(x + offset, frame[f"{metric}_mean"], 0.4, yerr=frame[f"{metric}_std"], capsize=3, label=name)
         ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.05)
         ax.set_ylabel("exhaustive search with the predicted key")
         seeds = int(frame["n_seeds"].min())
         ax.set_title(f"{dataset}, parameters = {fraction:g}·m·d ({seeds} seeds)")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="upper left")
+        _control_lines(ax, controls[controls["dataset"] == dataset], "match_rate", "match")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def _control_style(model: str) -> tuple[str, str]:
+    return CONTROL_STYLES.get(model.removeprefix("control: "), ("tab:olive", "--"))
+
+
+def _control_lines(ax, controls: pd.DataFrame, metric: str, what: str, label_suffix: str = "") -> None:
+    """A horizontal reference line per control row at its ``metric`` (the bar a learned model must clear)."""
+    for row in controls.itertuples():
+        value = getattr(row, f"{metric}_mean")
+        color, ls = _control_style(row.model)
+        ax.axhline(value, color=color, ls=ls, lw=1.2,
+                   label=f"{row.model}{label_suffix} ({what} {value:.3f})")
 
 
 def _line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **kw) -> None:
@@ -86,7 +106,11 @@ def plot_ivf(curves: pd.DataFrame, path: str | Path) -> None:
             if method == "hnsw":
                 _line(row_axes[2], part, "seconds", metric, "HNSW (hnswlib)", color="gray", ls=":")
                 continue
-            style = {"ls": "-"} if method == "ivf natural" else {"ls": "--"}
+            if method.startswith("ivf control: "):
+                color, ls = _control_style(method.removeprefix("ivf "))
+                style = {"ls": ls, "color": color, "lw": 1.2}
+            else:
+                style = {"ls": "-"} if method == "ivf natural" else {"ls": "--"}
             for ax, x in zip(row_axes, ("nprobe", "flops", "seconds")):
                 _line(ax, part, x, metric, method, **style)
         titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)")
@@ -113,10 +137,12 @@ def plot_router(curves: pd.DataFrame, path: str | Path) -> None:
 
 
 def plot_compression(summary: pd.DataFrame, path: str | Path) -> None:
-    """Match rate and key error (rn2) vs parameters_fraction per model × homogenization, with the identity map
-    (the query used as its own key, i.e. exact search) as reference."""
+    """Match rate and key error (rn2) vs parameters_fraction per model × homogenization, with the controls
+    (amips.controls: identity, c·x, ridge, blend) as horizontal reference lines (without controls in the table: the
+    identity map, i.e. exact search, at 1)."""
     if "task" in summary:
         summary = summary[summary["task"] == "mips"]
+    summary, controls = split_controls(summary)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for (model, hom), part in summary.groupby(["model", "homogenization"], sort=True):
         part = part.sort_values("parameters_fraction")
@@ -125,13 +151,41 @@ def plot_compression(summary: pd.DataFrame, path: str | Path) -> None:
         for ax, metric in zip(axes, ("match_rate", "key_error_rn2")):
             ax.errorbar(real, part[f"{metric}_mean"], yerr=part[f"{metric}_std"],
                         marker="o", capsize=3, label=f"{model} ({hom})")
-    axes[0].axhline(1.0, color="k", ls="--", lw=1, label="exact search (identity map)")
-    axes[1].axhline(1.0, color="k", ls="--", lw=1, label="identity map (key = query)")
+    if controls.empty:
+        axes[0].axhline(1.0, color="k", ls="--", lw=1, label="exact search (identity map)")
+        axes[1].axhline(1.0, color="k", ls="--", lw=1, label="identity map (key = query)")
+    many = controls["dataset"].nunique() > 1
+    for dataset, part in controls.groupby("dataset", sort=True):
+        suffix = f", {dataset}" if many else ""
+        _control_lines(axes[0], part, "match_rate", "match", suffix)
+        _control_lines(axes[1], part, "key_error_rn2", "rn2", suffix)
     for ax, label in zip(axes, ("match rate (exhaustive, predicted key)", "key error relative to identity (rn2)")):
         ax.set_xscale("log")
         ax.set_xlabel("real parameter count / (m·d)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylim(0, 1.05)
-    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.legend(fontsize=6)
+    save_figure(fig, path)
+
+
+def plot_convex_diagnostics(trace: pd.DataFrame, path: str | Path) -> None:
+    """Early training of SupportNets per model entry (amips.convex.trace_training): loss, gradient norm before
+    clipping, key norm ‖∇f‖ (target keys have norm 1) and the fraction of raw z-path weights whose rectifier
+    derivative is < 0.01, against the step."""
+    panels = (("loss", "training loss", True), ("grad_norm", "gradient norm (before clipping to 1)", True),
+              ("key_norm", "mean ‖∇f(x)‖ (targets: 1)", True), ("damped_fraction", "raw z-weights with dρ/dV < 0.01", False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4))
+    for ax, (column, label, log) in zip(axes, panels):
+        for model, part in trace.groupby("model", sort=False):
+            part = part.dropna(subset=[column])
+            fixed = "fixed" in str(model)
+            ax.plot(part["step"], part[column], ls="--" if fixed else "-", label=model)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     save_figure(fig, path)

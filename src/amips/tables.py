@@ -16,6 +16,17 @@ SUMMARY_METRICS = ("match_rate", "mrr", "recall@1", "recall@5", "recall@10", "re
                    "steps_per_second")
 
 
+CONTROL_KIND = "control"  # the ``kind`` of amips.controls rows (model column 'control: <name>')
+
+
+def split_controls(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(learned-model rows, control rows) of a runs/summary/curves table."""
+    if "kind" not in frame:
+        return frame, frame.iloc[0:0]
+    is_control = frame["kind"] == CONTROL_KIND
+    return frame[~is_control], frame[is_control]
+
+
 def load_runs(metric_files: Iterable[str | Path]) -> pd.DataFrame:
     """One row per ``metrics.json``."""
     rows = []
@@ -51,7 +62,7 @@ def to_markdown(summary: pd.DataFrame, metrics: Sequence[str], group: Sequence[s
     header = list(group) + list(metrics) + ["seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
-        cells = [str(row[g]) for g in group]
+        cells = ["–" if pd.isna(row[g]) else str(row[g]) for g in group]  # controls have no parameters_fraction
         cells += [_fmt(row[f"{m}_mean"], row[f"{m}_std"], digits) for m in metrics]
         cells.append(str(int(row["n_seeds"])))
         lines.append("| " + " | ".join(cells) + " |")
@@ -59,6 +70,8 @@ def to_markdown(summary: pd.DataFrame, metrics: Sequence[str], group: Sequence[s
 
 
 def _fmt(mean: float, std: float, digits: int) -> str:
+    if pd.isna(mean):
+        return "–"
     if abs(mean) >= 1000:
         return f"{mean:.0f} ± {std:.0f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"

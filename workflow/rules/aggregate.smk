@@ -1,6 +1,7 @@
 rule aggregate:
     input:
         metrics=get_run_files("metrics.json") + (get_run_files("metrics.json", task="router") if is_enabled("router") else []),
+        controls=get_control_files(),
     output:
         runs="results/tables/{name}/runs.csv",
         summary="results/tables/{name}/summary.csv",
@@ -76,6 +77,7 @@ rule aggregate_ivf:
     input:
         baselines=expand("results/{dataset}/ivf/baselines.csv", dataset=DATASETS),
         projected=get_run_files("ivf.csv"),
+        controls=get_control_ivf_files(),
     output:
         curves="results/tables/{name}/ivf.csv",
         markdown=report("results/tables/{name}/ivf.md", caption="../report/ivf.rst", category="Tables"),

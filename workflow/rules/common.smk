@@ -102,7 +102,7 @@ def get_figure_files(wildcards=None):
         figures.append("learning_curves")
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
-    figures += [name for name in ("ivf", "router") if is_enabled(name)]
+    figures += [name for name in ("ivf", "router", "convex_diagnostics") if is_enabled(name)]
     return [f"{FIGURES_DIR}/{name}.png" for name in figures]
 
 
@@ -114,6 +114,8 @@ def get_final_outputs():
     for name in ("ivf", "router"):
         if is_enabled(name):
             outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
+    if is_enabled("convex_diagnostics"):
+        outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
     return outputs
 
 
@@ -164,3 +166,33 @@ def get_eval_conventions(wildcards):
 
 def get_ivf_config(wildcards):
     return EXPERIMENTS.get("ivf", {})
+
+
+# Controls (amips.controls) are on unless a config turns them off: every table and figure shows them.
+CONTROLS_CONFIG = EXPERIMENTS.get("controls", {})
+CONTROLS_ON = bool(CONTROLS_CONFIG.get("enabled", True))
+CONTROL_NAMES = list(CONTROLS_CONFIG.get("names", ["identity", "scalar", "ridge", "blend"]))
+CONTROL_IVF_NAMES = list(CONTROLS_CONFIG.get("ivf_names", ["ridge", "blend"]))
+
+
+def get_controls_config(wildcards):
+    return {k: v for k, v in CONTROLS_CONFIG.items() if k not in ("enabled", "names", "ivf_names")}
+
+
+def get_control_files():
+    """The controls' metrics.json of every dataset (empty when controls are off)."""
+    if not CONTROLS_ON:
+        return []
+    return [f"results/{d}/controls/{c}/metrics.json" for d in DATASETS for c in CONTROL_NAMES]
+
+
+def get_control_ivf_files():
+    """The controls' IVF curves of every dataset (empty when controls or their IVF sweep are off)."""
+    if not (CONTROLS_ON and CONTROL_IVF_NAMES and is_enabled("ivf")):
+        return []
+    return [f"results/{d}/controls/ivf.csv" for d in DATASETS]
+
+
+def get_convex_diagnostics_models(wildcards):
+    """The model entries (name → ModelSpec fields, optional `training`) traced by rule convex_diagnostics."""
+    return {name: config["models"][name] for name in EXPERIMENTS["convex_diagnostics"]["models"]}

@@ -9,6 +9,8 @@ rule exact_labels:
         val_targets="results/{dataset}/labels/{task}/val_targets.npy",
         test_queries="results/{dataset}/labels/{task}/test_queries.npy",
         test_targets="results/{dataset}/labels/{task}/test_targets.npy",
+        train_source="results/{dataset}/labels/{task}/train_source.npy",
+        test_source="results/{dataset}/labels/{task}/test_source.npy",
         centroids="results/{dataset}/labels/{task}/centroids.npy",
         assignments="results/{dataset}/labels/{task}/assignments.npy",
         meta="results/{dataset}/labels/{task}/meta.json",

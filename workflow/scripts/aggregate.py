@@ -5,4 +5,4 @@ redirect_to_log(snakemake.log[0])
 
 from amips.tables import aggregate  # noqa: E402
 
-aggregate(snakemake.input.metrics, snakemake.output.runs, snakemake.output.summary, snakemake.output.markdown)
+aggregate([*snakemake.input.metrics, *snakemake.input.controls], snakemake.output.runs, snakemake.output.summary, snakemake.output.markdown)

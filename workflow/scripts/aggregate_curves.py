@@ -6,7 +6,7 @@ redirect_to_log(snakemake.log[0])
 from amips.tables import aggregate_ivf, aggregate_router  # noqa: E402
 
 if snakemake.rule == "aggregate_ivf":
-    aggregate_ivf([*snakemake.input.baselines, *snakemake.input.projected], snakemake.output.curves,
+    aggregate_ivf([*snakemake.input.baselines, *snakemake.input.projected, *snakemake.input.controls], snakemake.output.curves,
                   snakemake.output.markdown)
 else:
     aggregate_router([*snakemake.input.baselines, *snakemake.input.learned], snakemake.output.curves,

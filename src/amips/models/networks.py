@@ -78,7 +78,7 @@ class SupportNet(AmipsModel):
             bias = net.z_biases[layer] if net.z_biases is not None else None
             if spec.principled_init:
                 alpha = 1.0 if layer == net.depth - 1 else 0.0  # official: α by identity of σ → 0; output α = 1
-                mean, var, shift = principled_moments(weight.shape[1], alpha)
+                mean, var, shift = principled_moments(weight.shape[1], alpha, spec.init_row_sum)
                 lognormal_(weight, mean, var, generator=generator)
                 weight.copy_(inverse_rectify(weight, spec.rectifier))
                 if bias is not None:

@@ -33,6 +33,9 @@ class ModelSpec:
         rectifier: SupportNet z-weight reparametrisation: identity (official), softplus or relu (provably convex).
         principled_init: SupportNet log-normal z-path init (Hoedt & Klambauer).
         init_bias_sign: +1 (official code's fixed path) or −1 (Hoedt & Klambauer's reference) for the init bias.
+        init_row_sum: principled init only: rescale each z-path layer's log-normal weights so their expected row
+            sum is this value (None: official, ≈ 1.85 per hidden layer; 1.0: the nonnegative path keeps the mean
+            of its input instead of amplifying it ×1.85 per layer; see amips.models.init.principled_moments).
         resnet: KeyNet g(x) = u + net(u).
         final_layer_scale: KeyNet scale of the final kernels (None → 0.01 with resnet, else 1).
         num_outputs: C > 1 makes a multi-output model (cluster router).
@@ -52,6 +55,7 @@ class ModelSpec:
     rectifier: str = "identity"
     principled_init: bool = True
     init_bias_sign: int = 1
+    init_row_sum: float | None = None
     resnet: bool = False
     final_layer_scale: float | None = None
     num_outputs: int = 1
@@ -71,6 +75,8 @@ class ModelSpec:
             raise ValueError(f"width must be >= 1, got {self.width}")
         if self.num_outputs < 1:
             raise ValueError(f"num_outputs must be >= 1, got {self.num_outputs}")
+        if self.init_row_sum is not None and not self.init_row_sum > 0:
+            raise ValueError(f"init_row_sum must be > 0, got {self.init_row_sum}")
         if self.init_bias_sign not in (1, -1):
             raise ValueError(f"init_bias_sign must be +1 or -1, got {self.init_bias_sign}")
         if self.kind == "keynet" and self.resnet and self.num_outputs > 1:
