@@ -22,6 +22,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/ivf.smk"
 include: "workflow/rules/router.smk"
+include: "workflow/rules/homogenization.smk"
 include: "workflow/rules/benchmark.smk"
 
 

@@ -40,8 +40,11 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     config = yaml.safe_load(TINY.read_text())
     sweep = config["sweep"]
     mips = summary[summary["task"] == "mips"]
-    expected = len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
-    assert len(mips) == expected + len(config["extra_sweeps"])
+    # supportnet × 3 wrappers; keynet: only none (radial = none on unit-norm queries, homogeneous_icnn n/a)
+    assert sweep["homogenizations"] == ["none", "radial", "homogeneous_icnn"]
+    assert len(mips) == 3 + 1 + len(config["extra_sweeps"])
+    assert set(mips[mips["model"] == "keynet"]["homogenization"]) == {"none", "radial"}  # radial: extra sweep only
+    assert "amips: skipped: dataset 'tiny' model 'keynet' homogenization 'radial'" in out.stderr
     assert (mips["n_seeds"] == len(sweep["seeds"])).all()
     router = summary[summary["task"] == "router"]
     assert len(router) == 1 and router["routing_accuracy_mean"].between(0, 1).all()

@@ -13,6 +13,7 @@ import yaml
 
 from amips.data import load_key_query_files
 from amips.io import InputError
+from amips.sweeps import homogenization_report
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -77,4 +78,4 @@ def check_config(paths: Sequence[str | Path]) -> list[str]:
     """Merge, validate and check ``paths`` (see the module docstring); returns a short report, one line each."""
     config = load_config(paths)
     validate_config(config)
-    return check_npy_datasets(config)
+    return check_npy_datasets(config) + homogenization_report(config)

@@ -78,7 +78,8 @@ class Labels:
 def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], device: str = "cpu") -> Labels:
     """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels)."""
     seed = int(cfg.get("seed", 0))
-    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed)
+    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed,
+                                        cfg.get("query_norms", "unit"))
     num_clusters = int(cfg.get("num_clusters", 1))
     clustering = kmeans(keys, num_clusters, seed=seed)
     chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}

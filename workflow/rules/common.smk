@@ -1,13 +1,14 @@
 # Helpers shared by the rules: sweep expansion, config lookups and cross-checks.
 import itertools
+import sys
+
+from amips.models.homogenize import HOMOGENIZATIONS
+from amips.sweeps import plan_runs, sweep_blocks
 
 EXPERIMENTS = config.get("experiments", {})
-SWEEP_KEYS = ("datasets", "models", "homogenizations", "parameters_fractions", "seeds")
 # task → its sweep blocks ('mips': plain MIPS; 'router': multi-output models on k-means clusters).
 # `sweep` and each of `extra_sweeps` is a cross product; their union is run.
-TASKS = {"mips": [config["sweep"], *config.get("extra_sweeps", [])]}
-if EXPERIMENTS.get("router", {}).get("enabled", False):
-    TASKS["router"] = [{**TASKS["mips"][0], **{k: v for k, v in EXPERIMENTS["router"].items() if k in SWEEP_KEYS}}]
+TASKS = sweep_blocks(config)
 DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
 
 
@@ -23,6 +24,12 @@ def _check_sweep_names():
 
 _check_sweep_names()
 
+# task → (runs, skips): runs whose wrapper does not apply to the model, or is a no-op duplicating a `none` run
+# (amips.sweeps), are left out with a message instead of being trained.
+PLANS = {task: plan_runs(config, blocks, task) for task, blocks in TASKS.items()}
+for _skip in dict.fromkeys(skip.line() for _, skips in PLANS.values() for skip in skips):
+    print(f"amips: {_skip}", file=sys.stderr)
+
 RUN_DIR = "results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}"
 LABELS_DIR = "results/{dataset}/labels/{task}"
 NAME = config.get("name", "quick")
@@ -35,7 +42,7 @@ wildcard_constraints:
     task="mips|router",
     name="[A-Za-z0-9_.-]+",
     model="[A-Za-z0-9_-]+",
-    homogenization="none|radial",
+    homogenization="|".join(HOMOGENIZATIONS),
     fraction="[0-9.eE+-]+",
     seed="[0-9]+",
 
@@ -54,14 +61,9 @@ def is_enabled(experiment):
 
 
 def sweep_runs(task="mips"):
-    """Every (dataset, model, homogenization, fraction, seed) of a task's sweep blocks, once each, as dicts."""
-    seen = set()
-    for sweep in TASKS[task]:
-        for run in itertools.product(sweep["datasets"], sweep["models"], sweep.get("homogenizations", ["radial"]),
-                                     sweep.get("parameters_fractions", [0.2]), sweep["seeds"]):
-            if run not in seen:
-                seen.add(run)
-                yield dict(zip(("dataset", "model", "homogenization", "fraction", "seed"), run), task=task)
+    """Every (dataset, model, homogenization, fraction, seed) of a task's sweep blocks, once each, as dicts, less
+    the skipped ones."""
+    yield from PLANS[task][0]
 
 
 def get_run_files(filename, task="mips"):
@@ -73,7 +75,7 @@ def get_figure_files(wildcards=None):
     figures = ["match_rate"]
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
-    figures += [name for name in ("ivf", "router") if is_enabled(name)]
+    figures += [name for name in ("ivf", "router", "homogenization") if is_enabled(name)]
     return [f"{FIGURES_DIR}/{name}.png" for name in figures]
 
 
