@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from amips.config import check_config
+from amips.io import InputError
 from amips.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,3 +81,10 @@ def test_check_config_reports_the_skips(tmp_path):
     path.write_text(yaml.safe_dump(config))
     lines = check_config([path])
     assert "skipped: dataset 'structured' model 'keynet' homogenization 'radial' (mips)" in "\n".join(lines)
+
+
+def test_undefined_model_is_named():
+    config = _config()
+    config["sweep"]["models"].append("nope")
+    with pytest.raises(InputError, match="'nope'"):
+        plan_runs(config, sweep_blocks(config)["mips"])

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from amips.io import InputError
 from amips.models.homogenize import applies, is_noop
 
 RUN_FIELDS = ("dataset", "model", "homogenization", "fraction", "seed")
@@ -66,8 +67,16 @@ def plan_runs(config: dict[str, Any], blocks: Iterable[dict[str, Any]], task: st
 
     Returns:
         (runs: dicts with ``RUN_FIELDS`` and ``task``, skips: :class:`Skip` with the same dicts).
+
+    Raises:
+        InputError: a block names a dataset or model that the config does not define.
     """
     candidates = list(dict.fromkeys(run for block in blocks for run in expand_block(block)))
+    for section, index in (("datasets", 0), ("models", 1)):
+        for name in dict.fromkeys(run[index] for run in candidates):
+            if name not in config[section]:
+                raise InputError(f"config sweep ({task}) names {name!r}, which is not defined under {section}: "
+                                 f"{sorted(config[section])}")
     present = set(candidates)
     labels = config.get("labels", {})
     runs, skips = [], []
