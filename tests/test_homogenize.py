@@ -70,6 +70,17 @@ def test_euler_identity_for_homogeneous_supportnets(name, kind):
     torch.testing.assert_close(torch.einsum("bcd,bd->bc", grads, x), scores, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("name,kind", [c for c in HOMOGENEOUS if c[1] == "keynet"])
+def test_euler_identity_for_homogeneous_keynet_scores(name, kind):
+    """The KeyNet score s(x) = ⟨g(x), x⟩ with a 0-homogeneous g is 1-homogeneous: ⟨∇s(x), x⟩ = s(x)."""
+    model = _model(name, kind, dtype=torch.float64, resnet=True)
+    _scramble(model)
+    x = _x(dtype=torch.float64).requires_grad_(True)
+    scores = model.predict(x)[0][:, 0]
+    (grad,) = torch.autograd.grad(scores.sum(), x)
+    torch.testing.assert_close((grad * x).sum(dim=1), scores.detach(), rtol=1e-9, atol=1e-9)
+
+
 def test_unhomogenized_models_are_not_homogeneous():
     for kind in ("supportnet", "keynet"):
         model = _model("none", kind)
