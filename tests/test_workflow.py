@@ -30,6 +30,17 @@ def test_shipped_configs_validate_and_dry_run(tmp_path, config):
         assert rule in out.stdout, rule
 
 
+def test_homogenization_config_dry_runs_with_its_skips(tmp_path):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / "config/homogenization.yaml"), "-n",
+                    "--cores", "1", cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for rule in ("embed", "key_coverage", "plot_homogenization", "train"):
+        assert rule in out.stdout, rule
+    assert "ivf_projected" not in out.stdout
+    skips = [line for line in out.stderr.splitlines() if line.startswith("amips: skipped:")]
+    assert len(skips) == 4 and sum("no-op" in line for line in skips) == 1
+
+
 @pytest.mark.workflow
 @pytest.mark.slow
 def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
