@@ -101,6 +101,7 @@ class NoHomogenization(Homogenizer):
     """f(x) = inner(x): the raw network (no homogeneity; an ICNN with a nonnegative rectifier stays convex)."""
 
     name = "none"
+    source = "the raw network (the official KeyNet; SupportNet with supportnet_homogenize: false)"
 
     @classmethod
     def guarantee(cls, kind: str) -> Guarantee:
@@ -181,7 +182,8 @@ class HomogeneousICNN(Homogenizer):
 
     name = "homogeneous_icnn"
     kinds = ("supportnet",)
-    source = "support functions = convex 1-homogeneous functions (Rockafellar 1970, Thm. 13.2); ICNN (Amos et al. 2017)"
+    source = ("support functions = convex 1-homogeneous functions (Rockafellar 1970, Thm. 13.2); ICNN (Amos et al. "
+              "2017); the 'bias-free ReLU network' variant guessed in reference/paper.md §4.8")
 
     @classmethod
     def guarantee(cls, kind: str) -> Guarantee:
