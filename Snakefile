@@ -27,6 +27,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/ivf.smk"
 include: "workflow/rules/router.smk"
 include: "workflow/rules/curves.smk"
+include: "workflow/rules/homogenization.smk"
 include: "workflow/rules/benchmark.smk"
 
 

@@ -45,3 +45,18 @@ def test_structured_generator_is_clustered_and_queries_are_off_keys():
     assert 0.5 < np.median(top) < 0.999  # near, but not on, the keys
     iso = gaussian_sphere(2000, 500, 32, seed=0)
     assert np.median((iso.queries @ iso.keys.T).max(1)) < np.median(top)
+
+
+def test_query_norms_unit_source_raw():
+    rng = np.random.default_rng(0)
+    queries = (rng.standard_normal((20, 16)) * rng.uniform(0.5, 3.0, (20, 1))).astype(np.float32)
+    unit, source = augment_queries(queries, 3, 0.1, seed=1, query_norms="unit")
+    kept, _ = augment_queries(queries, 3, 0.1, seed=1, query_norms="source")
+    raw, _ = augment_queries(queries, 3, 0.1, seed=1, query_norms="raw")
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(kept, axis=1), np.linalg.norm(queries, axis=1)[source], rtol=1e-5)
+    np.testing.assert_allclose(kept / np.linalg.norm(kept, axis=1, keepdims=True), unit, atol=1e-6)
+    np.testing.assert_allclose(raw[::4], queries)  # clean copies unchanged
+    assert not np.allclose(np.linalg.norm(raw, axis=1), np.linalg.norm(queries, axis=1)[source], rtol=1e-3)
+    with pytest.raises(ValueError, match="query_norms"):
+        augment_queries(queries, 1, 0.1, query_norms="sphere")

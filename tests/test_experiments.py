@@ -24,8 +24,9 @@ def data():
     return ds.keys, ds.queries, top1[:, 0]
 
 
-def test_dense_flops_count_every_matmul_weight():
-    model = build_model(ModelSpec(kind="keynet", depth=3, wx_inject=2, width=10), 6, 100)
+@pytest.mark.parametrize("homogenization", ["radial", "gauge"])
+def test_dense_flops_count_every_matmul_weight(homogenization):
+    model = build_model(ModelSpec(kind="keynet", depth=3, wx_inject=2, width=10, homogenization=homogenization), 6, 100)
     biases = sum(p.numel() for n, p in model.named_parameters() if "bias" in n)
     assert dense_flops(model) == 2 * (parameter_count(model) - biases)
     assert query_flops(model) == dense_flops(model) + 2 * 6

@@ -76,3 +76,12 @@ def test_build_with_real_model(tmp_path):
     # the argmax key of "the team is a unit" is its own synset ("whole, unit: ...")
     assert meta["counts"]["queries"] == 14
     assert int(np.argmax(keys @ queries[2])) == 1
+
+
+def test_raw_embeddings_have_their_own_cache(tmp_path, fake_encode):
+    for out, normalize in (("unit", True), ("raw", False), ("raw2", False)):
+        meta = build_text_dataset("wordnet", tmp_path / out, root=FIXTURES / "wordnet", num_keys=10,
+                                  cache_dir=tmp_path / "cache", normalize=normalize)
+        assert meta["normalized"] is normalize
+    assert fake_encode == [10, 14, 10, 14]  # unit and raw encoded once each, the second raw build is cached
+    assert len(list((tmp_path / "cache").glob("minilm-raw-*.npy"))) == 2

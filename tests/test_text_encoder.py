@@ -90,3 +90,12 @@ def test_corrupt_cache_is_recomputed(tmp_path, monkeypatch):
     assert encoder.encode_cached(["a"], path).shape == (1, encoder.DIM)
     assert len(calls) == 2
     assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporaries
+
+
+@needs_model
+def test_raw_embeddings_keep_their_norms_and_the_same_directions():
+    unit = encoder.encode(SENTENCES, progress=False)
+    raw = encoder.encode(SENTENCES, progress=False, normalize=False)
+    norms = np.linalg.norm(raw, axis=1)
+    assert norms.min() > 1.5 and norms.max() - norms.min() > 0.05  # mean-pooled MiniLM vectors are not unit
+    np.testing.assert_allclose(raw / norms[:, None], unit, atol=1e-5)

@@ -32,6 +32,17 @@ def test_shipped_configs_validate_and_dry_run(tmp_path, config):
         assert rule in out.stdout, rule
 
 
+def test_homogenization_config_dry_runs_with_its_skips(tmp_path):
+    out = snakemake("--directory", str(tmp_path), "--configfile", str(REPO / "config/homogenization.yaml"), "-n",
+                    "--cores", "1", cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for rule in ("embed", "key_coverage", "plot_homogenization", "train"):
+        assert rule in out.stdout, rule
+    assert "ivf_projected" not in out.stdout
+    skips = [line for line in out.stderr.splitlines() if line.startswith("amips: skipped:")]
+    assert len(skips) == 4 and sum("no-op" in line for line in skips) == 1
+
+
 @pytest.mark.workflow
 @pytest.mark.slow
 def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
@@ -47,8 +58,11 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert identity["match_rate_mean"] == 1.0 and identity["key_error_rn2_mean"] == 1.0
     assert "control: ridge" in (tables / "summary.md").read_text()
     mips = summary[(summary["task"] == "mips") & (summary["kind"] != "control")]
-    expected = len(sweep["models"]) * len(sweep["homogenizations"]) * len(sweep["parameters_fractions"])
-    assert len(mips) == expected + len(config["extra_sweeps"])
+    # supportnet × 3 wrappers; keynet: only none (radial = none on unit-norm queries, homogeneous_icnn n/a)
+    assert sweep["homogenizations"] == ["none", "radial", "homogeneous_icnn"]
+    assert len(mips) == 3 + 1 + len(config["extra_sweeps"])
+    assert set(mips[mips["model"] == "keynet"]["homogenization"]) == {"none", "radial"}  # radial: extra sweep only
+    assert "amips: skipped: dataset 'tiny' model 'keynet' homogenization 'radial'" in out.stderr
     assert (mips["n_seeds"] == len(sweep["seeds"])).all()
     router = summary[summary["task"] == "router"]
     assert len(router) == 1 and router["routing_accuracy_mean"].between(0, 1).all()

@@ -12,24 +12,42 @@ MIN_TEST_ROWS = 10  # fewer held-out rows make a match rate a coin toss (one row
 MAX_COPIES = 1000
 
 
-def augment_queries(queries: np.ndarray, num_copies: int, noise_std: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each query x yields itself plus ``num_copies`` copies x + ε, ε ~ N(0, noise_std² I); all renormalised.
+QUERY_NORMS = ("unit", "source", "raw")
+
+
+def augment_queries(
+    queries: np.ndarray, num_copies: int, noise_std: float, seed: int = 0, query_norms: str = "unit"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query x yields itself plus ``num_copies`` copies x + ε, ε ~ N(0, noise_std² I).
+
+    ``query_norms`` sets the norm of every row: ``unit`` (official: all rows renormalised to 1), ``source`` (each row
+    rescaled to the norm of its source query: unit data stays unit, data with varying norms keeps them) or ``raw``
+    (x + ε as it is: noise copies of unit queries get norms ≈ √(1 + d·noise_std²), varying).
 
     Returns:
-        (augmented [n·(1+num_copies), d] float32 unit rows, source [n·(1+num_copies)] int64: the source row of each).
+        (augmented [n·(1+num_copies), d] float32, source [n·(1+num_copies)] int64: the source row of each).
         Rows are grouped by source: row i·(1+c) is the clean copy of query i.
     """
     if isinstance(num_copies, bool) or not isinstance(num_copies, (int, np.integer)) or not 0 <= num_copies <= MAX_COPIES:
         raise ValueError(f"noise_copies must be an integer in [0, {MAX_COPIES}], got {num_copies!r}")
     if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and 0 <= noise_std <= 10):
         raise ValueError(f"noise_std must be >= 0 and <= 10 (finite), got {noise_std!r}")
+    if query_norms not in QUERY_NORMS:
+        raise ValueError(f"unknown query_norms {query_norms!r}; choose one of {QUERY_NORMS}")
     rng = np.random.default_rng(seed)
     n, d = queries.shape
     reps = 1 + num_copies
     out = np.repeat(np.asarray(queries, np.float32), reps, axis=0)
     noise = rng.standard_normal((n, num_copies, d)).astype(np.float32) * noise_std
     out.reshape(n, reps, d)[:, 1:, :] += noise
-    return normalize_rows(out), np.repeat(np.arange(n, dtype=np.int64), reps)
+    source = np.repeat(np.arange(n, dtype=np.int64), reps)
+    if query_norms == "raw":
+        return out, source
+    unit = normalize_rows(out)
+    if query_norms == "unit":
+        return unit, source
+    norms = np.linalg.norm(np.asarray(queries, np.float32), axis=1, keepdims=True)
+    return (unit * norms[source]).astype(np.float32), source
 
 
 def count_test_rows(test_size: int | float, total: int, min_test_rows: int = MIN_TEST_ROWS) -> int:

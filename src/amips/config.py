@@ -17,6 +17,7 @@ import yaml
 
 from amips.data import load_key_query_files
 from amips.io import InputError
+from amips.sweeps import homogenization_report
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -100,7 +101,7 @@ def check_config(paths: Sequence[str | Path]) -> list[str]:
     validate_config(config)
     lines = check_npy_datasets(config)
     check_semantics(config)
-    return lines
+    return lines + homogenization_report(config)
 
 
 def check_semantics(config: dict[str, Any]) -> None:

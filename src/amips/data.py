@@ -1,7 +1,11 @@
 """Key/query sets: synthetic generators and user-supplied embeddings.
 
-All generators return unit-norm float32 arrays ``keys [m, d]`` and ``queries [n, d]`` (text embeddings such as
-all-MiniLM-L6-v2 are unit-normalised, and the official pipeline normalises queries).
+By default the generators return unit-norm float32 arrays ``keys [m, d]`` and ``queries [n, d]`` (text embeddings
+such as all-MiniLM-L6-v2 are unit-normalised, and the official pipeline normalises queries): then MIPS is cosine
+search and every key is an extreme point of the key set's convex hull. ``key_norm_spread`` σ > 0 makes it true
+MIPS: key j is scaled by exp(σ·z_j), z_j ~ N(0, 1) (log-normal norms, median 1), so short keys inside the hull
+are never the argmax of any query; ``query_norm_spread`` does the same to the queries (the ranking of a query does
+not depend on its norm, but the model input does).
 """
 
 from __future__ import annotations
@@ -36,12 +40,35 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return (x / norms).astype(np.float32)
 
 
-def gaussian_sphere(num_keys: int, num_queries: int, dim: int, seed: int = 0) -> KeyQuerySet:
-    """Keys and queries i.i.d. uniform on the unit sphere S^{d−1} (isotropic: a worst case for IVF)."""
+def lognormal_norms(rows: np.ndarray, spread: float, seed: int) -> np.ndarray:
+    """Each row scaled by exp(spread·z), z ~ N(0, 1) drawn from ``default_rng(seed)``; ``spread`` 0 returns ``rows``.
+
+    For unit rows the norms are log-normal with median 1 and log-std ``spread``. Float32 [N, d].
+    """
+    if spread < 0:
+        raise ValueError(f"norm spread must be >= 0, got {spread}")
+    if spread == 0:
+        return rows
+    scale = np.exp(spread * np.random.default_rng(seed).standard_normal((rows.shape[0], 1)))
+    return (rows * scale).astype(np.float32)
+
+
+def _with_norm_spread(ds: KeyQuerySet, key_spread: float, query_spread: float, seed: int) -> KeyQuerySet:
+    """``ds`` with log-normal key/query norms (independent streams, so spread 0 leaves the data bit-identical)."""
+    return KeyQuerySet(lognormal_norms(ds.keys, key_spread, seed + 1_000_003),
+                       lognormal_norms(ds.queries, query_spread, seed + 2_000_003))
+
+
+def gaussian_sphere(
+    num_keys: int, num_queries: int, dim: int, seed: int = 0, key_norm_spread: float = 0.0,
+    query_norm_spread: float = 0.0,
+) -> KeyQuerySet:
+    """Keys and queries i.i.d. uniform on the unit sphere S^{d−1} (isotropic: a worst case for IVF), then the
+    optional log-normal norm spreads (module docstring)."""
     rng = np.random.default_rng(seed)
     keys = normalize_rows(rng.standard_normal((num_keys, dim)))
     queries = normalize_rows(rng.standard_normal((num_queries, dim)))
-    return KeyQuerySet(keys, queries)
+    return _with_norm_spread(KeyQuerySet(keys, queries), key_norm_spread, query_norm_spread, seed)
 
 
 def structured_embeddings(
@@ -55,6 +82,8 @@ def structured_embeddings(
     query_noise: float = 0.35,
     popularity_skew: float = 1.0,
     seed: int = 0,
+    key_norm_spread: float = 0.0,
+    query_norm_spread: float = 0.0,
 ) -> KeyQuerySet:
     """Unit vectors that look like text embeddings: a mixture of anisotropic, low-rank clusters.
 
@@ -64,6 +93,7 @@ def structured_embeddings(
     (exponent ``popularity_skew``). A query is drawn from the same mixture but with *different* cluster
     popularities (a shifted query distribution) and extra isotropic noise of total norm ≈ ``query_noise``,
     so it lies near, but not on, the key manifold — as generated queries lie near their documents.
+    ``key_norm_spread`` / ``query_norm_spread``: log-normal norms (module docstring).
     """
     if num_clusters < 1 or intrinsic_dim < 1:
         raise ValueError("num_clusters and intrinsic_dim must be >= 1")
@@ -86,7 +116,7 @@ def structured_embeddings(
     query_weights = rng.permutation(key_weights)
     keys = sample(num_keys, key_weights, 0.0)
     queries = sample(num_queries, query_weights, query_noise)
-    return KeyQuerySet(keys, queries)
+    return _with_norm_spread(KeyQuerySet(keys, queries), key_norm_spread, query_norm_spread, seed)
 
 
 def load_key_query_files(keys_path: str | Path, queries_path: str | Path) -> KeyQuerySet:

@@ -8,11 +8,13 @@ from amips.models.networks import AmipsModel
 def dense_flops(model: AmipsModel) -> int:
     """FLOPs of one forward pass of the network's dense layers: 2 × (number of weight entries used in matmuls).
 
-    Biases and activations are O(width) and ignored (as is customary); the z-path weights count once.
+    Biases and activations are O(width) and ignored (as is customary); the z-path weights count once, and so do
+    the homogenization wrapper's own matrices (the ``gauge`` norm's U, V: 2·d·r entries).
     """
     net = model.net
     weights = net.first.weight.numel() + sum(w.numel() for w in net.z_weights)
     weights += sum(skip.weight.numel() for skip in net.skips.values())
+    weights += sum(p.numel() for p in model.homogenizer.parameters())
     return 2 * weights
 
 

@@ -100,7 +100,8 @@ def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], de
     rows = queries.shape[0] * (1 + int(cfg.get("noise_copies", 0)))
     check_fits(12 * rows * queries.shape[1], f"labelling {rows} query rows (with noise copies) of dimension "
                                              f"{queries.shape[1]}")
-    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed)
+    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed,
+                                        cfg.get("query_norms", "unit"))
     num_clusters = int(cfg.get("num_clusters", 1))
     clustering = kmeans(keys, num_clusters, seed=seed)
     chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}

@@ -1,21 +1,28 @@
 # Helpers shared by the rules: sweep expansion, config lookups and cross-checks.
 import itertools
+import sys
+
+from amips.models.homogenize import HOMOGENIZATIONS
+from amips.sweeps import plan_runs, sweep_blocks
 
 from amips.config import check_semantics
 
 EXPERIMENTS = config.get("experiments", {})
-SWEEP_KEYS = ("datasets", "models", "homogenizations", "parameters_fractions", "seeds")
 # task → its sweep blocks ('mips': plain MIPS; 'router': multi-output models on k-means clusters).
 # `sweep` and each of `extra_sweeps` is a cross product; their union is run.
-TASKS = {"mips": [config["sweep"], *config.get("extra_sweeps", [])]}
-if EXPERIMENTS.get("router", {}).get("enabled", False):
-    TASKS["router"] = [{**TASKS["mips"][0], **{k: v for k, v in EXPERIMENTS["router"].items() if k in SWEEP_KEYS}}]
+TASKS = sweep_blocks(config)
 DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
 
 
 # Fail before any job runs, naming the entry, on what the schema cannot see (undefined sweep names, bad training
 # overrides, counts above the key count, ...): the same checks as `amips check-config`.
 check_semantics(config)
+
+# task → (runs, skips): runs whose wrapper does not apply to the model, or is a no-op duplicating a `none` run
+# (amips.sweeps), are left out with a message instead of being trained.
+PLANS = {task: plan_runs(config, blocks, task) for task, blocks in TASKS.items()}
+for _skip in dict.fromkeys(skip.line() for _, skips in PLANS.values() for skip in skips):
+    print(f"amips: {_skip}", file=sys.stderr)
 
 RUN_DIR = "results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}"
 LABELS_DIR = "results/{dataset}/labels/{task}"
@@ -29,7 +36,7 @@ wildcard_constraints:
     task="mips|router",
     name="[A-Za-z0-9_.-]+",
     model="[A-Za-z0-9_-]+",
-    homogenization="none|radial",
+    homogenization="|".join(HOMOGENIZATIONS),
     fraction="[0-9.eE+-]+",
     seed="[0-9]+",
 
@@ -48,14 +55,9 @@ def is_enabled(experiment):
 
 
 def sweep_runs(task="mips"):
-    """Every (dataset, model, homogenization, fraction, seed) of a task's sweep blocks, once each, as dicts."""
-    seen = set()
-    for sweep in TASKS[task]:
-        for run in itertools.product(sweep["datasets"], sweep["models"], sweep.get("homogenizations", ["radial"]),
-                                     sweep.get("parameters_fractions", [0.2]), sweep["seeds"]):
-            if run not in seen:
-                seen.add(run)
-                yield dict(zip(("dataset", "model", "homogenization", "fraction", "seed"), run), task=task)
+    """Every (dataset, model, homogenization, fraction, seed) of a task's sweep blocks, once each, as dicts, less
+    the skipped ones."""
+    yield from PLANS[task][0]
 
 
 def get_run_files(filename, task="mips"):
@@ -102,7 +104,7 @@ def get_figure_files(wildcards=None):
         figures.append("learning_curves")
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
-    figures += [name for name in ("ivf", "router", "convex_diagnostics") if is_enabled(name)]
+    figures += [name for name in ("ivf", "router", "convex_diagnostics", "homogenization") if is_enabled(name)]
     return [f"{FIGURES_DIR}/{name}.png" for name in figures]
 
 

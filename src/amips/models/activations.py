@@ -33,3 +33,19 @@ class SoftLeakyReLU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}, beta={self.beta}"
+
+
+ACTIVATIONS = ("soft_leaky_relu", "leaky_relu")
+
+
+def make_activation(name: str, slope: float = 0.1, beta: float = 20.0) -> nn.Module:
+    """σ by name: ``soft_leaky_relu`` (official, smooth; a·x + (1 − a)·softplus(βx)/β) or ``leaky_relu``
+    (max(x, a·x): piecewise linear and positively 1-homogeneous, σ(cx) = c·σ(x) for c > 0; ``beta`` unused).
+    Both are convex and nondecreasing for a ∈ [0, 1)."""
+    if name == "soft_leaky_relu":
+        return SoftLeakyReLU(slope, beta)
+    if name == "leaky_relu":
+        if not 0.0 <= slope < 1.0:
+            raise ValueError(f"activation slope must be in [0, 1), got {slope}")
+        return nn.LeakyReLU(slope)
+    raise ValueError(f"unknown activation {name!r}; choose one of {ACTIVATIONS}")

@@ -11,6 +11,7 @@ import torch
 
 from amips.fingerprint import array_digest, tensors_digest
 from amips.io import InputError, atomic_path
+from amips.models.homogenize import homogenizer_class
 from amips.models.networks import AmipsModel, KeyNet, SupportNet
 from amips.models.sizing import exact_parameter_count, parameter_budget, solve_width
 from amips.models.spec import ModelSpec
@@ -24,7 +25,8 @@ def resolve_width(spec: ModelSpec, dim: int, num_keys: int) -> int:
         return spec.width
     out_dim = dim if spec.kind == "keynet" else spec.num_outputs
     budget = parameter_budget(spec.parameters_fraction, num_keys, dim)
-    return solve_width(budget, dim, out_dim, spec.depth, spec.wx_inject, spec.use_bias, spec.budget_rule)
+    use_bias = homogenizer_class(spec.homogenization, spec.kind).net_spec(spec).use_bias
+    return solve_width(budget, dim, out_dim, spec.depth, spec.wx_inject, use_bias, spec.budget_rule)
 
 
 def build_model(spec: ModelSpec, dim: int, num_keys: int, seed: int = 0) -> AmipsModel:
@@ -40,8 +42,11 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def expected_parameter_count(spec: ModelSpec, dim: int, width: int) -> int:
+    """Parameters of the inner network (as built under the wrapper's constraints) plus the wrapper's own."""
     out_dim = spec.num_outputs if spec.kind == "supportnet" else dim * spec.num_outputs
-    return exact_parameter_count(dim, width, spec.depth, out_dim, spec.wx_inject, spec.use_bias)
+    wrapper = homogenizer_class(spec.homogenization, spec.kind)
+    net = exact_parameter_count(dim, width, spec.depth, out_dim, spec.wx_inject, wrapper.net_spec(spec).use_bias)
+    return net + wrapper.extra_parameters(dim)
 
 
 def model_payload(model: AmipsModel, num_keys: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:

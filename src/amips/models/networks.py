@@ -9,18 +9,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from amips.models.activations import SoftLeakyReLU
+from amips.models.activations import make_activation
+from amips.models.homogenize import build_homogenizer, homogenizer_class
 from amips.models.init import lecun_normal_, lognormal_, principled_moments
 from amips.models.skipmlp import SkipMLP, inverse_rectify
 from amips.models.spec import ModelSpec
 
-_EPS = 1e-12
 
-
-def _unit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x/‖x‖ [B, d], ‖x‖ [B, 1])."""
-    norm = x.norm(dim=-1, keepdim=True).clamp_min(_EPS)
-    return x / norm, norm
+def _skip_mlp(spec: ModelSpec, dim: int, width: int, out_dim: int, rectifier: str | None = None) -> SkipMLP:
+    """The inner network of ``spec``, as constrained by its homogenization wrapper (``net_spec``)."""
+    net = homogenizer_class(spec.homogenization, spec.kind).net_spec(spec)
+    return SkipMLP(
+        dim, width, net.depth, out_dim, net.wx_inject,
+        make_activation(net.activation, net.activation_slope, net.activation_beta),
+        output_activation=net.output_activation, rectifier=rectifier or net.rectifier, use_bias=net.use_bias,
+    )
 
 
 class AmipsModel(nn.Module):
@@ -51,10 +54,10 @@ class AmipsModel(nn.Module):
 
 
 class SupportNet(AmipsModel):
-    """Potential f: R^d → R^C (an ICNN h, optionally homogenized); the predicted key is ∇_x f (autodiff).
+    """Potential f: R^d → R^C (an ICNN h wrapped by ``spec.homogenization``); the predicted key is ∇_x f (autodiff).
 
-    * ``homogenization='none'``:   f(x) = h(x)
-    * ``homogenization='radial'``: f(x) = ‖x‖·h(x/‖x‖) — positively 1-homogeneous, so ⟨∇f(x), x⟩ = f(x) (Euler).
+    ``radial`` (official): f(x) = ‖x‖·h(x/‖x‖), positively 1-homogeneous, so ⟨∇f(x), x⟩ = f(x) (Euler); the other
+    wrappers are in :mod:`amips.models.homogenize`.
     """
 
     def __init__(self, spec: ModelSpec, dim: int, width: int, generator: torch.Generator) -> None:
@@ -62,17 +65,15 @@ class SupportNet(AmipsModel):
         if spec.kind != "supportnet":
             raise ValueError(f"SupportNet needs kind 'supportnet', got {spec.kind!r}")
         self.spec, self.dim, self.width = spec, dim, width
-        self.net = SkipMLP(
-            dim, width, spec.depth, spec.num_outputs, spec.wx_inject,
-            SoftLeakyReLU(spec.activation_slope, spec.activation_beta),
-            output_activation=spec.output_activation, rectifier=spec.rectifier, use_bias=spec.use_bias,
-        )
+        self.net = _skip_mlp(spec, dim, width, spec.num_outputs)
         self._init_linear_layers(generator)
         self._init_z_path(generator)
+        self.homogenizer = build_homogenizer(spec.homogenization, spec.kind, dim, generator)
 
     @torch.no_grad()
     def _init_z_path(self, generator: torch.Generator) -> None:
         net, spec = self.net, self.spec
+        rectifier = net.rectifier
         for layer in range(net.depth):
             weight = net.z_weights[layer]
             bias = net.z_biases[layer] if net.z_biases is not None else None
@@ -80,22 +81,19 @@ class SupportNet(AmipsModel):
                 alpha = 1.0 if layer == net.depth - 1 else 0.0  # official: α by identity of σ → 0; output α = 1
                 mean, var, shift = principled_moments(weight.shape[1], alpha, spec.init_row_sum)
                 lognormal_(weight, mean, var, generator=generator)
-                weight.copy_(inverse_rectify(weight, spec.rectifier))
+                weight.copy_(inverse_rectify(weight, rectifier))
                 if bias is not None:
                     bias.fill_(spec.init_bias_sign * shift)
             else:
                 lecun_normal_(weight, generator=generator)
-                if spec.rectifier != "identity":
+                if rectifier != "identity":
                     weight.abs_()  # start inside the convex cone's interior for relu/softplus
                 if bias is not None:
                     bias.zero_()
 
     def potential(self, x: torch.Tensor) -> torch.Tensor:
         """f(x): [B, d] → [B, C]."""
-        if self.spec.homogenization == "radial":
-            unit, norm = _unit(x)
-            return norm * self.net(unit)
-        return self.net(x)
+        return self.homogenizer(self.net, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.potential(x)
@@ -121,8 +119,8 @@ class SupportNet(AmipsModel):
 class KeyNet(AmipsModel):
     """Key map g: R^d → R^{C×d} regressed directly; score ⟨g(x), x⟩ (Euler's identity for a 1-homogeneous s).
 
-    * ``homogenization='none'``:   g(x) = net(x)            (``resnet``: x + net(x))
-    * ``homogenization='radial'``: g(x) = net(x/‖x‖)        — 0-homogeneous key, so the score is 1-homogeneous.
+    The key map is the wrapped inner map k(u) = net(u) (``resnet``: u + net(u)); ``radial`` (official):
+    g(x) = k(x/‖x‖), a 0-homogeneous key, so the score is 1-homogeneous; other wrappers: :mod:`amips.models.homogenize`.
     """
 
     def __init__(self, spec: ModelSpec, dim: int, width: int, generator: torch.Generator) -> None:
@@ -130,11 +128,7 @@ class KeyNet(AmipsModel):
         if spec.kind != "keynet":
             raise ValueError(f"KeyNet needs kind 'keynet', got {spec.kind!r}")
         self.spec, self.dim, self.width = spec, dim, width
-        self.net = SkipMLP(
-            dim, width, spec.depth, dim * spec.num_outputs, spec.wx_inject,
-            SoftLeakyReLU(spec.activation_slope, spec.activation_beta),
-            output_activation=spec.output_activation, rectifier="identity", use_bias=spec.use_bias,
-        )
+        self.net = _skip_mlp(spec, dim, width, dim * spec.num_outputs, rectifier="identity")
         self._init_linear_layers(generator)
         scale = spec.final_layer_scale if spec.final_layer_scale is not None else (0.01 if spec.resnet else 1.0)
         with torch.no_grad():
@@ -144,14 +138,16 @@ class KeyNet(AmipsModel):
             last = str(self.net.depth - 1)
             if last in self.net.skips:
                 lecun_normal_(self.net.skips[last].weight, scale=scale, generator=generator)
+        self.homogenizer = build_homogenizer(spec.homogenization, spec.kind, dim, generator)
+
+    def _inner(self, u: torch.Tensor) -> torch.Tensor:
+        """k(u) = net(u) (``resnet``: u + net(u)), [B, d] → [B, C·d]."""
+        out = self.net(u)
+        return u + out if self.spec.resnet else out
 
     def keys(self, x: torch.Tensor) -> torch.Tensor:
         """g(x): [B, d] → [B, C, d]."""
-        inputs = _unit(x)[0] if self.spec.homogenization == "radial" else x
-        out = self.net(inputs)
-        if self.spec.resnet:
-            out = inputs + out
-        return out.reshape(x.shape[0], self.spec.num_outputs, self.dim)
+        return self.homogenizer(self._inner, x).reshape(x.shape[0], self.spec.num_outputs, self.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.predict(x)[0]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from amips.models.activations import ACTIVATIONS
+from amips.models.homogenize import HOMOGENIZATIONS, homogenizer_class
+from amips.models.homogenize import KINDS as MODEL_KINDS
 from amips.settings import from_mapping
 
-MODEL_KINDS = ("supportnet", "keynet")
-HOMOGENIZATIONS = ("none", "radial")
+__all__ = ["ModelSpec", "MODEL_KINDS", "HOMOGENIZATIONS"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class ModelSpec:
 
     Attributes:
         kind: ``supportnet`` (ICNN potential; key = ∇f) or ``keynet`` (key regressed directly; score = ⟨g(x), x⟩).
-        homogenization: ``none`` or ``radial`` (SupportNet f(x) = ‖x‖ h(x/‖x‖); KeyNet g(x) = k(x/‖x‖)).
+        homogenization: a wrapper of :mod:`amips.models.homogenize` (``radial``, the official one: SupportNet
+            f(x) = ‖x‖ h(x/‖x‖), KeyNet g(x) = k(x/‖x‖); ``none``; ``gauge``; ``homogeneous_icnn``).
         depth: number of hidden layers L.
         parameters_fraction: parameter budget as a fraction of m·d (ignored when ``width`` is set).
         width: explicit hidden width (overrides the budget).
@@ -28,7 +31,8 @@ class ModelSpec:
             (every parameter counted, so the real count is within a few % of the budget).
         wx_inject: skip rule: bool, or int k (every k-th z-layer incl. the output).
         use_bias: biases on first and z-path layers.
-        activation_slope, activation_beta: soft-leaky-ReLU a and β.
+        activation: σ, ``soft_leaky_relu`` (official) or ``leaky_relu`` (piecewise linear, 1-homogeneous).
+        activation_slope, activation_beta: soft-leaky-ReLU a and β (leaky-ReLU: a only).
         output_activation: σ on the output layer (official) vs a linear head.
         rectifier: SupportNet z-weight reparametrisation: identity (official), softplus or relu (provably convex).
         principled_init: SupportNet log-normal z-path init (Hoedt & Klambauer).
@@ -49,6 +53,7 @@ class ModelSpec:
     budget_rule: str = "official"
     wx_inject: bool | int = 4
     use_bias: bool = True
+    activation: str = "soft_leaky_relu"
     activation_slope: float = 0.1
     activation_beta: float = 20.0
     output_activation: bool = True
@@ -63,8 +68,9 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
-        if self.homogenization not in HOMOGENIZATIONS:
-            raise ValueError(f"unknown homogenization {self.homogenization!r}; choose one of {HOMOGENIZATIONS}")
+        homogenizer_class(self.homogenization, self.kind)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
         if self.depth < 1:
             raise ValueError(f"depth must be >= 1, got {self.depth}")
         if not self.parameters_fraction > 0:

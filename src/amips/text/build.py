@@ -49,21 +49,24 @@ def load_corpus(
 
 
 def _embed(texts: list[str], sha: str, cache_dir: Path | None, desc: str, **kwargs: Any) -> np.ndarray:
-    """Encode ``texts``, through a content-addressed cache file in ``cache_dir`` when given."""
+    """Encode ``texts``, through a content-addressed cache file in ``cache_dir`` when given (raw embeddings,
+    ``normalize=False``, under their own ``minilm-raw-*`` name)."""
     if cache_dir is None:
         return encoder.encode(texts, desc=desc, **kwargs)
-    return encoder.encode_cached(texts, cache_dir / f"minilm-{sha[:24]}.npy", desc=desc, **kwargs)
+    prefix = "minilm" if kwargs.get("normalize", True) else "minilm-raw"
+    return encoder.encode_cached(texts, cache_dir / f"{prefix}-{sha[:24]}.npy", desc=desc, **kwargs)
 
 
 def build_text_dataset(
     source: str, out_dir: str | os.PathLike, *, num_keys: int | None = None, variant: str | None = None,
     root: str | os.PathLike | None = None, batch_size: int = 32, threads: int = 1,
-    cache_dir: str | os.PathLike | None = None, seed: int = 0,
+    cache_dir: str | os.PathLike | None = None, seed: int = 0, normalize: bool = True,
 ) -> dict[str, Any]:
     """Load, deduplicate and embed a text corpus; write it to ``out_dir``.
 
     Writes (each atomically) ``keys.npy`` float32 [m, 384] and ``queries.npy`` float32 [n, 384],
-    unit-norm rows, then ``meta.json``. Embeddings are cached in ``cache_dir`` (if given) under
+    unit-norm rows (``normalize=False``: the raw mean-pooled MiniLM vectors, whose norms vary, for keys and
+    queries), then ``meta.json``. Embeddings are cached in ``cache_dir`` (if given) under
     the SHA-256 of the texts, so a rebuild with unchanged texts does no encoding, and corpora
     sharing their keys (the two Wikipedia variants) encode them once.
 
@@ -79,7 +82,7 @@ def build_text_dataset(
 
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else None
-    options = {"batch_size": batch_size, "threads": threads}
+    options = {"batch_size": batch_size, "threads": threads, "normalize": normalize}
     keys_sha, queries_sha = texts_sha256(corpus.keys), texts_sha256(corpus.queries)
     keys = _embed(corpus.keys, keys_sha, cache, f"{raw.name} keys", **options)
     keys_done = time.perf_counter()
@@ -94,7 +97,7 @@ def build_text_dataset(
         "counts": {"keys_raw": len(raw.keys), "queries_raw": len(raw.queries),
                    "keys": len(corpus.keys), "queries": len(corpus.queries)},
         "model": MODEL_NAME, "dim": DIM, "keys_sha256": keys_sha, "queries_sha256": queries_sha,
-        "batch_size": batch_size, "threads": threads,
+        "batch_size": batch_size, "threads": threads, "normalized": normalize,
         "seconds": {"load": round(loaded - start, 3), "encode_keys": round(keys_done - loaded, 3),
                     "encode_queries": round(done - keys_done, 3), "total": round(time.perf_counter() - start, 3)},
     }

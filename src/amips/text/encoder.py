@@ -46,13 +46,21 @@ def model_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=2)
-def load_model(device: str = "cpu") -> Any:
-    """Load (once per device) the bundled model as a ``SentenceTransformer``."""
+@functools.lru_cache(maxsize=4)
+def load_model(device: str = "cpu", normalize: bool = True) -> Any:
+    """Load (once per device) the bundled model as a ``SentenceTransformer``.
+
+    ``normalize=False`` drops the final ``Normalize`` module (Transformer → mean Pooling only), so the sentence
+    vectors keep their norms.
+    """
     path = model_path()
     from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize
 
-    return SentenceTransformer(str(path), device=device)
+    model = SentenceTransformer(str(path), device=device)
+    if normalize:
+        return model
+    return SentenceTransformer(modules=[m for m in model if not isinstance(m, Normalize)], device=device)
 
 
 @contextlib.contextmanager
@@ -78,8 +86,10 @@ def encode(
     device: str = "cpu",
     progress: bool = True,
     desc: str = "encode",
+    normalize: bool = True,
 ) -> np.ndarray:
-    """Embed ``texts`` as unit-norm float32 vectors, array [len(texts), 384].
+    """Embed ``texts`` as float32 vectors, array [len(texts), 384]: unit-norm, or (``normalize=False``) the raw
+    mean-pooled vectors with their norms.
 
     Texts are processed longest-first so each batch pads to similar lengths (as
     sentence-transformers does); rows come back in the input order. Texts longer than 256
@@ -92,6 +102,7 @@ def encode(
         device: torch device for the model.
         progress: show a tqdm bar (one tick per text).
         desc: label of the progress bar.
+        normalize: apply the model's final L2 normalisation (the official embeddings) or not.
     """
     from tqdm.auto import tqdm
 
@@ -102,14 +113,14 @@ def encode(
     out = np.empty((len(texts), DIM), dtype=np.float32)
     if not texts:
         return out
-    model = load_model(device)
+    model = load_model(device, normalize)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     with _torch_threads(threads), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             out[rows] = model.encode(
                 [texts[i] for i in rows], batch_size=len(rows), convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                normalize_embeddings=normalize, show_progress_bar=False,
             )
             bar.update(len(rows))
     return out
@@ -119,8 +130,10 @@ def _sidecar(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".json")
 
 
-def _cache_record(texts: Sequence[str]) -> dict[str, Any]:
-    return {"model": MODEL_NAME, "dim": DIM, "count": len(texts), "texts_sha256": texts_sha256(list(texts))}
+def _cache_record(texts: Sequence[str], normalize: bool = True) -> dict[str, Any]:
+    """Sidecar contents; raw (un-normalised) embeddings add ``"normalized": false`` (older caches stay valid)."""
+    record = {"model": MODEL_NAME, "dim": DIM, "count": len(texts), "texts_sha256": texts_sha256(list(texts))}
+    return record if normalize else {**record, "normalized": False}
 
 
 def _read_cache(cache_path: Path, record: dict[str, Any]) -> np.ndarray | None:
@@ -147,7 +160,7 @@ def encode_cached(texts: Sequence[str], cache_path: str | os.PathLike, **kwargs:
     mistaken for a valid cache. Returns float32 [len(texts), 384].
     """
     cache_path = Path(cache_path)
-    record = _cache_record(texts)
+    record = _cache_record(texts, kwargs.get("normalize", True))
     cached = _read_cache(cache_path, record)
     if cached is not None:
         return cached
