@@ -470,8 +470,8 @@ def test_ivf_coverage_is_the_natural_recall_and_the_hybrid_ceiling(rng):
     ivf = build_ivf(keys, 10)
     assert (ivf.key_list >= 0).all() and np.bincount(ivf.key_list, minlength=10).tolist() == ivf.list_sizes.tolist()
     for row in ivf_sweep(ivf, queries, top1, [1, 2, 5, 10], [1]):
-        assert row["coverage"] == row["recall@1"]  # natural query: found iff its list is probed
+        assert row["routing_coverage"] == row["recall@1"]  # natural query: found iff its list is probed
     other = queries + rng.standard_normal(queries.shape).astype(np.float32)
     rows = ivf_sweep(ivf, other, top1, [3], [1])
     probed = ivf.index.quantizer.search(other, 3)[1]
-    assert rows[0]["coverage"] == np.mean([ivf.key_list[t] in p for t, p in zip(top1, probed)])
+    assert rows[0]["routing_coverage"] == np.mean([ivf.key_list[t] in p for t, p in zip(top1, probed)])

@@ -121,7 +121,7 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         true_top1: exact top-1 key index of the *natural* query [n].
         extra_flops, extra_seconds: per-query cost of producing ``vectors`` (the network; 0 for natural).
     Returns one row per nprobe: nprobe, recall@k for k in k_values (recall@1 is the match rate),
-    coverage (the fraction of queries whose true top-1 key lies in one of the probed lists: what probing with
+    routing_coverage (the fraction of queries whose true top-1 key lies in one of the probed lists: what probing with
     ``vectors`` and ranking the candidates with the natural query would reach; for the natural query it equals
     recall@1), flops, scanned_keys, seconds (per query, wall-clock of faiss search + extra_seconds), and
     non_finite_queries. A query vector with a NaN/Inf entry (a diverged model) is a miss at every k.
@@ -136,7 +136,7 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         t0 = time.perf_counter()
         idx, seconds, scanned, probed = ivf_search(ivf, vectors, nprobe, kmax)
         covered = (probed == ivf.key_list[true_top1][:, None]).any(axis=1) & finite
-        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()), "coverage": float(covered.mean()),
+        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()), "routing_coverage": float(covered.mean()),
                "flops": float(2 * d * (ivf.nlist + scanned.mean()) + extra_flops),
                "seconds": seconds + extra_seconds, "non_finite_queries": int((~finite).sum())}
         for k in k_values:

@@ -141,7 +141,7 @@ def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> 
     return "\n".join(lines) + "\n"
 
 
-CURVE_METRICS = ("recall@1", "recall@10", "coverage", "flops", "seconds", "scanned_keys", "match_rate",
+CURVE_METRICS = ("recall@1", "recall@10", "routing_coverage", "flops", "seconds", "scanned_keys", "match_rate",
                  "fraction_scanned")
 COVERAGE_PROBES = (1, 2, 4, 8, 16)
 BUDGET_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -182,24 +182,24 @@ def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str 
         if tables:
             parts.append(f"\n## At equal {label} (budget as a fraction of exact search)\n\n")
             parts.append(budget_markdown(pd.concat(tables), cost, "recall@1", label))
-    if "coverage_mean" in curves:
+    if "routing_coverage_mean" in curves:
         parts.append("\n## Routing coverage (probe with the query or the predicted key)\n\n"
                      "Fraction of test queries whose exact top-1 key lies in one of the p lists probed: the natural "
                      "query's recall@1, and what probing with a predicted key then ranking with the query reaches.\n\n")
-        parts.append(coverage_markdown(curves))
+        parts.append(routing_coverage_markdown(curves))
     atomic_write_text(out_md, "".join(parts))
     return curves
 
 
-def coverage_markdown(curves: pd.DataFrame, probes: Sequence[int] = COVERAGE_PROBES) -> str:
-    """Markdown: coverage (mean ± std over seeds) per dataset × method at nprobe = p for each p in ``probes``."""
-    rows = curves[curves["nprobe"].isin(probes) & curves["coverage_mean"].notna()]
+def routing_coverage_markdown(curves: pd.DataFrame, probes: Sequence[int] = COVERAGE_PROBES) -> str:
+    """Markdown: routing coverage (mean ± std over seeds) per dataset × method at nprobe = p for each p in ``probes``."""
+    rows = curves[curves["nprobe"].isin(probes) & curves["routing_coverage_mean"].notna()]
     header = ["dataset", "method"] + [f"p = {p}" for p in probes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (dataset, method), frame in rows.groupby(["dataset", "method"], sort=True):
         by_p = frame.set_index("nprobe")
-        cells = [_fmt(by_p.at[p, "coverage_mean"], by_p.at[p, "coverage_std"], 3) if p in by_p.index else "–"
-                 for p in probes]
+        cells = [_fmt(by_p.at[p, "routing_coverage_mean"], by_p.at[p, "routing_coverage_std"], 3)
+                 if p in by_p.index else "–" for p in probes]
         lines.append("| " + " | ".join([str(dataset), str(method), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
