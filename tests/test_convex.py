@@ -21,7 +21,7 @@ def _trained(rectifier: str, init_row_sum: float | None = None, steps: int = 60)
     spec = ModelSpec(kind="supportnet", depth=4, wx_inject=2, width=16, rectifier=rectifier, init_row_sum=init_row_sum)
     model = build_model(spec, 8, 200, seed=0)
     data = TrainData(torch.from_numpy(ds.queries), torch.from_numpy(targets), torch.from_numpy(ds.keys))
-    spec_t = TrainSpec(steps=steps, batch_size=64, lr_peak=1e-2, warmup_steps=5, log_every=steps)
+    spec_t = TrainSpec(steps=steps, batch_size=64, lr_peak=1e-2, warmup_steps=5, log_every=steps, select="last")
     return train_model(model, data, spec_t, seed=0).ema_model.double()
 
 
@@ -96,7 +96,7 @@ def test_row_sum_fix_lets_softplus_recover_from_the_initial_output_in_warm_up():
     for name, kw in {"identity": {}, "softplus": {"rectifier": "softplus"},
                      "softplus_fixed": {"rectifier": "softplus", "init_row_sum": 1.0}}.items():
         model = build_model(ModelSpec(kind="supportnet", width=36, **kw), 32, 500, seed=0)
-        spec = TrainSpec(steps=100, batch_size=256, lr_peak=2.83e-3, warmup_steps=100, log_every=100)
+        spec = TrainSpec(steps=100, batch_size=256, lr_peak=2.83e-3, warmup_steps=100, log_every=100, select="last")
         losses[name] = train_model(model, data, spec, seed=0).history[-1]["loss"]
     assert losses["softplus"] > 1000 * losses["identity"]  # measured: 86 vs 0.035
     assert losses["softplus_fixed"] < losses["softplus"] / 50  # measured: 1.1

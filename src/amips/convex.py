@@ -63,7 +63,8 @@ def trace_training(keys: np.ndarray, queries: np.ndarray, targets: np.ndarray, s
     def record(_ema) -> dict[str, float]:  # eval_fn sees the EMA copy; the live weights are what the optimiser moves
         return {"key_norm": key_norm(live["model"], probe), **zpath_stats(live["model"])}
 
-    tspec = TrainSpec.from_dict({**train_cfg, "log_every": every, "eval_every": every, "checkpoint_every": 0})
+    tspec = TrainSpec.from_dict({**train_cfg, "log_every": every, "eval_every": every, "checkpoint_every": 0,
+                                 "select": "last"})  # a trace of the schedule, not a selected model
     data = TrainData(torch.from_numpy(queries), torch.from_numpy(targets), torch.from_numpy(keys))
     result = train_model(model, data, tspec, seed=seed, eval_fn=record, stop_after=stop_after)
     for h in result.history:
