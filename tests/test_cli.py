@@ -210,3 +210,31 @@ def test_predict_writes_the_models_keys(fitted, tmp_path, capsys):
     assert np.load(tmp_path / "k.npy").shape == (len(queries), queries.shape[1])
     bad = run(capsys, "predict", "--model", model, "--queries", data / "queries.npy", "--out", tmp_path / "k.csv")
     assert bad.code == 2 and "must end in .npy or .npz" in bad.err and not (tmp_path / "k.csv").exists()
+
+
+def test_cli_names_mirror_the_registries():
+    from dataclasses import fields
+
+    from amips import names
+    from amips.data import SYNTHETIC_SOURCES
+    from amips.models.homogenize import HOMOGENIZATIONS, KINDS
+    from amips.models.skipmlp import RECTIFIERS
+    from amips.models.spec import ModelSpec
+    from amips.selection import SELECTORS
+    from amips.train import TrainSpec
+    import amips.cli as cli
+
+    assert names.MODEL_KINDS == KINDS and names.HOMOGENIZATIONS == HOMOGENIZATIONS
+    assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
+    assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)
+    for cls, defaults in ((ModelSpec, names.MODEL_DEFAULTS), (TrainSpec, names.TRAIN_DEFAULTS)):
+        declared = {f.name: f.default for f in fields(cls)}
+        assert {k: declared[k] for k in defaults} == defaults, cls.__name__
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys, contextlib, io\nfrom amips.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['fit', '--help'])\n"
+            "assert 'torch' not in sys.modules and 'faiss' not in sys.modules, 'heavy import at --help'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -17,16 +17,18 @@ import re
 import sys
 import time
 import traceback
-from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
-from amips.data import SYNTHETIC_SOURCES
 from amips.io import check_distinct_paths
-from amips.models.skipmlp import RECTIFIERS
-from amips.models.spec import HOMOGENIZATIONS, MODEL_KINDS, ModelSpec
+from amips.names import HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, SELECTIONS, TRAIN_DEFAULTS
 from amips.presets import PRESETS, preset
-from amips.train import TrainSpec
+
+if TYPE_CHECKING:
+    from amips.models.spec import ModelSpec
+    from amips.train import TrainSpec
+
+SYNTHETIC_SOURCES = ("structured", "gaussian")  # amips.data.SYNTHETIC_SOURCES (numpy only, but imported lazily)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -54,12 +56,6 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         if shown and action.option_strings and "%(default)" not in text:
             text += " (default: %(default)s)"
         return text
-
-
-def _default(cls: type, name: str) -> Any:
-    """Default of the dataclass field ``name`` (single source of truth for the CLI defaults)."""
-    field = next(f for f in fields(cls) if f.name == name)
-    return None if field.default is MISSING else field.default
 
 
 MAX_SEED = 2**32 - 1
@@ -142,16 +138,16 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
                        help="supportnet: convex potential, key = its gradient; keynet: the key is regressed directly")
     group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=None,
                        help=f"radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network "
-                            f"(default: {_default(ModelSpec, 'homogenization')})")
+                            f"(default: {MODEL_DEFAULTS['homogenization']})")
     group.add_argument("--parameters-fraction", type=_float_arg(0, 1000, low_open=True), default=None,
                        help=f"parameter budget as a fraction of m·d, the size of the keys "
-                            f"(default: {_default(ModelSpec, 'parameters_fraction')})")
+                            f"(default: {MODEL_DEFAULTS['parameters_fraction']})")
     group.add_argument("--width", type=_int_arg(1, 10**6), default=None,
                        help="hidden width (default: solved from --parameters-fraction)")
     group.add_argument("--depth", type=_int_arg(1, 1000), default=None,
-                       help=f"number of hidden layers (default: {_default(ModelSpec, 'depth')})")
+                       help=f"number of hidden layers (default: {MODEL_DEFAULTS['depth']})")
     group.add_argument("--wx-inject", type=_int_arg(1, 1000), default=None,
-                       help=f"re-inject the input x into every k-th layer (default: {_default(ModelSpec, 'wx_inject')})")
+                       help=f"re-inject the input x into every k-th layer (default: {MODEL_DEFAULTS['wx_inject']})")
     group.add_argument("--rectifier", choices=RECTIFIERS, default=None,
                        help="SupportNet weight map; softplus/relu make it provably convex (default: identity)")
     group.add_argument("--resnet", action="store_true", default=None,
@@ -189,18 +185,18 @@ def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> Non
     group.add_argument("--grad-clip", type=_float_arg(0, 1e6, low_open=True), default=None,
                        help="global gradient-norm clip (default: 1.0)")
     group.add_argument("--ema-decay", type=_float_arg(0, 1, high_open=True), default=None,
-                       help=f"decay of the weight average that is saved (default: {_default(TrainSpec, 'ema_decay')})")
+                       help=f"decay of the weight average that is saved (default: {TRAIN_DEFAULTS['ema_decay']})")
     group.add_argument("--score-weight", type=_float_arg(0, 1e6), default=None,
                        help="weight of the score loss (default: 0.01, official)")
     group.add_argument("--key-weight", type=_float_arg(0, 1e6), default=None,
                        help="weight of the key loss (default: 1.0, official)")
     group.add_argument("--checkpoint-every", type=_int_arg(0, BIG), default=checkpoint_every,
                        help="write a resumable checkpoint every N steps (0: only at the end)")
-    group.add_argument("--log-every", type=_positive_int, default=_default(TrainSpec, "log_every"),
+    group.add_argument("--log-every", type=_positive_int, default=TRAIN_DEFAULTS["log_every"],
                        help="log the loss every N steps")
     group.add_argument("--eval-every", type=_int_arg(0, BIG), default=None,
                        help="evaluate on the validation split every N steps (default: 10 times per run; 0: at the end)")
-    group.add_argument("--select", choices=("best_val", "last"), default=None,
+    group.add_argument("--select", choices=SELECTIONS, default=None,
                        help="keep the weights with the best validation match rate (default), or the last ones "
                             "(official)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -244,6 +240,8 @@ def _resolved(args: argparse.Namespace, options: dict[str, str], section: str) -
 
 
 def _model_spec(args: argparse.Namespace) -> ModelSpec:
+    from amips.models.spec import ModelSpec
+
     fields = _resolved(args, MODEL_OPTIONS, "model")
     homogenization = args.homogenization or preset(getattr(args, "preset", None))["homogenization"].get(args.model)
     if homogenization is not None:
@@ -252,6 +250,8 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def _train_spec(args: argparse.Namespace) -> TrainSpec:
+    from amips.train import TrainSpec
+
     fields = {**CLI_TRAINING_DEFAULTS, **_resolved(args, TRAINING_OPTIONS, "training")}
     fields.setdefault("warmup_steps", fields["steps"] // 20)
     eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)

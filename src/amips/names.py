@@ -1,0 +1,14 @@
+"""Choices and defaults the command line shows, without importing torch (so that ``amips --help`` is instant).
+
+Each constant mirrors a registry or a dataclass default defined next to the code that uses it;
+``tests/test_cli.py::test_cli_names_mirror_the_registries`` fails if one drifts.
+"""
+
+from __future__ import annotations
+
+MODEL_KINDS = ("supportnet", "keynet")  # amips.models.homogenize.KINDS
+HOMOGENIZATIONS = ("none", "radial", "gauge", "homogeneous_icnn")  # amips.models.homogenize.HOMOGENIZATIONS
+RECTIFIERS = ("identity", "softplus", "relu")  # amips.models.skipmlp.RECTIFIERS
+SELECTIONS = ("best_val", "last")  # amips.selection.SELECTORS
+MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4}  # ModelSpec
+TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val"}  # amips.train.TrainSpec
