@@ -25,7 +25,25 @@ def test_aggregate_mean_and_std_over_seeds(tmp_path):
     assert summary.set_index("model").loc["b", "match_rate_std"] == 0.0
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 4
     md = (tmp_path / "s.md").read_text()
-    assert "0.400 ± 0.200" in md and md.count("\n") == 4
+    assert "0.400 ± 0.200" in md and md.startswith("## MIPS models") and md.count("| d |") == 2
+
+
+def test_summary_keeps_routers_and_controls_apart_from_mips_models(tmp_path):
+    files = []
+    rows = [("mips", "keynet", "keynet", 0.6), ("mips", "control: ridge", "control", 0.4),
+            ("router", "supportnet_router", "supportnet", 0.081)]
+    for i, (task, model, kind, value) in enumerate(rows):
+        path = tmp_path / f"{i}.json"
+        path.write_text(json.dumps({"dataset": "d", "task": task, "model": model, "kind": kind,
+                                    "homogenization": "radial", "parameters_fraction": 0.1, "seed": 0,
+                                    "match_rate": value, "mrr": value, "recall@10": 1.0, "key_error_rn2": 0.5,
+                                    "num_parameters": 10, "routing_accuracy": 0.9 if task == "router" else None}))
+        files.append(path)
+    aggregate(files, tmp_path / "runs.csv", tmp_path / "s.csv", tmp_path / "s.md")
+    sections = (tmp_path / "s.md").read_text().split("## ")[1:]
+    assert [s.split(":")[0].split(" a learned")[0] for s in sections] == ["MIPS models", "Controls", "Cluster routers"]
+    assert "keynet" in sections[0] and "control: ridge" not in sections[0] and "0.081" not in sections[0]
+    assert "control: ridge" in sections[1] and "supportnet_router" in sections[2] and "routing_accuracy" in sections[2]
 
 
 def test_control_rows_join_the_summary_and_the_figures(tmp_path):

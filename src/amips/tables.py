@@ -92,8 +92,29 @@ def aggregate(metric_files: Iterable[str | Path], runs_csv: str | Path, summary_
     write_csv(runs, runs_csv)
     summary = summarize(runs)
     write_csv(summary, summary_csv)
-    atomic_write_text(summary_md, to_markdown(summary, markdown_metrics))
+    atomic_write_text(summary_md, summary_markdown(summary, markdown_metrics))
     return summary
+
+
+ROUTER_METRICS = ("routing_accuracy", "match_rate", "key_error_rn2", "num_parameters")
+
+
+def summary_markdown(summary: pd.DataFrame, metrics: Sequence[str]) -> str:
+    """The summary as Markdown sections that are never mixed: learned MIPS models, the controls they must beat,
+    and cluster routers (whose routing accuracy, not a per-cluster match rate, is the comparable number)."""
+    task = summary["task"] if "task" in summary else pd.Series("mips", index=summary.index)
+    control = summary["kind"].eq("control") if "kind" in summary else pd.Series(False, index=summary.index)
+    sections = [
+        ("MIPS models: exhaustive search with the predicted key", (task == "mips") & ~control, metrics),
+        ("Controls a learned model must beat (fitted on the same training rows)", control, metrics),
+        ("Cluster routers: route to the top-scored cluster, then search it with the predicted key",
+         task == "router", ROUTER_METRICS),
+    ]
+    parts = []
+    for title, rows, columns in sections:
+        if rows.any():
+            parts.append(f"## {title}\n\n{to_markdown(summary[rows], columns)}")
+    return "\n".join(parts)
 
 
 def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
