@@ -480,12 +480,13 @@ PIPELINE_SWEEP_OVERRIDE = textwrap.dedent(
     """\
     sweep:
       models: [supportnet, keynet]
-      homogenizations: [radial]
+      homogenizations: [none]
       seeds: [0]
     extra_sweeps: []
     experiments:
       ivf: {enabled: false}
       router: {enabled: false}
+      controls: {enabled: false}
     """
 )
 
