@@ -55,7 +55,11 @@ def load_model(device: str = "cpu", normalize: bool = True) -> Any:
     """
     path = model_path()
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize
+
+    try:  # sentence-transformers >= 6 moved the modules; the old path still works there but warns
+        from sentence_transformers.sentence_transformer.modules import Normalize
+    except ImportError:
+        from sentence_transformers.models import Normalize
 
     model = SentenceTransformer(str(path), device=device)
     if normalize:
