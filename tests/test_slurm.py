@@ -543,10 +543,12 @@ def test_pipeline_tiny_config_on_slurm(slurm_cluster: dict[str, str], tmp_path: 
     assert summary.exists(), out[-8000:]
     header, *rows = summary.read_text().splitlines()
     assert header.startswith("dataset,task,model,"), header
-    assert sorted(r.split(",")[2] for r in rows) == ["keynet", "supportnet"], rows
+    models = sorted(r.split(",")[2] for r in rows)
+    controls = [f"control: {c}" for c in ("identity", "scalar", "ridge", "blend")]
+    assert models == sorted(["keynet", "supportnet", *controls]), rows
     # every non-local job went through sbatch (local rules: aggregate, plot_match_rate, record_provenance, all)
     submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out)
     assert sorted(submitted) == sorted(
-        ["make_dataset", "exact_labels", "train", "train", "evaluate", "evaluate"]
+        ["make_dataset", "exact_labels", "train", "train", "evaluate", "evaluate", "controls"]
     ), submitted
     print(f"pipeline tiny config on SLURM: {secs:.1f} s")
