@@ -486,7 +486,6 @@ PIPELINE_SWEEP_OVERRIDE = textwrap.dedent(
     experiments:
       ivf: {enabled: false}
       router: {enabled: false}
-      controls: {enabled: false}
     """
 )
 
