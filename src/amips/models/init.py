@@ -33,8 +33,9 @@ def principled_moments(fan_in: int, alpha: float, row_sum: float | None = None) 
 
     The expected row sum n·m is the gain of the nonnegative path on a positive mean activation: ≈ √(6π/5.48) ≈ 1.85
     for every n at α = 0, so with the official +β bias the mean grows ×1.85 per hidden layer (|∇f| ≈ 40–120 at depth
-    8 instead of ≈ 1). ``row_sum`` (None: principled) rescales the weight distribution by k = row_sum/(n·m) — mean
-    k·m, variance k²·v, same log-normal shape — so the expected row sum is ``row_sum``; β is unchanged.
+    8 instead of ≈ 1). ``row_sum`` R (None: principled) rescales the weight distribution by k = R/(n·m) — mean
+    k·m, variance k²·v, same log-normal shape — so the expected row sum is R; β is unchanged. The mean path is then
+    z ← R·z + β: R < 1 has the bounded fixed point β/(1 − R) at any depth.
     """
     n = float(fan_in)
     a = (1.0 - alpha) ** 2 * (6 * math.pi - 6 * n + (n - 1) * (3 * math.sqrt(3) + 2 * math.pi))

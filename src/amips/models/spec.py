@@ -38,8 +38,9 @@ class ModelSpec:
         principled_init: SupportNet log-normal z-path init (Hoedt & Klambauer).
         init_bias_sign: +1 (official code's fixed path) or −1 (Hoedt & Klambauer's reference) for the init bias.
         init_row_sum: principled init only: rescale each z-path layer's log-normal weights so their expected row
-            sum is this value (None: official, ≈ 1.85 per hidden layer; 1.0: the nonnegative path keeps the mean
-            of its input instead of amplifying it ×1.85 per layer; see amips.models.init.principled_moments).
+            sum R is this value (None: official, R ≈ 1.85 per hidden layer, so with the +β bias the initial output
+            grows ×1.85 per layer; R < 1, e.g. 0.5, bounds it at β/(1 − R) at any depth — measured to let softplus
+            SupportNets converge at short budgets; see amips.models.init.principled_moments).
         resnet: KeyNet g(x) = u + net(u).
         final_layer_scale: KeyNet scale of the final kernels (None → 0.01 with resnet, else 1).
         num_outputs: C > 1 makes a multi-output model (cluster router).
