@@ -120,16 +120,26 @@ def test_list_targets_hold_each_lists_best_key(problem):
 def test_amips_router_costs_its_forward(problem, tmp_path):
     keys, queries, top, ivf = problem
     targets, _ = list_targets(queries, keys, ivf)
-    cfg = {"model": {"kind": "keynet", "depth": 2, "width": 16},
-           "training": {"steps": 5, "batch_size": 32, "lr_peak": 1e-3, "log_every": 5}}
-    router = fit_router("amips", RouterData(keys, ivf, queries, top[:, 0], targets), cfg, 0, tmp_path)
+    from amips.flops import dense_flops
     from amips.models import load_model
 
-    model = load_model(tmp_path / "model.pt", keys.shape[1])
-    assert model.num_outputs == ivf.nlist
-    assert router.flops == query_flops(model)
+    d, nlist = keys.shape[1], ivf.nlist
+    cfg = {"model": {"kind": "keynet", "depth": 2, "width": 16},
+           "training": {"steps": 5, "batch_size": 32, "lr_peak": 1e-3, "log_every": 5}}
+    router = fit_router("amips", RouterData(keys, ivf, queries, top[:, 0], targets), cfg, 0, tmp_path / "k")
+    model = load_model(tmp_path / "k" / "model.pt", d)
+    assert model.num_outputs == nlist
+    assert router.flops == query_flops(model) == dense_flops(model) + 2 * d * nlist
     assert router.train_flops == training_flops(query_flops(model), 5, 32) == 3 * query_flops(model) * 5 * 32
-    assert router.scores(queries[:7]).shape == (7, ivf.nlist)
+    assert router.scores(queries[:7]).shape == (7, nlist)
+    # a score-only SupportNet router: a forward per query, and per training sample (no key, no double backward)
+    cfg = {"model": {"kind": "supportnet", "depth": 2, "width": 16},
+           "training": {"steps": 5, "batch_size": 32, "lr_peak": 1e-3, "log_every": 5, "score_weight": 1.0,
+                        "key_weight": 0.0}}
+    router = fit_router("amips", RouterData(keys, ivf, queries, top[:, 0], targets), cfg, 0, tmp_path / "s")
+    model = load_model(tmp_path / "s" / "model.pt", d)
+    assert router.flops == dense_flops(model)
+    assert router.train_flops == 3 * dense_flops(model) * 5 * 32
 
 
 def test_unknown_router_is_an_input_error(problem):
