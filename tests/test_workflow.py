@@ -97,7 +97,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
         routers["method"] == "ivf natural", "nprobe"].max()  # one partition, one probe grid
     assert "Best method vs plain IVF at equal FLOPs" in (figures / "ivf_routers.md").read_text()
     breakeven = pd.read_csv(figures / "breakeven.csv")
-    assert set(breakeven["baseline"]) == {"ivf natural", "hnsw faiss"} and "N* vs" in (figures / "breakeven.md").read_text()
+    assert set(breakeven["baseline"]) == {"ivf natural", "hnsw faiss", "hnsw"} and "N* vs" in (figures / "breakeven.md").read_text()
     curves = pd.read_csv(tmp_path / "paper_figures" / config["name"] / "learning_curves.csv")
     assert {"val_match_rate", "train_match_rate", "val_key_error_rn2", "selected"} <= set(curves.columns)
     per_run = curves.groupby(["task", "model", "homogenization", "parameters_fraction", "seed"])

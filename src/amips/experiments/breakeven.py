@@ -22,7 +22,7 @@ import pandas as pd
 
 FIXED_PARTS = {"flops": ("train_flops", "label_flops", "build_flops"),
                "seconds": ("train_seconds", "label_seconds", "build_seconds")}
-BASELINES = ("ivf natural", "hnsw faiss")
+BASELINES = ("ivf natural", "hnsw faiss", "hnsw")  # hnsw (hnswlib) has no FLOP count: a baseline on seconds only
 
 
 def fixed_cost(frame: pd.DataFrame, axis: str) -> float:
@@ -61,7 +61,7 @@ def breakeven_table(curves: pd.DataFrame, recalls: Sequence[float],
         methods = {m: f for m, f in data.groupby("method", sort=True)}
         for recall in recalls:
             for axis in axes:
-                for base in (b for b in BASELINES if b in methods):
+                for base in (b for b in BASELINES if b in methods and methods[b][f"{axis}_mean"].notna().any()):
                     bf, bq = fixed_cost(methods[base], axis), per_query_cost(methods[base], axis, recall)
                     for method, frame in methods.items():
                         if method in BASELINES or frame[f"{axis}_mean"].isna().all():

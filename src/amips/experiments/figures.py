@@ -26,8 +26,8 @@ def _style(method: str) -> dict:
 def plot_ivf_experiment(curves: pd.DataFrame, path: str | Path, title: str) -> None:
     """recall@1 vs nprobe, FLOPs per query (all costs included) and wall-clock per query, one row per dataset.
 
-    Plain IVF is the thick black line; HNSW (faiss, distance-counted FLOPs) is dotted; the shaded band on the FLOPs
-    axis is 1–20 % of exact search's FLOPs."""
+    Plain IVF is the thick black line; HNSW is dotted (faiss: distance-counted FLOPs and wall-clock; hnswlib:
+    wall-clock only); the shaded band on the FLOPs axis is 1–20 % of exact search's FLOPs."""
     datasets = sorted(curves["dataset"].unique())
     fig, axes = plt.subplots(len(datasets), 3, figsize=(17, 4.8 * len(datasets)), squeeze=False)
     for row_axes, dataset in zip(axes, datasets):
@@ -39,9 +39,10 @@ def plot_ivf_experiment(curves: pd.DataFrame, path: str | Path, title: str) -> N
                 lo, hi = (f * part["flops_mean"].iloc[0] for f in BUDGET_BAND)
                 row_axes[1].axvspan(lo, hi, color="tab:green", alpha=0.08, label="1–20 % of exact FLOPs")
                 continue
-            if method == "hnsw" or part["recall@1_mean"].isna().all():
+            if part["recall@1_mean"].isna().all():
                 continue
-            axes_x = (("flops", "seconds") if method.startswith("hnsw") else ("nprobe", "flops", "seconds"))
+            axes_x = {"hnsw": ("seconds",), "hnsw faiss": ("flops", "seconds")}.get(method, ("nprobe", "flops", "seconds"))
+            method = "hnsw (hnswlib)" if method == "hnsw" else method
             for ax, x in zip(row_axes[3 - len(axes_x):], axes_x):
                 if part[f"{x}_mean" if f"{x}_mean" in part else x].notna().any():
                     _line(ax, part, x, "recall@1", method, **_style(method))
@@ -66,7 +67,7 @@ def plot_breakeven(curves: pd.DataFrame, recalls: Sequence[float], path: str | P
     for ax, (dataset, recall, axis) in zip(axes.ravel(), panels):
         data = curves[(curves["dataset"] == dataset) & (curves["method"] != "exact")]
         for method, frame in data.groupby("method", sort=True):
-            if method == "hnsw" or frame[f"{axis}_mean"].isna().all():
+            if frame[f"{axis}_mean"].isna().all():
                 continue
             q = per_query_cost(frame, axis, recall)
             if np.isnan(q):

@@ -10,7 +10,8 @@ with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per
   (the list that holds its exact top-1); 2·d·nlist FLOPs, as plain IVF.
 * ``amips`` — a multi-output AMIPS model (SupportNet or KeyNet, amips.models) whose output l regresses the list's
   best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.train on the per-list targets);
-  its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist.
+  its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
+  only (key_weight 0) it costs one forward and backward per sample.
 """
 
 from __future__ import annotations
@@ -145,10 +146,12 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
     from amips.models import load_model
 
     model = load_model(workdir / "model.pt", data.keys.shape[1])
-    per_query = float(query_flops(model, with_key=model.spec.kind == "keynet"))
+    per_query = float(query_flops(model, with_key=False))  # scores only (a KeyNet's scores need its keys)
+    # a score-only objective trains on the forward alone (amips.train); otherwise on the predicted keys too
+    trained = query_flops(model, with_key=train_spec.key_weight > 0)
     return FittedRouter(f"{model.spec.kind}", lambda x: model_scores(model, x), per_query,
-                        float(training_flops(query_flops(model, with_key=True), train_spec.steps,
-                                             train_spec.batch_size)), float(info["train_seconds"]),
+                        float(training_flops(trained, train_spec.steps, train_spec.batch_size)),
+                        float(info["train_seconds"]),
                         {"width": model.width, "num_parameters": info["num_parameters"]})
 
 
