@@ -182,3 +182,22 @@ def test_breakeven_table_picks_the_cheapest_point_at_the_recall():
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["experiments"]["ivf"].update(enabled=False), "experiments.ivf_hybrid is enabled but needs"),
+    (lambda c: c["experiments"]["list_router"].update(models=["nope"]), "list_router.models: ['nope']"),
+    (lambda c: c["experiments"]["list_router"].update(homogenization="bogus"), "unknown wrapper 'bogus'"),
+])
+def test_ivf_experiment_config_errors_name_the_key(mutate, message):
+    from pathlib import Path
+
+    import yaml
+
+    from amips.config_checks import run_checks
+
+    config = yaml.safe_load((Path(__file__).parent / "config" / "config.yaml").read_text())
+    run_checks(config)
+    mutate(config)
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run_checks(config)

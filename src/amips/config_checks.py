@@ -166,8 +166,29 @@ def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:
                                  f"dataset {dataset!r}")
 
 
+def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """The IVF experiments (ivf_hybrid, list_router, breakeven) need experiments.ivf; list routers name defined
+    model entries and a known wrapper."""
+    from amips.models.homogenize import HOMOGENIZATIONS
+
+    experiments = config.get("experiments", {})
+    for name in ("ivf_hybrid", "list_router", "breakeven"):
+        if experiments.get(name, {}).get("enabled", False) and not experiments.get("ivf", {}).get("enabled", False):
+            raise InputError(f"config experiments.{name} is enabled but needs experiments.ivf.enabled: true")
+    router = experiments.get("list_router", {})
+    if not router.get("enabled", False):
+        return
+    undefined = [m for m in router.get("models", []) if m not in config.get("models", {})]
+    if undefined:
+        raise InputError(f"config experiments.list_router.models: {undefined} are not defined under models")
+    wrapper = router.get("homogenization", "none")
+    if wrapper not in HOMOGENIZATIONS:
+        raise InputError(f"config experiments.list_router.homogenization: unknown wrapper {wrapper!r}; choose one "
+                         f"of {sorted(HOMOGENIZATIONS)}")
+
+
 CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
-    check_sweep_names, check_specs, check_generators, check_counts, check_ivf,
+    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments,
 )
 
 
