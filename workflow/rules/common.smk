@@ -232,7 +232,7 @@ def get_ivf_experiment_files(wildcards):
 
 
 def get_ivf_experiment_tables(wildcards):
-    """The aggregated curves the break-even rule reads: those of the enabled IVF experiments."""
+    """The aggregated curves read by the break-even step (those of the enabled IVF experiments)."""
     return [f"{FIGURES_DIR}/ivf_{e}.csv" for e in IVF_EXPERIMENTS if ivf_experiment_enabled(e)]
 
 
