@@ -227,8 +227,16 @@ def get_list_router_files():
 def get_ivf_experiment_files(wildcards):
     """The per-run curve files of one IVF experiment (wildcards.experiment), besides the baselines."""
     if wildcards.experiment == "hybrid":
-        return get_run_files("ivf_hybrid.csv")
+        return get_ivf_hybrid_files()
     return get_list_router_files()
+
+
+def get_ivf_hybrid_files():
+    """ivf_hybrid.csv of every mips run, less those left out by experiments.ivf_hybrid.models / seeds."""
+    block = EXPERIMENTS.get("ivf_hybrid", {})
+    runs = [run for run in sweep_runs("mips") if run["model"] in block.get("models", [run["model"]])
+            and int(run["seed"]) in block.get("seeds", [int(run["seed"])])]
+    return [f"{RUN_DIR}/ivf_hybrid.csv".format(**run) for run in runs]
 
 
 def get_ivf_experiment_tables(wildcards):
@@ -267,4 +275,4 @@ def get_list_router_run(wildcards):
 
 def get_ivf_hybrid_config(wildcards):
     return {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10]),
-            **{k: v for k, v in EXPERIMENTS.get("ivf_hybrid", {}).items() if k != "enabled"}}
+            **{k: v for k, v in EXPERIMENTS.get("ivf_hybrid", {}).items() if k not in ("enabled", "models", "seeds")}}
