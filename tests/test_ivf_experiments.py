@@ -185,7 +185,6 @@ def _one_thread():
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda c: c["experiments"]["ivf"].update(enabled=False), "experiments.ivf_hybrid is enabled but needs"),
     (lambda c: c["experiments"]["list_router"].update(models=["nope"]), "list_router.models: ['nope']"),
     (lambda c: c["experiments"]["list_router"].update(homogenization="bogus"), "unknown wrapper 'bogus'"),
 ])

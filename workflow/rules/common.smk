@@ -92,6 +92,9 @@ def get_skipped_figures():
     for name in ("ivf", "router"):
         if not is_enabled(name):
             skipped[name] = f"experiments.{name}.enabled is false"
+    for figure, block in (("ivf_hybrid", "ivf_hybrid"), ("ivf_routers", "list_router"), ("breakeven", "breakeven")):
+        if is_enabled(block) and not is_enabled("ivf"):
+            skipped[figure] = f"experiments.{block} needs experiments.ivf, which is off"
     if not has_learning_curves():
         skipped["learning_curves"] = "labels.validation_fraction is 0: runs are not evaluated during training"
     return skipped
