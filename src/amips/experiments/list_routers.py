@@ -133,7 +133,8 @@ def model_scores(model, queries: np.ndarray, batch_size: int = 1024) -> np.ndarr
 
 def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
     """A multi-output AMIPS model on the per-list targets (``cfg``: model — ModelSpec fields, training — TrainSpec
-    fields); the weights of the last step are kept (no validation split here). Saved to ``workdir/model.pt``."""
+    fields); the weights of the last step are kept (no validation split here). Saved to ``workdir/model.pt``;
+    training resumes from ``workdir/checkpoint.pt`` (a stale one is discarded), which the caller deletes."""
     from amips.models import ModelSpec
     from amips.stages import train_arrays
     from amips.train import TrainSpec
@@ -142,7 +143,7 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
     train_spec = TrainSpec.from_dict({**cfg["training"], "select": "last", "eval_every": 0,
                                       "checkpoint_every": 0})
     info, _ = train_arrays(data.keys, data.queries, data.list_top1, workdir / "model.pt", workdir / "checkpoint.pt",
-                           model_spec, train_spec, seed)
+                           model_spec, train_spec, seed, on_stale="restart")
     from amips.models import load_model
 
     model = load_model(workdir / "model.pt", data.keys.shape[1])

@@ -127,6 +127,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
             "train_seconds": router.train_seconds, "train_flops": router.train_flops, **labels, **router.info, **r}
            for r in rows]
     write_csv(pd.DataFrame(out), out_csv)
+    (workdir / "checkpoint.pt").unlink(missing_ok=True)  # outputs written: an interrupted run no longer resumes
     return out
 
 
