@@ -83,14 +83,28 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     provenance = yaml.safe_load((tmp_path / "paper_figures" / config["name"] / "provenance.yaml").read_text())
     assert provenance["config"]["name"] == config["name"] and "commit" in provenance["git"]
     assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png",
-                                          "learning_curves.png"}
+                                          "learning_curves.png", "ivf_hybrid.png", "ivf_routers.png",
+                                          "breakeven.png"}
+    figures = tmp_path / "paper_figures" / config["name"]
+    hybrid = pd.read_csv(figures / "ivf_hybrid.csv")
+    assert {"hnsw faiss", "hybrid supportnet (none)", "split 0.5 supportnet (none)"} <= set(hybrid["method"])
+    hybrid_rows = hybrid[hybrid["method"].str.startswith("hybrid ")]
+    assert np.allclose(hybrid_rows["recall@1_mean"], hybrid_rows["routing_coverage_mean"])
+    assert hybrid.loc[hybrid["method"] == "hnsw faiss", "flops_mean"].gt(0).all()
+    routers = pd.read_csv(figures / "ivf_routers.csv")
+    assert {"router ltr (linear, Vecchiato et al.)", "router keynet_router (none)"} <= set(routers["method"])
+    assert routers.loc[routers["method"] != "exact", "nprobe"].max() == routers.loc[
+        routers["method"] == "ivf natural", "nprobe"].max()  # one partition, one probe grid
+    assert "Best method vs plain IVF at equal FLOPs" in (figures / "ivf_routers.md").read_text()
+    breakeven = pd.read_csv(figures / "breakeven.csv")
+    assert set(breakeven["baseline"]) == {"ivf natural", "hnsw faiss", "hnsw"} and "N* vs" in (figures / "breakeven.md").read_text()
     curves = pd.read_csv(tmp_path / "paper_figures" / config["name"] / "learning_curves.csv")
     assert {"val_match_rate", "train_match_rate", "val_key_error_rn2", "selected"} <= set(curves.columns)
     per_run = curves.groupby(["task", "model", "homogenization", "parameters_fraction", "seed"])
     assert per_run.ngroups == len(runs) and (per_run["selected"].sum() == 1).all()  # best_val: one selected step
     best = per_run.apply(lambda r: r["val_match_rate"].max() - r.loc[r["selected"], "val_match_rate"].iloc[0])
     assert (best == 0).all()
-    for figure in ("match_rate", "compression", "ivf", "router"):
+    for figure in ("match_rate", "compression", "ivf", "router", "ivf_hybrid", "ivf_routers", "breakeven"):
         path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))

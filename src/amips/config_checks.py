@@ -166,8 +166,25 @@ def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:
                                  f"dataset {dataset!r}")
 
 
+def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """List routers name defined model entries and a known wrapper. (With experiments.ivf off, the IVF experiments
+    are skipped with a message, not an error: an override may turn IVF off.)"""
+    from amips.models.homogenize import HOMOGENIZATIONS
+
+    router = config.get("experiments", {}).get("list_router", {})
+    if not router.get("enabled", False):
+        return
+    undefined = [m for m in router.get("models", []) if m not in config.get("models", {})]
+    if undefined:
+        raise InputError(f"config experiments.list_router.models: {undefined} are not defined under models")
+    wrapper = router.get("homogenization", "none")
+    if wrapper not in HOMOGENIZATIONS:
+        raise InputError(f"config experiments.list_router.homogenization: unknown wrapper {wrapper!r}; choose one "
+                         f"of {sorted(HOMOGENIZATIONS)}")
+
+
 CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
-    check_sweep_names, check_specs, check_generators, check_counts, check_ivf,
+    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments,
 )
 
 

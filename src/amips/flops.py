@@ -34,3 +34,11 @@ def query_flops(model: AmipsModel, with_key: bool = True) -> int:
 def exact_search_flops(num_keys: int, dim: int) -> int:
     """Brute-force MIPS: m inner products of length d."""
     return 2 * num_keys * dim
+
+
+def training_flops(forward_flops: float, steps: int, batch_size: int) -> float:
+    """Estimated training FLOPs: steps × batch × 3 × (per-sample forward FLOPs).
+
+    The factor 3 is the usual rule for one forward plus one backward pass (the backward costs about two forwards);
+    it is an estimate, reported next to the measured training seconds."""
+    return 3.0 * forward_flops * steps * batch_size

@@ -301,7 +301,7 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
     """
     import faiss
 
-    from amips.ivf import build_ivf, exact_search_row, hnsw_sweep, ivf_sweep, nprobe_grid, save_ivf
+    from amips.ivf import build_ivf, exact_search_row, faiss_hnsw_sweep, hnsw_sweep, ivf_sweep, nprobe_grid, save_ivf
     from amips.tables import write_csv
 
     faiss.omp_set_num_threads(max(1, threads))
@@ -316,6 +316,9 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
     if cfg.get("hnsw_ef"):
         rows += [{"method": "hnsw", **r} for r in hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values,
                                                              threads=threads)]
+        if cfg.get("faiss_hnsw", False):
+            rows += [{"method": "hnsw faiss", **r}
+                     for r in faiss_hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values)]
     rows = [{"dataset": dataset, **r} for r in rows]
     write_csv(pd.DataFrame(rows), out_csv)
     return rows

@@ -180,14 +180,18 @@ def _read_csvs(files: Iterable[str | Path]) -> list[pd.DataFrame]:
     return frames
 
 
-def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path,
+                  title: str = "IVF with natural vs projected queries",
+                  extra_metrics: Sequence[str] = ()) -> pd.DataFrame:
     """IVF curves (mean ± std over seeds per method × nprobe/ef) and the equal-compute tables.
 
     Budgets are fractions of exact search's cost (FLOPs, and measured wall-clock) on the same dataset.
+    ``extra_metrics``: further columns averaged over seeds (e.g. training costs).
     """
-    curves = summarize_curves(_read_csvs(files), ("dataset", "method", "nprobe", "ef"), CURVE_METRICS)
+    curves = summarize_curves(_read_csvs(files), ("dataset", "method", "nprobe", "ef"),
+                              (*CURVE_METRICS, *extra_metrics))
     write_csv(curves, out_csv)
-    parts = ["# IVF with natural vs projected queries\n",
+    parts = [f"# {title}\n",
              "Best recall@1 of the exact top-1 (match rate) reachable within a per-query budget, given as a "
              "fraction of exact search's cost on the same data. Projected-query costs include the network.\n"]
     for cost, label in (("flops", "FLOPs"), ("seconds", "wall-clock")):

@@ -92,6 +92,9 @@ def get_skipped_figures():
     for name in ("ivf", "router"):
         if not is_enabled(name):
             skipped[name] = f"experiments.{name}.enabled is false"
+    for figure, block in (("ivf_hybrid", "ivf_hybrid"), ("ivf_routers", "list_router"), ("breakeven", "breakeven")):
+        if is_enabled(block) and not is_enabled("ivf"):
+            skipped[figure] = f"experiments.{block} needs experiments.ivf, which is off"
     if not has_learning_curves():
         skipped["learning_curves"] = "labels.validation_fraction is 0: runs are not evaluated during training"
     return skipped
@@ -105,7 +108,8 @@ def get_figure_files(wildcards=None):
     if len({run["fraction"] for run in sweep_runs("mips")}) > 1:
         figures.append("compression")
     figures += [name for name in ("ivf", "router", "convex_diagnostics", "homogenization") if is_enabled(name)]
-    return [f"{FIGURES_DIR}/{name}.png" for name in figures]
+    return [f"{FIGURES_DIR}/{name}.png" for name in figures] + [
+        f for f in get_ivf_experiment_outputs() if f.endswith(".png")]
 
 
 def get_final_outputs():
@@ -118,7 +122,7 @@ def get_final_outputs():
             outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
     if is_enabled("convex_diagnostics"):
         outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
-    return outputs
+    return outputs + [f for f in get_ivf_experiment_outputs() if not f.endswith(".png")]
 
 
 def get_run_fields(wildcards):
@@ -198,3 +202,80 @@ def get_control_ivf_files():
 def get_convex_diagnostics_models(wildcards):
     """The model entries (name → ModelSpec fields, optional `training`) traced by rule convex_diagnostics."""
     return {name: config["models"][name] for name in EXPERIMENTS["convex_diagnostics"]["models"]}
+
+
+# IVF experiments beyond the paper (amips.experiments): hybrid probing, list routers, break-even.
+IVF_EXPERIMENTS = ("hybrid", "routers")
+LIST_ROUTER = EXPERIMENTS.get("list_router", {})
+
+
+def ivf_experiment_enabled(experiment):
+    """Whether an IVF experiment ('hybrid', 'routers', 'breakeven') runs; all need the IVF baselines."""
+    block = {"hybrid": "ivf_hybrid", "routers": "list_router", "breakeven": "breakeven"}[experiment]
+    return is_enabled("ivf") and is_enabled(block)
+
+
+def get_list_router_files():
+    """Routing curves of every list router: the LTR baseline and each AMIPS model entry, per dataset and seed."""
+    seeds = LIST_ROUTER.get("seeds", [0])
+    files = []
+    if LIST_ROUTER.get("ltr", {}).get("enabled", True):
+        files += expand("results/{dataset}/list_router/ltr/seed{seed}/routing.csv", dataset=DATASETS, seed=seeds)
+    files += expand("results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
+                    dataset=DATASETS, model=LIST_ROUTER.get("models", []),
+                    homogenization=LIST_ROUTER.get("homogenization", "none"), seed=seeds)
+    return files
+
+
+def get_ivf_experiment_files(wildcards):
+    """The per-run curve files of one IVF experiment (wildcards.experiment), besides the baselines."""
+    if wildcards.experiment == "hybrid":
+        return get_ivf_hybrid_files()
+    return get_list_router_files()
+
+
+def get_ivf_hybrid_files():
+    """ivf_hybrid.csv of every mips run, less those left out by experiments.ivf_hybrid.models / seeds."""
+    block = EXPERIMENTS.get("ivf_hybrid", {})
+    runs = [run for run in sweep_runs("mips") if run["model"] in block.get("models", [run["model"]])
+            and int(run["seed"]) in block.get("seeds", [int(run["seed"])])]
+    return [f"{RUN_DIR}/ivf_hybrid.csv".format(**run) for run in runs]
+
+
+def get_ivf_experiment_tables(wildcards):
+    """The aggregated curves read by the break-even step (those of the enabled IVF experiments)."""
+    return [f"{FIGURES_DIR}/ivf_{e}.csv" for e in IVF_EXPERIMENTS if ivf_experiment_enabled(e)]
+
+
+def get_ivf_experiment_outputs():
+    """Figures, CSVs and tables of the enabled IVF experiments."""
+    names = [f"ivf_{e}" for e in IVF_EXPERIMENTS if ivf_experiment_enabled(e)]
+    if ivf_experiment_enabled("breakeven") and names:
+        names.append("breakeven")
+    return [f"{FIGURES_DIR}/{n}.{ext}" for n in names for ext in ("png", "csv", "md")]
+
+
+def get_list_router_config(wildcards):
+    """Settings of one list router: the LTR block, or the model entry (+ wrapper, budget) and its training."""
+    common = {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10])}
+    if wildcards.get("model") is None:
+        return {**common, **{k: v for k, v in LIST_ROUTER.get("ltr", {}).items() if k != "enabled"}}
+    entry = config["models"][wildcards.model]
+    model = {**{k: v for k, v in entry.items() if k != "training"}, "homogenization": wildcards.homogenization,
+             "parameters_fraction": float(LIST_ROUTER.get("parameters_fraction", 0.1))}
+    training = {**config["training"], **entry.get("training", {}), **LIST_ROUTER.get("training", {})}
+    return {**common, "model": model, "training": training}
+
+
+def get_list_router_run(wildcards):
+    """The identifying fields of a list router, written into its curve file."""
+    run = {"dataset": wildcards.dataset, "seed": int(wildcards.seed)}
+    if wildcards.get("model") is None:
+        return {**run, "method": "router ltr (linear, Vecchiato et al.)"}
+    return {**run, "model": wildcards.model, "homogenization": wildcards.homogenization,
+            "method": f"router {wildcards.model} ({wildcards.homogenization})"}
+
+
+def get_ivf_hybrid_config(wildcards):
+    return {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10]),
+            **{k: v for k, v in EXPERIMENTS.get("ivf_hybrid", {}).items() if k not in ("enabled", "models", "seeds")}}

@@ -1,0 +1,177 @@
+"""Routers over the IVF index's own lists, behind a registry (name → fit function).
+
+A router maps queries x [n, d] to list scores [n, nlist]; IVF probes the p best-scored lists and ranks their keys
+with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per query, the best key of every list
+``list_top1`` [N, nlist] (global key indices; exact labels, see :func:`list_targets`).
+
+* ``centroid`` — plain IVF: ⟨x, μ_l⟩; nothing to train; 2·d·nlist FLOPs.
+* ``ltr`` — the learned linear router of Vecchiato, Lucchese, Nardini, Bruch (SIGIR 2024): scores W x with
+  W ∈ R^{nlist×d} initialised at the centroids, trained with softmax cross-entropy on each query's oracle list
+  (the list that holds its exact top-1); 2·d·nlist FLOPs, as plain IVF.
+* ``amips`` — a multi-output AMIPS model (SupportNet or KeyNet, amips.models) whose output l regresses the list's
+  best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.train on the per-list targets);
+  its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
+  only (key_weight 0) it costs one forward and backward per sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from amips.flops import exact_search_flops, query_flops, training_flops
+from amips.ivf import IvfIndex
+
+log = logging.getLogger("amips.experiments.list_routers")
+
+
+@dataclass
+class FittedRouter:
+    """A trained router: ``scores(x [n, d]) → [n, nlist]``, its per-query FLOPs and its training cost."""
+
+    name: str
+    scores: Callable[[np.ndarray], np.ndarray]
+    flops: float
+    train_flops: float = 0.0
+    train_seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouterData:
+    """What every router is fitted on: keys [m, d], the IVF index, training queries [N, d], their exact top-1 key
+    [N] and the best key of every list [N, nlist]."""
+
+    keys: np.ndarray
+    ivf: IvfIndex
+    queries: np.ndarray
+    top1: np.ndarray
+    list_top1: np.ndarray
+
+    @property
+    def oracle_list(self) -> np.ndarray:
+        """[N] list holding each query's exact top-1 key."""
+        return self.ivf.key_list[self.top1]
+
+
+def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex) -> tuple[np.ndarray, float]:
+    """Exact best key of every IVF list for each query: ([N, nlist] int64, seconds). One pass over all keys
+    (2·N·m·d FLOPs); an empty list is an error (amips.labels.per_cluster_top1)."""
+    from amips.labels import per_cluster_top1
+
+    t0 = time.perf_counter()
+    targets = per_cluster_top1(queries, keys, ivf.key_list, ivf.nlist)
+    return targets, time.perf_counter() - t0
+
+
+def fit_centroid(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
+    """Plain IVF's coarse step (no training)."""
+    from amips.experiments.hybrid import centroids_of
+
+    centroids = centroids_of(data.ivf)
+    return FittedRouter("centroid", lambda x: np.asarray(x, np.float32) @ centroids.T,
+                        float(2 * centroids.size))
+
+
+def train_ltr(queries: np.ndarray, oracle: np.ndarray, centroids: np.ndarray, steps: int, lr: float, batch_size: int,
+              seed: int) -> tuple[np.ndarray, list[float]]:
+    """Linear router W [C, d] from W₀ = centroids by Adam on CE(softmax(W x), oracle list); returns (W, losses of
+    the full training set before training and after each tenth of the steps)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
+    y = torch.from_numpy(np.asarray(oracle, np.int64))
+    weight = torch.nn.Parameter(torch.from_numpy(np.array(centroids, np.float32)))
+    opt = torch.optim.Adam([weight], lr=lr)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def full_loss() -> float:
+        with torch.no_grad():
+            return float(loss_fn(x @ weight.T, y))
+
+    losses = [full_loss()]
+    for step in range(steps):
+        rows = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
+        opt.zero_grad()
+        loss_fn(x[rows] @ weight.T, y[rows]).backward()
+        opt.step()
+        if (step + 1) % max(1, steps // 10) == 0:
+            losses.append(full_loss())
+    return weight.detach().numpy(), losses
+
+
+def fit_ltr(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
+    """The linear learning-to-rank router (``cfg``: steps, lr, batch_size)."""
+    from amips.experiments.hybrid import centroids_of
+
+    centroids = centroids_of(data.ivf)
+    steps, batch = int(cfg.get("steps", 300)), int(cfg.get("batch_size", 512))
+    t0 = time.perf_counter()
+    weight, losses = train_ltr(data.queries, data.oracle_list, centroids, steps, float(cfg.get("lr", 0.01)), batch,
+                               seed)
+    seconds = time.perf_counter() - t0
+    log.info("LTR router: CE %.4f → %.4f in %d steps (%.1f s)", losses[0], losses[-1], steps, seconds)
+    return FittedRouter("ltr", lambda x: np.asarray(x, np.float32) @ weight.T, float(2 * weight.size),
+                        float(training_flops(2 * weight.size, steps, batch)), seconds,
+                        {"ce_initial": losses[0], "ce_final": losses[-1]})
+
+
+def model_scores(model, queries: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """A multi-output model's scores [n, C] (forward only: a router needs no key)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(queries), batch_size):
+            out.append(model(torch.from_numpy(np.ascontiguousarray(queries[start: start + batch_size], np.float32))))
+    return torch.cat(out).numpy()
+
+
+def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
+    """A multi-output AMIPS model on the per-list targets (``cfg``: model — ModelSpec fields, training — TrainSpec
+    fields); the weights of the last step are kept (no validation split here). Saved to ``workdir/model.pt``;
+    training resumes from ``workdir/checkpoint.pt`` (a stale one is discarded), which the caller deletes."""
+    from amips.models import ModelSpec
+    from amips.stages import train_arrays
+    from amips.train import TrainSpec
+
+    model_spec = ModelSpec(**{k: v for k, v in cfg["model"].items() if k != "training"})
+    train_spec = TrainSpec.from_dict({**cfg["training"], "select": "last", "eval_every": 0,
+                                      "checkpoint_every": 0})
+    info, _ = train_arrays(data.keys, data.queries, data.list_top1, workdir / "model.pt", workdir / "checkpoint.pt",
+                           model_spec, train_spec, seed, on_stale="restart")
+    from amips.models import load_model
+
+    model = load_model(workdir / "model.pt", data.keys.shape[1])
+    per_query = float(query_flops(model, with_key=False))  # scores only (a KeyNet's scores need its keys)
+    # a score-only objective trains on the forward alone (amips.train); otherwise on the predicted keys too
+    trained = query_flops(model, with_key=train_spec.key_weight > 0)
+    return FittedRouter(f"{model.spec.kind}", lambda x: model_scores(model, x), per_query,
+                        float(training_flops(trained, train_spec.steps, train_spec.batch_size)),
+                        float(info["train_seconds"]),
+                        {"width": model.width, "num_parameters": info["num_parameters"]})
+
+
+ROUTERS: dict[str, Callable[[RouterData, dict[str, Any], int, Path], FittedRouter]] = {
+    "centroid": fit_centroid,
+    "ltr": fit_ltr,
+    "amips": fit_amips,
+}
+
+
+def fit_router(kind: str, data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
+    """Fit the router registered as ``kind`` (see :data:`ROUTERS`)."""
+    from amips.io import InputError
+
+    if kind not in ROUTERS:
+        raise InputError(f"unknown list router {kind!r}; choose one of {', '.join(ROUTERS)}")
+    return ROUTERS[kind](data, cfg, seed, workdir)
+
+
+def label_flops(num_queries: int, num_keys: int, dim: int) -> float:
+    """FLOPs of the exact labels a learned router is trained on (one pass over all keys per training query)."""
+    return float(num_queries * exact_search_flops(num_keys, dim))

@@ -1,0 +1,81 @@
+"""Routed IVF search: probe lists chosen by any router, rank the candidates with the natural query.
+
+A *router* gives, for each query, an order over the IVF index's lists ``order`` [n, nlist] (best first). Probing
+the first p lists of that order and scanning them exactly with the natural query x finds the exact top-1 key iff
+its list is among the p probed: recall@1 equals the router's *routing coverage* at p.
+
+Cost per query = the router's own cost (``route_flops``: the centroid product 2·d·nlist for plain IVF, a network for
+a learned router, plus the network that predicts a key for hybrid probing) + the scan, 2·d·(keys in the p lists).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+
+from amips.ivf import IvfIndex
+
+log = logging.getLogger("amips.experiments.routed")
+
+
+def order_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Lists ranked by descending score [n, nlist] → order [n, nlist] int64 (ties: lowest list first).
+
+    A row with a NaN/Inf score (a diverged router) keeps its order but is marked a miss by the sweep."""
+    return np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable").astype(np.int64)
+
+
+def preassigned_search(ivf: IvfIndex, queries: np.ndarray, lists: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Scan the given lists [n, p] of each query with the queries [n, d] themselves (faiss search_preassigned).
+
+    Returns (indices [n, k] of the best keys among the scanned ones, -1 where fewer than k were scanned;
+    seconds per query of the scan)."""
+    index = ivf.index
+    lists = np.ascontiguousarray(lists, np.int64)
+    index.nprobe = lists.shape[1]
+    queries = np.ascontiguousarray(queries, np.float32)
+    t0 = time.perf_counter()
+    _, idx = index.search_preassigned(queries, k, lists, np.zeros(lists.shape, np.float32))
+    return idx, (time.perf_counter() - t0) / max(1, queries.shape[0])
+
+
+def prefix_lists(order: np.ndarray) -> Callable[[int], np.ndarray]:
+    """The probe rule of a ranking router: the first p lists of ``order`` [n, nlist]."""
+    return lambda p: order[:, :p]
+
+
+def routed_sweep(ivf: IvfIndex, queries: np.ndarray, probe_lists: Callable[[int], np.ndarray], true_top1: np.ndarray,
+                 nprobes: list[int], k_values: list[int], route_flops: float, route_seconds: float,
+                 valid: np.ndarray | None = None) -> list[dict[str, float]]:
+    """Recall when probing the lists ``probe_lists(p)`` [n, p] (distinct per row) and ranking with ``queries`` [n, d].
+
+    Args:
+        probe_lists: p → the p lists each query probes (e.g. :func:`prefix_lists` of a router's order).
+        true_top1: exact top-1 key of each query [n].
+        route_flops, route_seconds: per-query cost of producing ``order`` (centroid product and/or networks).
+        valid: [n] bool, False for a query whose router output was non-finite (a miss at every p); all True if None.
+    Returns one row per p: nprobe, recall@k, routing_coverage (= recall@1 by construction), scanned_keys,
+    flops = route_flops + 2·d·scanned_keys, seconds = scan + route_seconds, non_finite_queries.
+    """
+    n, d = queries.shape
+    valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
+    true_list = ivf.key_list[true_top1]
+    kmax = max(k_values)
+    rows = []
+    for nprobe in nprobes:
+        lists = probe_lists(nprobe)
+        idx, seconds = preassigned_search(ivf, queries, lists, kmax)
+        scanned = ivf.list_sizes[lists].sum(axis=1)
+        covered = (lists == true_list[:, None]).any(axis=1) & valid
+        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()), "routing_coverage": float(covered.mean()),
+               "flops": float(route_flops + 2 * d * scanned.mean()), "seconds": seconds + route_seconds,
+               "non_finite_queries": int((~valid).sum())}
+        for k in k_values:
+            row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1) & valid))
+        rows.append(row)
+        log.info("routed IVF nprobe %d/%d: recall@1 %.4f, coverage %.4f", nprobe, ivf.nlist, row["recall@1"]
+                 if "recall@1" in row else float("nan"), row["routing_coverage"])
+    return rows

@@ -1,0 +1,197 @@
+"""File-level stages of the IVF experiments (used by the Snakemake scripts): hybrid probing, list routers,
+break-even. Each reads the mips labels' train/test splits and the IVF index of rule ivf_baselines, and writes one
+CSV (atomically) in the column layout of :func:`amips.ivf.ivf_sweep`, plus the training cost of learned methods:
+``train_seconds``, ``train_flops`` (estimate, :func:`amips.flops.training_flops`), ``label_seconds`` and
+``label_flops`` (the exact labels the method is trained on)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from amips.io import load_embeddings, load_npy
+
+log = logging.getLogger("amips.experiments.stages")
+
+
+def _split(labels_dir: Path, name: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    from amips.stages import _load_split
+
+    queries, targets = _load_split(labels_dir, name, dim)
+    return queries, targets[:, 0]
+
+
+def _label_cost(labels_dir: Path, num_train: int, num_keys: int, dim: int) -> dict[str, float]:
+    """The share of the labels stage's measured seconds spent on the ``num_train`` training rows, and their FLOPs."""
+    from amips.experiments.list_routers import label_flops
+
+    meta_file = labels_dir / "meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+    rows = max(1, int(meta.get("num_rows", num_train)))
+    return {"label_seconds": float(meta.get("label_seconds", float("nan"))) * num_train / rows,
+            "label_flops": label_flops(num_train, num_keys, dim)}
+
+
+def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
+               out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], training: dict[str, Any],
+               threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
+    """Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
+
+    ``cfg``: k_values, split_shares; ``training``: the run's training settings (steps, batch_size), for the
+    training-FLOPs estimate."""
+    import faiss
+
+    from amips.evaluate import predict
+    from amips.experiments.hybrid import hybrid_sweeps
+    from amips.flops import query_flops, training_flops
+    from amips.ivf import load_ivf
+    from amips.models.factory import load_checked_model
+    from amips.runinfo import configure_torch
+    from amips.stages import _model_seconds_per_query
+    from amips.tables import write_csv
+
+    configure_torch(threads, "cpu")
+    faiss.omp_set_num_threads(max(1, threads))
+    labels_dir = Path(labels_dir)
+    keys = load_embeddings(keys_path, "keys")
+    test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
+    num_train = load_npy(labels_dir / "train_queries.npy", "train queries", mmap=True).shape[0]
+    model, payload = load_checked_model(model_path, keys)
+    predicted = predict(model, test_q, batch_size)[1][:, 0, :]
+    net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
+    net_flops = float(query_flops(model))
+    ivf = load_ivf(index_path)
+    rows = hybrid_sweeps(ivf, test_q, predicted, test_top1, list(cfg.get("k_values", [1, 10])), net_flops,
+                         net_seconds, [float(s) for s in cfg.get("split_shares", [0.5])])
+    cost = {"network_flops": net_flops, "network_seconds": net_seconds,
+            "train_seconds": float(payload.get("train_info", {}).get("train_seconds", float("nan"))),
+            "train_flops": training_flops(net_flops, int(training["steps"]), int(training["batch_size"])),
+            **_label_cost(labels_dir, num_train, keys.shape[0], keys.shape[1])}
+    label = f"{run['model']} ({run['homogenization']})"
+    out = []
+    for r in rows:
+        rule = r.pop("probe_rule")
+        name = f"hybrid {label}" if rule == "hybrid" else f"split {r['split_share']:g} {label}"
+        out.append({**run, "method": name, **cost, **r})
+    write_csv(pd.DataFrame(out), out_csv)
+    return out
+
+
+def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
+                out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], workdir: str | Path,
+                threads: int = 1) -> list[dict[str, Any]]:
+    """Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
+
+    ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values.
+    The ``amips`` router labels every training query with each list's best key first (timed: its label cost)."""
+    import faiss
+
+    from amips.experiments.list_routers import RouterData, fit_router, label_flops, list_targets
+    from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
+    from amips.ivf import load_ivf, nprobe_grid
+    from amips.runinfo import configure_torch
+    from amips.tables import write_csv
+
+    configure_torch(threads, "cpu")
+    faiss.omp_set_num_threads(max(1, threads))
+    labels_dir, workdir = Path(labels_dir), Path(workdir)
+    keys = load_embeddings(keys_path, "keys")
+    ivf = load_ivf(index_path)
+    train_q, train_top1 = _split(labels_dir, "train", keys.shape[1])
+    test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
+    if kind == "amips":
+        list_top1, seconds = list_targets(train_q, keys, ivf)
+        labels = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape)}
+    elif kind == "centroid":
+        list_top1, labels = np.empty((len(train_q), 0), np.int64), {"label_seconds": 0.0, "label_flops": 0.0}
+    else:
+        list_top1, labels = np.empty((len(train_q), 0), np.int64), _label_cost(labels_dir, len(train_q), *keys.shape)
+    router = fit_router(kind, RouterData(keys, ivf, train_q, train_top1, list_top1), cfg, int(run.get("seed", 0)),
+                        workdir)
+    router.scores(test_q[: min(256, len(test_q))])  # warm-up
+    t0 = time.perf_counter()
+    scores = router.scores(test_q)
+    order = order_from_scores(scores)
+    route_seconds = (time.perf_counter() - t0) / len(test_q)
+    rows = routed_sweep(ivf, test_q, prefix_lists(order), test_top1, nprobe_grid(ivf.nlist),
+                        list(cfg.get("k_values", [1, 10])), router.flops, route_seconds,
+                        np.isfinite(scores).all(axis=1))
+    name = run.get("method", f"router {router.name}")
+    out = [{**run, "method": name, "router_flops": router.flops, "router_seconds": route_seconds,
+            "train_seconds": router.train_seconds, "train_flops": router.train_flops, **labels, **router.info, **r}
+           for r in rows]
+    write_csv(pd.DataFrame(out), out_csv)
+    (workdir / "checkpoint.pt").unlink(missing_ok=True)  # outputs written: an interrupted run no longer resumes
+    return out
+
+
+COST_METRICS = ("train_seconds", "train_flops", "label_seconds", "label_flops", "build_seconds", "build_flops",
+                "network_flops", "router_flops")
+TARGET_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)  # the issue's target range of FLOP budgets (fractions of exact)
+
+
+def versus_ivf_markdown(curves: pd.DataFrame, budgets: tuple[float, ...] = TARGET_BUDGETS) -> str:
+    """Markdown: at each FLOPs budget (fraction of exact search), plain IVF's best recall@1, the best other method
+    and its margin (positive: the method beats plain IVF at equal FLOPs; measured from 0 where plain IVF has no
+    operating point within the budget)."""
+    from amips.tables import best_within_budget
+
+    lines = ["\n## Best method vs plain IVF at equal FLOPs\n\n",
+             "| dataset | FLOPs budget | plain IVF recall@1 | best other method | its recall@1 | margin |\n",
+             "|---|---|---|---|---|---|\n"]
+    for dataset, frame in curves.groupby("dataset", sort=True):
+        exact = frame.loc[frame["method"] == "exact", "flops_mean"]
+        if exact.empty:
+            continue
+        others = frame[~frame["method"].isin(["exact", "hnsw", "hnsw faiss"])]
+        table = best_within_budget(others, "flops", "recall@1", [b * float(exact.iloc[0]) for b in budgets])
+        table["fraction"] = table["flops_budget"] / float(exact.iloc[0])
+        for fraction, rows in table.groupby("fraction", sort=True):
+            base = rows.loc[rows["method"] == "ivf natural", "recall@1_mean"]
+            base_value = float(base.iloc[0]) if len(base) else float("nan")
+            rest = rows[(rows["method"] != "ivf natural") & rows["recall@1_mean"].notna()]
+            base_cell = "–" if np.isnan(base_value) else f"{base_value:.3f}"  # no operating point fits
+            if rest.empty:
+                lines.append(f"| {dataset} | {fraction:.3g} | {base_cell} | – | – | – |\n")
+                continue
+            best = rest.loc[rest["recall@1_mean"].idxmax()]
+            margin = best["recall@1_mean"] - (0.0 if np.isnan(base_value) else base_value)
+            lines.append(f"| {dataset} | {fraction:.3g} | {base_cell} | {best['method']} | "
+                         f"{best['recall@1_mean']:.3f} | {margin:+.3f} |\n")
+    return "".join(lines)
+
+
+def aggregate_experiment(files: list[str | Path], out_csv: str | Path, out_md: str | Path,
+                         title: str) -> pd.DataFrame:
+    """Curves (mean ± std over seeds) of the baselines and one experiment's methods; the Markdown holds the
+    equal-FLOPs / equal-wall-clock tables, coverage at equal probes and the comparison with plain IVF."""
+    from amips.io import atomic_write_text
+    from amips.tables import aggregate_ivf
+
+    curves = aggregate_ivf(files, out_csv, out_md, title=title, extra_metrics=COST_METRICS)
+    text = Path(out_md).read_text(encoding="utf-8") + versus_ivf_markdown(curves)
+    atomic_write_text(out_md, text)
+    return curves
+
+
+def breakeven(curve_files: list[str | Path], out_csv: str | Path, out_md: str | Path, figure: str | Path,
+              recalls: list[float]) -> pd.DataFrame:
+    """Break-even table (:func:`amips.experiments.breakeven.breakeven_table`) and figure over aggregated curves."""
+    from amips.experiments.breakeven import breakeven_markdown, breakeven_table
+    from amips.experiments.figures import plot_breakeven
+    from amips.io import atomic_write_text
+    from amips.tables import _read_csvs, write_csv
+
+    curves = pd.concat(_read_csvs(curve_files), ignore_index=True)
+    curves = curves.drop_duplicates(subset=[c for c in ("dataset", "method", "nprobe", "ef") if c in curves])
+    table = breakeven_table(curves, recalls)
+    write_csv(table, out_csv)
+    atomic_write_text(out_md, breakeven_markdown(table))
+    plot_breakeven(curves, recalls, figure)
+    return table

@@ -1,0 +1,12 @@
+"""Snakemake adapter for rules list_router_ltr / list_router_amips → amips.experiments.stages.list_router."""
+from pathlib import Path
+
+from amips.logs import redirect_to_log
+
+redirect_to_log(snakemake.log[0])
+
+from amips.experiments.stages import list_router  # noqa: E402
+
+list_router(snakemake.params.kind, snakemake.input.key_file, Path(snakemake.input.test_queries).parent,
+            snakemake.input.index, snakemake.output.csv, snakemake.params.cfg, snakemake.params.run,
+            Path(snakemake.output.csv).parent, threads=snakemake.threads)
