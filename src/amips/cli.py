@@ -369,9 +369,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if out.suffix not in (".npy", ".npz"):
         raise UsageError(f"output file {out} must end in .npy or .npz (see amips predict --help)")
     check_distinct_paths({"output": out}, {"model": args.model, "queries": args.queries})
-    device = _device(args)
     from amips.runinfo import configure_torch
 
+    device = _device(args)
     configure_torch(args.threads, device)
     keys, scores = predict_keys(args.model, args.queries, args.batch_size, device)
     save_predictions(out, keys, scores)

@@ -18,6 +18,7 @@ from amips.augment import split_rows
 from amips.data import gaussian_sphere, structured_embeddings
 from amips.io import InputError, load_npy
 from amips.models.spec import ModelSpec
+from amips.sweeps import sweep_blocks as task_blocks
 from amips.train import TrainSpec
 from amips.validation import carve_validation
 
@@ -53,13 +54,12 @@ class DatasetSizes:
 
 
 def sweep_blocks(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, block) for the main sweep, each extra sweep, and the router experiment (if enabled)."""
-    yield "sweep", config.get("sweep", {})
-    for i, block in enumerate(config.get("extra_sweeps", [])):
-        yield f"extra_sweeps.{i}", block
-    router = config.get("experiments", {}).get("router", {})
-    if router.get("enabled", False):
-        yield "experiments.router", {**config.get("sweep", {}), **{k: v for k, v in router.items() if k in SWEEP_FIELDS}}
+    """(where, block) for each block of :func:`amips.sweeps.sweep_blocks`, named by its place in the config."""
+    blocks = task_blocks(config)
+    names = ["sweep", *(f"extra_sweeps.{i}" for i in range(len(config.get("extra_sweeps", []))))]
+    yield from zip(names, blocks["mips"])
+    for block in blocks.get("router", []):
+        yield "experiments.router", block
 
 
 def check_sweep_names(config: dict[str, Any], sizes: DatasetSizes) -> None:

@@ -122,9 +122,13 @@ def structured_embeddings(
 def load_key_query_files(keys_path: str | Path, queries_path: str | Path) -> KeyQuerySet:
     """User embeddings from two ``.npy`` files (float32 2-D, finite, same d); queries are unit-normalised."""
     keys = load_embeddings(keys_path, "keys")
-    queries = load_embeddings(queries_path, "queries", dim=keys.shape[1])
+    return KeyQuerySet(keys, unit_queries(load_embeddings(queries_path, "queries", dim=keys.shape[1]), queries_path))
+
+
+def unit_queries(queries: np.ndarray, path: str | Path) -> np.ndarray:
+    """Queries [n, d] divided by their norms; a zero-norm row is an ``InputError`` naming ``path`` and the row."""
     norms = np.linalg.norm(queries, axis=1)
     if (norms == 0).any():
-        raise InputError(f"queries ({queries_path}) has {int((norms == 0).sum())} zero-norm row(s), "
+        raise InputError(f"queries ({path}) has {int((norms == 0).sum())} zero-norm row(s), "
                          f"first at row {int(np.argmax(norms == 0))}")
-    return KeyQuerySet(keys, normalize_rows(queries))
+    return normalize_rows(queries)

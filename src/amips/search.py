@@ -121,18 +121,14 @@ def predict_keys(model_path: str | Path, queries_path: str | Path, batch_size: i
     Returns (keys [n, d], scores [n]) for a MIPS model, (keys [n, C, d], scores [n, C]) for a C-output router.
     Raises ``InputError`` if the file does not fit the model or any prediction is not finite.
     """
-    from amips.data import normalize_rows
+    from amips.data import unit_queries
     from amips.io import load_embeddings
     from amips.models.factory import check_model_dim, load_payload, model_from_payload
 
     model = model_from_payload(load_payload(model_path), str(model_path))
     queries = load_embeddings(queries_path, "queries")
     check_model_dim(model, queries.shape[1], model_path)
-    norms = np.linalg.norm(queries, axis=1)
-    if (norms == 0).any():
-        raise InputError(f"queries ({queries_path}) has {int((norms == 0).sum())} zero-norm row(s), "
-                         f"first at row {int(np.argmax(norms == 0))}")
-    scores, keys = predict(model, normalize_rows(queries), batch_size, device)
+    scores, keys = predict(model, unit_queries(queries, queries_path), batch_size, device)
     broken = ~finite_rows(scores, keys)
     if broken.any():
         raise InputError(f"the model predicts non-finite keys or scores for {int(broken.sum())} of {len(keys)} "
