@@ -28,6 +28,7 @@ include: "workflow/rules/ivf.smk"
 include: "workflow/rules/router.smk"
 include: "workflow/rules/ivf_experiments.smk"
 include: "workflow/rules/curves.smk"
+include: "workflow/rules/scaling.smk"
 include: "workflow/rules/homogenization.smk"
 include: "workflow/rules/benchmark.smk"
 

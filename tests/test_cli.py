@@ -220,12 +220,14 @@ def test_cli_names_mirror_the_registries():
     from amips.models.homogenize import HOMOGENIZATIONS, KINDS
     from amips.models.skipmlp import RECTIFIERS
     from amips.models.spec import ModelSpec
+    from amips.retrieval import RETRIEVAL_TERMS
     from amips.selection import SELECTORS
     from amips.train import TrainSpec
     import amips.cli as cli
 
     assert names.MODEL_KINDS == KINDS and names.HOMOGENIZATIONS == HOMOGENIZATIONS
     assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
+    assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS)
     assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)
     for cls, defaults in ((ModelSpec, names.MODEL_DEFAULTS), (TrainSpec, names.TRAIN_DEFAULTS)):
         declared = {f.name: f.default for f in fields(cls)}

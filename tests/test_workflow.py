@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert provenance["config"]["name"] == config["name"] and "commit" in provenance["git"]
     assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png",
                                           "learning_curves.png", "ivf_hybrid.png", "ivf_routers.png",
-                                          "breakeven.png"}
+                                          "breakeven.png", "data_scaling.png"}
     figures = tmp_path / "paper_figures" / config["name"]
     hybrid = pd.read_csv(figures / "ivf_hybrid.csv")
     assert {"hnsw faiss", "hybrid supportnet (none)", "split 0.5 supportnet (none)"} <= set(hybrid["method"])
@@ -98,13 +99,25 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert "Best method vs plain IVF at equal FLOPs" in (figures / "ivf_routers.md").read_text()
     breakeven = pd.read_csv(figures / "breakeven.csv")
     assert set(breakeven["baseline"]) == {"ivf natural", "hnsw faiss", "hnsw"} and "N* vs" in (figures / "breakeven.md").read_text()
+    scaling = pd.read_csv(figures / "data_scaling.csv")
+    scaling_cfg = config["experiments"]["data_scaling"]
+    assert set(scaling["model"]) == {"keynet", "control: ridge", "control: blend", "plain IVF (query x)"}
+    assert sorted(scaling["n_queries"].unique()) == scaling_cfg["train_queries"]
+    assert {"match_rate_mean", "key_error_rn2_mean", "coverage@1_mean", "recall@1_at_0.1_mean"} <= set(scaling.columns)
+    scaling_runs = pd.read_csv(figures / "data_scaling_runs.csv")
+    keynet_rows = scaling_runs[scaling_runs["model"] == "keynet"].sort_values("n_queries")
+    assert keynet_rows["train_rows"].tolist() == [n * 2 for n in scaling_cfg["train_queries"]]  # 1 noisy copy each
+    assert "Data scaling" in (figures / "data_scaling.md").read_text()
+    retrieval = json.loads((tmp_path / "results/tiny/mips/keynet_retrieval/none/frac0.5/seed0/history.json").read_text())
+    assert "val_list_coverage" in retrieval["history"][-1] and "retrieval" in retrieval["history"][0]
     curves = pd.read_csv(tmp_path / "paper_figures" / config["name"] / "learning_curves.csv")
     assert {"val_match_rate", "train_match_rate", "val_key_error_rn2", "selected"} <= set(curves.columns)
     per_run = curves.groupby(["task", "model", "homogenization", "parameters_fraction", "seed"])
     assert per_run.ngroups == len(runs) and (per_run["selected"].sum() == 1).all()  # best_val: one selected step
     best = per_run.apply(lambda r: r["val_match_rate"].max() - r.loc[r["selected"], "val_match_rate"].iloc[0])
     assert (best == 0).all()
-    for figure in ("match_rate", "compression", "ivf", "router", "ivf_hybrid", "ivf_routers", "breakeven"):
+    for figure in ("match_rate", "compression", "ivf", "router", "ivf_hybrid", "ivf_routers", "breakeven",
+                   "data_scaling"):
         path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))

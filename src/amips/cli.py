@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 from amips.io import check_distinct_paths
-from amips.names import HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, SELECTIONS, TRAIN_DEFAULTS
+from amips.names import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, SELECTIONS,
+                         TRAIN_DEFAULTS)
 from amips.presets import PRESETS, preset
 
 if TYPE_CHECKING:
@@ -206,6 +208,40 @@ def _add_training(parser: argparse.ArgumentParser, checkpoint_every: int) -> Non
                             "checkpoint from other inputs or settings is an error)")
 
 
+def _add_retrieval(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("retrieval-aligned term (amips extension, off by default; amips.retrieval)")
+    group.add_argument("--retrieval", choices=("none", *RETRIEVAL_TERMS), default="none",
+                       help="add a term that trains the IVF coarse step of the predicted key on an IVF partition: "
+                            "list_ce (softmax over the lists) or list_margin (hinge on the true list's margin)")
+    group.add_argument("--retrieval-weight", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="its weight in the loss (default: 1.0)")
+    group.add_argument("--retrieval-temperature", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="list_ce: softmax temperature τ (default: 0.05)")
+    group.add_argument("--retrieval-margin", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="list_margin: margin γ (default: 0.02)")
+    group.add_argument("--ivf-index", default=None,
+                       help="faiss IVF index over --keys whose lists the term trains on (default: one built with "
+                            "⌊√m⌋ lists, seed 0, and saved as OUT.ivf)")
+
+
+def _retrieval(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The training.retrieval mapping of the fit command's options; None when off."""
+    if args.retrieval == "none":
+        for option in ("retrieval_weight", "retrieval_temperature", "retrieval_margin", "ivf_index"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} needs --retrieval list_ce or list_margin")
+        return None
+    cfg: dict[str, Any] = {"name": args.retrieval}
+    for option, field in (("retrieval_weight", "weight"), ("retrieval_temperature", "temperature"),
+                          ("retrieval_margin", "margin")):
+        if getattr(args, option) is not None:
+            cfg[field] = getattr(args, option)
+    wrong = {"list_ce": "retrieval_margin", "list_margin": "retrieval_temperature"}[args.retrieval]
+    if getattr(args, wrong) is not None:
+        raise UsageError(f"--{wrong.replace('_', '-')} does not apply to --retrieval {args.retrieval}")
+    return cfg
+
+
 def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-other-keys", action="store_true",
                         help="use a model with keys other than those it was trained on (a warning instead of an error)")
@@ -329,12 +365,16 @@ def cmd_fit(args: argparse.Namespace) -> None:
     from amips.fit import fit_embeddings
 
     model_spec, train_spec = _model_spec(args), _train_spec(args)
+    retrieval = _retrieval(args)
+    if retrieval is not None:
+        train_spec = dataclasses.replace(train_spec, retrieval=retrieval)
     info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
                           _label_option(args, "noise_copies", 4), _label_option(args, "noise_std", 0.02), args.seed,
                           _device(args), args.threads, progress=_progress(args), restart=args.restart,
                           val_fraction=(args.val_fraction if args.val_fraction is not None
                                         else _label_option(args, "validation_fraction", 0.1)),
-                          val_queries_path=args.val_queries, val_split=_label_option(args, "split", "by_source"))
+                          val_queries_path=args.val_queries, val_split=_label_option(args, "split", "by_source"),
+                          ivf_index_path=args.ivf_index)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
     selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
                 if "selected_val_match_rate" in info else "")
@@ -526,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "drawn at random (pooled, the official split's convention)")
     _add_model(p)
     _add_training(p, checkpoint_every=100)
+    _add_retrieval(p)
     _add_noise(p)
     _add_runtime(p)
 

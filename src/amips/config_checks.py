@@ -141,6 +141,11 @@ def check_counts(config: dict[str, Any], sizes: DatasetSizes) -> None:
 def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> int:
     """Training rows of the labels stage's split of ``num_queries`` × (1 + copies) rows: the same functions
     (:func:`amips.augment.split_rows`, :func:`amips.validation.carve_validation`) on the rows' source ids."""
+    return int(_train_row_sources(num_queries, copies, labels, dataset).size)
+
+
+def _train_row_sources(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> np.ndarray:
+    """The source query of each training row of the labels stage (see :func:`_train_rows`)."""
     source = np.repeat(np.arange(num_queries, dtype=np.int64), 1 + copies)
     seed = int(labels.get("seed", 0))
     try:
@@ -149,7 +154,7 @@ def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: 
         train, _ = carve_validation(train, source, float(labels.get("validation_fraction", 0.1)), seed)
     except ValueError as exc:
         raise InputError(f"config labels for dataset {dataset!r}: {exc}") from exc
-    return int(train.size)
+    return source[train]
 
 
 def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:
@@ -183,8 +188,66 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
                          f"of {sorted(HOMOGENIZATIONS)}")
 
 
+def check_retrieval(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """A retrieval term (training.retrieval) trains a single-output MIPS model's IVF coarse step: not a router."""
+    def uses_retrieval(model: str) -> bool:
+        return (training_for(config, model).get("retrieval") or {}).get("name", "none") != "none"
+
+    for where, block in sweep_blocks(config):
+        if where.startswith("experiments."):
+            bad = [m for m in block.get("models", []) if m in config.get("models", {}) and uses_retrieval(m)]
+            if bad:
+                raise InputError(f"config {where}.models: {bad} train with training.retrieval, which applies to "
+                                 "single-output MIPS models, not routers")
+    routers = config.get("experiments", {}).get("list_router", {})
+    if routers.get("enabled", False):
+        bad = [m for m in routers.get("models", []) if m in config.get("models", {}) and uses_retrieval(m)]
+        if bad:
+            raise InputError(f"config experiments.list_router.models: {bad} train with training.retrieval, which "
+                             "applies to single-output MIPS models, not routers")
+
+
+def check_scaling(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """Data scaling: defined datasets and single-output MIPS models, each n within the training split's distinct
+    source queries, a batch within the n-query subset, and a validation split to select on."""
+    scaling = config.get("experiments", {}).get("data_scaling", {})
+    if not scaling.get("enabled", False):
+        return
+    where = "config experiments.data_scaling"
+    for field, known in (("datasets", config.get("datasets", {})), ("models", config.get("models", {}))):
+        undefined = [name for name in scaling.get(field, []) if name not in known]
+        if undefined:
+            raise InputError(f"{where}.{field}: {undefined} are not defined under {field}")
+    labels = config.get("labels", {})
+    if float(labels.get("validation_fraction", 0.1)) <= 0:
+        raise InputError(f"{where} needs labels.validation_fraction > 0 (the controls and best_val select on it)")
+    copies = int(labels.get("noise_copies", 4))
+    training = scaling.get("training", {})
+    for dataset in scaling.get("datasets", []):
+        num_queries = sizes(dataset)[1]
+        if num_queries is None:
+            continue
+        available = int(np.unique(_train_row_sources(num_queries, copies, labels, dataset)).size)
+        too_many = [n for n in scaling.get("train_queries", []) if n > available]
+        if too_many:
+            raise InputError(f"{where}.train_queries {too_many} exceed the {available} distinct training queries of "
+                             f"dataset {dataset!r}")
+        smallest = min(scaling.get("train_queries", [available])) * (1 + copies)
+        for model in scaling.get("models", []):
+            batch = {**training_for(config, model), **training}.get("batch_size")
+            if isinstance(batch, int) and batch > smallest:
+                raise InputError(f"{where}: batch_size={batch} (model {model!r}) exceeds the {smallest} training rows "
+                                 f"of the smallest subset")
+    for model in scaling.get("models", []):
+        try:
+            TrainSpec.from_dict({**training_for(config, model), **training})
+        except ValueError as exc:
+            raise InputError(f"{where}.training (model {model!r}): {exc}") from exc
+
+
 CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
-    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments,
+    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments, check_retrieval,
+    check_scaling,
 )
 
 

@@ -25,7 +25,9 @@ from amips.labels import exact_topk
 from amips.models import ModelSpec
 from amips.runinfo import configure_torch
 from amips.search import load_mips_model
-from amips.stages import label_queries, train_arrays
+from amips.ivf import build_ivf, save_ivf
+from amips.retrieval import Partition
+from amips.stages import label_queries, load_partition, train_arrays
 from amips.train import TrainSpec
 from amips.validation import carve_validation, selection_eval_fn
 
@@ -54,6 +56,7 @@ def fit_embeddings(
     val_fraction: float = 0.1,
     val_queries_path: str | Path | None = None,
     val_split: str = "by_source",
+    ivf_index_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
@@ -67,14 +70,22 @@ def fit_embeddings(
     ``val_queries_path`` (labelled with their exact top-1, no noise copies; then every training row is used), or else
     a ``val_fraction`` of the training queries, split by source (``val_split='by_source'``: no noisy copy of a
     validation query is trained on) or by row (``'pooled'``).
+
+    With ``train_spec.retrieval`` (:mod:`amips.retrieval`), the term trains on the partition of the faiss IVF index
+    ``ivf_index_path`` (over the same keys), or else of one built here (⌊√m⌋ lists, seed 0) and saved as
+    ``<out_path>.ivf`` so that the model can be searched with the index it was trained for.
     """
     out_path = Path(out_path)
     if out_path.is_dir():
         raise InputError(f"output {out_path} is a directory; give a file name such as {out_path / 'model.pt'}")
     ckpt = checkpoint_path(out_path)
     inputs = {"keys": keys_path, "queries": queries_path, **({"validation queries": val_queries_path}
-                                                             if val_queries_path is not None else {})}
-    check_distinct_paths({"model output": out_path, "checkpoint": ckpt}, inputs)
+                                                             if val_queries_path is not None else {}),
+              **({"IVF index": ivf_index_path} if ivf_index_path is not None else {})}
+    outputs = {"model output": out_path, "checkpoint": ckpt}
+    if train_spec.retrieval and ivf_index_path is None:
+        outputs["IVF index output"] = out_path.with_name(out_path.name + ".ivf")
+    check_distinct_paths(outputs, inputs)
     with exclusive_lock(out_path, "amips fit"):
         configure_torch(threads, device)
         ds = load_key_query_files(keys_path, queries_path)
@@ -92,7 +103,9 @@ def fit_embeddings(
             label_cfg["val_queries"] = array_digest(val_q)
         else:
             val_q, val_t = labels.queries[val_rows], labels.targets[val_rows]
-        eval_fn = selection_eval_fn(ds.keys, val_q, val_t, train_q, train_t, device=device, seed=seed)
+        partition = _partition(ds.keys, train_spec, ivf_index_path, outputs.get("IVF index output"))
+        eval_fn = selection_eval_fn(ds.keys, val_q, val_t, train_q, train_t, device=device, seed=seed,
+                                    partition=partition)
         if restart and ckpt.exists():
             log.info("--restart: discarding %s", ckpt)
             ckpt.unlink()
@@ -102,10 +115,24 @@ def fit_embeddings(
                  "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
         info, _ = train_arrays(ds.keys, train_q, train_t, out_path, ckpt, model_spec, train_spec, seed,
                                device, threads, eval_fn=eval_fn, progress=progress, extra=extra,
-                               fingerprint_extra={"labels": label_cfg},
+                               fingerprint_extra={"labels": label_cfg}, partition=partition,
                                on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
         ckpt.unlink(missing_ok=True)
     return info
+
+
+def _partition(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
+               new_index_path: Path | None) -> Partition | None:
+    """The IVF partition a retrieval term trains on: of ``index_path``, else of a new index saved at
+    ``new_index_path``; None without a retrieval term."""
+    if not train_spec.retrieval or train_spec.retrieval.get("name", "none") == "none":
+        return None
+    if index_path is not None:
+        return load_partition(index_path, keys)
+    ivf = build_ivf(keys, seed=0)
+    save_ivf(ivf, new_index_path)
+    log.info("built an IVF index of %d lists for the retrieval term; saved to %s", ivf.nlist, new_index_path)
+    return Partition.from_ivf(ivf)
 
 
 def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path: str | Path, device: str = "cpu",

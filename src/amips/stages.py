@@ -25,12 +25,14 @@ from amips.augment import augment_queries, split_rows
 from amips.clustering import Clustering, kmeans
 from amips.data import KeyQuerySet, gaussian_sphere, load_key_query_files, structured_embeddings
 from amips.evaluate import evaluate_model
+from amips.ivf import load_ivf
 from amips.io import InputError, atomic_save_npy, atomic_write_json, load_embeddings, load_npy
 from amips.labels import exact_topk, per_cluster_top1
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.fingerprint import array_digest
 from amips.models.factory import expected_parameter_count, load_checked_model, resolve_width
 from amips.resources import check_fits, training_bytes
+from amips.retrieval import Partition
 from amips.models.sizing import parameter_budget
 from amips.runinfo import configure_torch, environment_info
 from amips.train import TrainData, TrainSpec, train_model
@@ -170,8 +172,12 @@ def train_run(
     progress: bool = False,
     on_stale: str = "restart",
     stale_hint: str = "delete it to train from step 0",
+    partition_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train one model; writes ``model.pt`` and ``history.json`` into ``out_dir``.
+
+    ``partition_path``: the faiss IVF index whose partition a ``train_spec.retrieval`` term trains on (needed then,
+    ignored otherwise); validation then also reports the coverage of the true key's list (``val_list_coverage``).
 
     Resumes from ``checkpoint.pt`` if it is from the same run (same fingerprint, see
     :func:`amips.train.run_fingerprint`, including the labels' settings from ``meta.json``); a stale or corrupt one is
@@ -181,19 +187,31 @@ def train_run(
     labels_dir, out = Path(labels_dir), Path(out_dir)
     keys = load_embeddings(keys_path, "keys")
     train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
+    partition = load_partition(partition_path, keys) if train_spec.retrieval and partition_path is not None else None
     eval_fn = None
     val_file = labels_dir / "val_queries.npy"  # labels made before validation splits existed have none
     if val_file.exists() and load_npy(val_file, "validation queries", mmap=True).shape[0] > 0:
         val_q, val_t = _load_split(labels_dir, "val", keys.shape[1])
-        eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, eval_batch_size, device, seed)
+        eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, eval_batch_size, device, seed,
+                                    partition=partition)
     label_meta = labels_dir / "meta.json"
     label_cfg = json.loads(label_meta.read_text(encoding="utf-8")).get("config", {}) if label_meta.exists() else {}
     info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
                                  train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress,
-                                 fingerprint_extra={"labels": label_cfg}, on_stale=on_stale, stale_hint=stale_hint)
+                                 fingerprint_extra={"labels": label_cfg}, on_stale=on_stale, stale_hint=stale_hint,
+                                 partition=partition)
     atomic_write_json(out / "history.json", {"info": info, "history": history})
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return info
+
+
+def load_partition(index_path: str | Path, keys: np.ndarray) -> Partition:
+    """The partition (centroids, key lists) of the IVF index at ``index_path``, which must hold keys [m, d]."""
+    ivf = load_ivf(index_path)
+    if ivf.key_list.shape[0] != keys.shape[0] or ivf.index.d != keys.shape[1]:
+        raise InputError(f"IVF index {index_path} holds {ivf.key_list.shape[0]} keys of dimension {ivf.index.d}, the "
+                         f"keys are {keys.shape[0]} × {keys.shape[1]}")
+    return Partition.from_ivf(ivf)
 
 
 def train_arrays(
@@ -213,6 +231,7 @@ def train_arrays(
     fingerprint_extra: dict[str, Any] | None = None,
     on_stale: str = "error",
     stale_hint: str = "delete it to train from step 0",
+    partition: Partition | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Build and train a model on queries [N, d] with targets [N, C] over keys [m, d]; save it to ``model_path``.
 
@@ -229,7 +248,7 @@ def train_arrays(
     check_fits(training_bytes(num_parameters, train_spec.batch_size, width, model_spec.depth, keys.shape[1],
                               train_q.shape[0]), f"training a model of {num_parameters} parameters (width {width})")
     model = build_model(model_spec, keys.shape[1], keys.shape[0], seed=seed)
-    data = TrainData(torch.from_numpy(train_q), torch.from_numpy(train_t), torch.from_numpy(keys))
+    data = TrainData(torch.from_numpy(train_q), torch.from_numpy(train_t), torch.from_numpy(keys), partition)
     result = train_model(model, data, train_spec, seed=seed, device=device, checkpoint_path=checkpoint_path,
                          eval_fn=eval_fn, progress=progress, fingerprint_extra=fingerprint_extra, on_stale=on_stale,
                          stale_hint=stale_hint, run_name=str(model_path))

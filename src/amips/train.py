@@ -22,6 +22,7 @@ from amips.io import InputError
 from amips.losses import amips_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
+from amips.retrieval import Partition, make_retrieval
 from amips.selection import BestValidation, LastWeights, make_selector
 from amips.settings import from_mapping
 
@@ -60,6 +61,7 @@ class TrainSpec:
     eval_every: int = 0
     log_every: int = 100
     select: str = "best_val"
+    retrieval: dict[str, Any] | None = None  # amips.retrieval term, e.g. {name: list_ce, weight: 1, temperature: 0.05}
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every"):
@@ -88,6 +90,7 @@ class TrainSpec:
             if not ok:
                 raise ValueError(message)
         make_selector(self.select)
+        make_retrieval(self.retrieval)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainSpec":
@@ -109,20 +112,35 @@ class TrainSpec:
 
 @dataclass
 class TrainData:
-    """Training tensors: queries [N, d] (unit), target_idx [N, C] int64 (per-cluster top-1), keys [m, d]."""
+    """Training tensors: queries [N, d] (unit), target_idx [N, C] int64 (per-cluster top-1), keys [m, d], and the
+    IVF partition a retrieval term trains on (:mod:`amips.retrieval`; None without one)."""
 
     queries: torch.Tensor
     target_idx: torch.Tensor
     keys: torch.Tensor
+    partition: Partition | None = None
 
     def __post_init__(self) -> None:
         if self.queries.shape[0] != self.target_idx.shape[0]:
             raise InputError(f"{self.queries.shape[0]} training queries but {self.target_idx.shape[0]} target rows")
         if self.queries.shape[1] != self.keys.shape[1]:
             raise InputError(f"queries have dimension {self.queries.shape[1]}, keys {self.keys.shape[1]}")
+        if self.partition is not None:
+            if self.partition.centroids.shape[1] != self.keys.shape[1]:
+                raise InputError(f"partition centroids have dimension {self.partition.centroids.shape[1]}, keys "
+                                 f"{self.keys.shape[1]}")
+            if self.partition.key_list.shape[0] != self.keys.shape[0]:
+                raise InputError(f"the partition lists {self.partition.key_list.shape[0]} keys, the key set has "
+                                 f"{self.keys.shape[0]}")
 
     def to(self, device: str) -> "TrainData":
-        return TrainData(self.queries.to(device), self.target_idx.to(device), self.keys.to(device))
+        partition = self.partition.to(device) if self.partition is not None else None
+        return TrainData(self.queries.to(device), self.target_idx.to(device), self.keys.to(device), partition)
+
+    def true_lists(self) -> torch.Tensor:
+        """The partition's list of each row's (first) target key [N]."""
+        assert self.partition is not None
+        return self.partition.key_list[self.target_idx[:, 0]]
 
 
 class BatchSampler:
@@ -188,13 +206,15 @@ def run_fingerprint(model: AmipsModel, data: TrainData, spec: TrainSpec, seed: i
     """Everything that determines a training run's result: model spec and size, the result-relevant training
     settings, the seed, content digests of the keys, training queries and targets, and ``extra`` (e.g. the label
     settings the training rows were made with)."""
+    tensors = [("keys", data.keys), ("train_queries", data.queries), ("train_targets", data.target_idx)]
+    if data.partition is not None:
+        tensors += [("partition_centroids", data.partition.centroids), ("partition_lists", data.partition.key_list)]
     return {
         **(extra or {}),
         "model": {"spec": model.spec.to_dict(), "dim": model.dim, "width": model.width},
         "training": spec.result_fields(),
         "seed": seed,
-        "data": {name: array_digest(t.detach().cpu().numpy())
-                 for name, t in (("keys", data.keys), ("train_queries", data.queries), ("train_targets", data.target_idx))},
+        "data": {name: array_digest(t.detach().cpu().numpy()) for name, t in tensors},
     }
 
 
@@ -283,9 +303,17 @@ def train_model(
     if selector.needs_validation and eval_fn is None:
         raise InputError(f"select: {spec.select} needs a validation split to evaluate on (validation_fraction > 0 "
                          "in the labels, or validation queries); use select: last for the official behaviour")
+    retrieval = make_retrieval(spec.retrieval)
+    if retrieval is not None and data.partition is None:
+        raise InputError(f"training.retrieval {retrieval.name} needs the IVF partition to train on (the index's "
+                         "centroids and key lists); none was given")
+    if retrieval is not None and data.target_idx.shape[1] != 1:
+        raise InputError(f"training.retrieval applies to single-output MIPS models, not to {data.target_idx.shape[1]} "
+                         "outputs (a router)")
     run_name = run_name or str(checkpoint_path or "run")
     model.to(device)
     data = data.to(device)
+    true_lists = data.true_lists() if retrieval is not None else None
     params = [p for p in model.parameters()]
     # fused Adam: one kernel per tensor instead of ~10 (same update rule); on a busy 2-core CPU the unfused
     # per-tensor ops each wait for an OpenMP barrier and the optimizer step took up to 0.8 s of a ~2 s step.
@@ -315,11 +343,15 @@ def train_model(
         target_scores, target_keys = targets_for(x, data.keys, data.target_idx[idx])
         for group in opt.param_groups:
             group["lr"] = spec.lr_at(step)
-        if spec.key_weight > 0:
+        if spec.key_weight > 0 or retrieval is not None:
             pred_scores, pred_keys = model.predict(x, create_graph=True)
         else:  # score-only objective (e.g. a router): no key, so no input gradient to differentiate through
             pred_scores, pred_keys = model(x), target_keys
         loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight, spec.key_weight)
+        if retrieval is not None:
+            term = retrieval.term(pred_keys[:, 0], true_lists[idx], data.partition.centroids)
+            loss = loss + retrieval.weight * term
+            parts["retrieval"] = float(term.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward(inputs=params)  # not into the (SupportNet) input x, whose gradient nobody reads
         nan_count, grad_norm = _guard_and_clip(params, spec.grad_clip)

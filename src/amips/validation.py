@@ -3,7 +3,9 @@
 The validation split is carved from the *training* queries by source query (all noisy copies of a query on one
 side), so it never touches the test split and never holds a sibling of a training row. Every ``eval_every`` steps the
 EMA model is evaluated on it and on a fixed subset of the training rows (same size, capped), with the same metric
-code as the final evaluation: ``val_match_rate``, ``val_mrr``, ``val_key_error_rn2`` and their ``train_`` twins.
+code as the final evaluation: ``val_match_rate``, ``val_mrr``, ``val_key_error_rn2`` and their ``train_`` twins;
+with an IVF partition (a retrieval-trained run, :mod:`amips.retrieval`) also ``*_list_coverage``, the fraction of rows
+whose true key's list is the first list the predicted key probes.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from typing import Callable
 import numpy as np
 
 from amips.augment import split_rows
-from amips.evaluate import evaluate_model
+import torch
+
+from amips.evaluate import predict
 from amips.io import InputError
+from amips.metrics import evaluate_predictions
 from amips.models.networks import AmipsModel
+from amips.retrieval import Partition, list_coverage
 
 CURVE_METRICS = ("match_rate", "mrr", "key_error_rn2")
 TRAIN_SUBSET = 2048
@@ -43,9 +49,10 @@ def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float
 
 def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np.ndarray, train_queries: np.ndarray,
                       train_targets: np.ndarray, batch_size: int = 1024, device: str = "cpu",
-                      seed: int = 0) -> Callable[[AmipsModel], dict[str, float]] | None:
+                      seed: int = 0, partition: Partition | None = None) -> Callable[[AmipsModel], dict[str, float]] | None:
     """An evaluation of a model on validation rows [n_v, d] / targets [n_v, C] and on a fixed random subset of the
-    training rows (at most max(n_v, 1) and TRAIN_SUBSET rows), over keys [m, d]; None without validation rows."""
+    training rows (at most max(n_v, 1) and TRAIN_SUBSET rows), over keys [m, d]; None without validation rows.
+    With ``partition``, also the list coverage at one probe (``val_list_coverage``, ``train_list_coverage``)."""
     if val_queries.shape[0] == 0:
         return None
     size = min(train_queries.shape[0], max(val_queries.shape[0], 1), TRAIN_SUBSET)
@@ -55,8 +62,13 @@ def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np
     def evaluate(model: AmipsModel) -> dict[str, float]:
         out: dict[str, float] = {}
         for prefix, queries, targets in splits:
-            metrics = evaluate_model(model, keys, queries, targets, batch_size, device)
+            pred_scores, pred_keys = predict(model, queries, batch_size, device)
+            metrics = evaluate_predictions(queries, keys, pred_scores, pred_keys, targets)
             out.update({f"{prefix}_{name}": float(metrics[name]) for name in CURVE_METRICS})
+            if partition is not None:
+                true_list = partition.key_list.cpu()[torch.from_numpy(targets[:, 0])]
+                out[f"{prefix}_list_coverage"] = list_coverage(torch.from_numpy(pred_keys[:, 0]), true_list,
+                                                               partition.centroids.cpu())
         return out
 
     return evaluate

@@ -39,6 +39,7 @@ wildcard_constraints:
     homogenization="|".join(HOMOGENIZATIONS),
     fraction="[0-9.eE+-]+",
     seed="[0-9]+",
+    n="[0-9]+",
 
 
 TEXT_SOURCES = ("wordnet", "wikipedia", "beir")
@@ -109,7 +110,56 @@ def get_figure_files(wildcards=None):
         figures.append("compression")
     figures += [name for name in ("ivf", "router", "convex_diagnostics", "homogenization") if is_enabled(name)]
     return [f"{FIGURES_DIR}/{name}.png" for name in figures] + [
-        f for f in get_ivf_experiment_outputs() if f.endswith(".png")]
+        f for f in get_ivf_experiment_outputs() + get_scaling_outputs() if f.endswith(".png")]
+
+
+SCALING = EXPERIMENTS.get("data_scaling", {})
+SCALING_DEFAULTS = {"nprobes": [1, 2, 4, 8, 16], "budgets": [0.05, 0.1, 0.2], "controls": ["ridge", "blend"],
+                    "homogenization": "radial", "parameters_fraction": 0.01, "seeds": [0]}
+
+
+def get_scaling_config(wildcards=None):
+    """Data-scaling settings with their defaults (amips.experiments.scaling)."""
+    return {**SCALING_DEFAULTS, **{k: v for k, v in SCALING.items() if k != "enabled"}}
+
+
+def get_scaling_model_config(wildcards):
+    """The ModelSpec fields of a data-scaling run: the named architecture at the experiment's wrapper and size."""
+    cfg = get_scaling_config()
+    entry = {k: v for k, v in config["models"][wildcards.model].items() if k != "training"}
+    return {**entry, "homogenization": cfg["homogenization"], "parameters_fraction": float(cfg["parameters_fraction"])}
+
+
+def get_scaling_training(wildcards):
+    """Training of a data-scaling run: the training section, the model's overrides, then the experiment's."""
+    return {**get_training_config(wildcards), **SCALING.get("training", {})}
+
+
+def get_scaling_points(wildcards=None):
+    """Every data-scaling point file: models × datasets × n × seeds, and the controls at each (dataset, n)."""
+    if not is_enabled("data_scaling"):
+        return []
+    cfg = get_scaling_config()
+    files = []
+    for dataset in cfg["datasets"]:
+        for n in cfg["train_queries"]:
+            files += [f"results/{dataset}/scaling/{model}/n{n}/seed{seed}/point.json"
+                      for model in cfg["models"] for seed in cfg["seeds"]]
+            if cfg["controls"]:
+                files.append(f"results/{dataset}/scaling/controls/n{n}/point.json")
+    return files
+
+
+def get_scaling_baselines(wildcards=None):
+    """Plain IVF of each data-scaling dataset (the natural query), in the order of the experiment's datasets."""
+    return [f"results/{dataset}/ivf/baselines.csv" for dataset in get_scaling_config().get("datasets", [])]
+
+
+def get_scaling_outputs():
+    if not is_enabled("data_scaling"):
+        return []
+    return [f"{FIGURES_DIR}/data_scaling.{ext}" for ext in ("png", "csv", "md")] + [
+        f"{FIGURES_DIR}/data_scaling_runs.csv"]
 
 
 def get_final_outputs():
@@ -122,6 +172,7 @@ def get_final_outputs():
             outputs += [f"{TABLES_DIR}/{name}.csv", f"{TABLES_DIR}/{name}.md"]
     if is_enabled("convex_diagnostics"):
         outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
+    outputs += [f for f in get_scaling_outputs() if not f.endswith(".png")]
     return outputs + [f for f in get_ivf_experiment_outputs() if not f.endswith(".png")]
 
 
@@ -157,6 +208,14 @@ def get_model_config(wildcards):
 def get_training_config(wildcards):
     """Training settings, with the model entry's own `training:` overrides (used by ablations)."""
     return {**config["training"], **config["models"][wildcards.model].get("training", {})}
+
+
+def get_train_partition(wildcards):
+    """The IVF index a model trained with a retrieval term (training.retrieval) trains on; none otherwise."""
+    retrieval = get_training_config(wildcards).get("retrieval") or {}
+    if retrieval.get("name", "none") == "none":
+        return {}
+    return {"index": f"results/{wildcards.dataset}/ivf/index.faiss"}
 
 
 def get_eval_batch_size(wildcards):

@@ -1,5 +1,6 @@
 rule train:
     input:
+        unpack(get_train_partition),
         key_file="results/{dataset}/data/keys.npy",
         train_queries="results/{dataset}/labels/{task}/train_queries.npy",
         train_targets="results/{dataset}/labels/{task}/train_targets.npy",

@@ -20,4 +20,5 @@ train_run(
     device=select_device(snakemake.resources.get("gpu", 0)),
     threads=snakemake.threads,
     eval_batch_size=snakemake.params.eval_batch_size,
+    partition_path=snakemake.input.get("index"),
 )

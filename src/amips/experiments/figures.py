@@ -82,3 +82,35 @@ def plot_breakeven(curves: pd.DataFrame, recalls: Sequence[float], path: str | P
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="upper left")
     save_figure(fig, path)
+
+
+def plot_data_scaling(summary: pd.DataFrame, path: str | Path, budgets: Sequence[float]) -> None:
+    """Against the number of distinct training queries n (log axis), one row per dataset: exhaustive match rate,
+    key error rn2, routing coverage at 1 probe, and recall@1 within the middle FLOP budget — learned models (solid,
+    mean ± std over seeds), refitted controls (dashed) and plain IVF with the query itself (thick black)."""
+    datasets = sorted(summary["dataset"].unique())
+    budget = sorted(budgets)[len(budgets) // 2]
+    panels = (("match_rate", "exhaustive match rate"), ("key_error_rn2", "key error rn2 (x: 1)"),
+              ("coverage@1", "routing coverage, 1 probe"), (f"recall@1_at_{budget:g}",
+                                                            f"recall@1 within {budget:g} × exact FLOPs"))
+    fig, axes = plt.subplots(len(datasets), len(panels), figsize=(5 * len(panels), 4.2 * len(datasets)), squeeze=False)
+    for row_axes, dataset in zip(axes, datasets):
+        data = summary[summary["dataset"] == dataset]
+        for model, part in data.groupby("model", sort=True):
+            part = part.sort_values("n_queries")
+            style = ({"color": "k", "lw": 2} if model.startswith("plain IVF") else
+                     {"ls": "--"} if model.startswith("control") else {"marker": "o"})
+            for ax, (col, _) in zip(row_axes, panels):
+                if f"{col}_mean" not in part or part[f"{col}_mean"].isna().all():
+                    continue
+                mean, std = part[f"{col}_mean"].to_numpy(float), part[f"{col}_std"].fillna(0).to_numpy(float)
+                ax.plot(part["n_queries"], mean, label=model, **style)
+                if not model.startswith(("plain", "control")):
+                    ax.fill_between(part["n_queries"], mean - std, mean + std, alpha=0.15)
+        for ax, (_, label) in zip(row_axes, panels):
+            ax.set_xscale("log")
+            ax.set_xlabel("distinct training queries")
+            ax.set_title(f"{dataset}: {label}", fontsize=9)
+            ax.grid(alpha=0.3)
+        row_axes[-1].legend(fontsize=6, loc="lower right")
+    save_figure(fig, path)

@@ -1,0 +1,29 @@
+"""Snakemake adapter for rule scaling_point → amips.experiments.scaling_stages.scaling_model_point."""
+from pathlib import Path
+
+from amips.logs import redirect_to_log
+
+redirect_to_log(snakemake.log[0])
+
+from amips.experiments.scaling_stages import scaling_model_point  # noqa: E402
+from amips.runinfo import select_device  # noqa: E402
+
+cfg = snakemake.params.cfg
+scaling_model_point(
+    keys_path=snakemake.input.key_file,
+    labels_dir=Path(snakemake.input.train_queries).parent,
+    index_path=snakemake.input.index,
+    out_json=snakemake.output.point,
+    workdir=Path(snakemake.output.model).parent,
+    fields={"dataset": snakemake.wildcards.dataset, "model": snakemake.wildcards.model,
+            "kind": snakemake.params.model["kind"]},
+    model_cfg=snakemake.params.model,
+    training=snakemake.params.training,
+    n=int(snakemake.wildcards.n),
+    seed=int(snakemake.wildcards.seed),
+    nprobes=cfg["nprobes"],
+    budgets=cfg["budgets"],
+    device=select_device(snakemake.resources.get("gpu", 0)),
+    threads=snakemake.threads,
+    batch_size=snakemake.params.batch_size,
+)

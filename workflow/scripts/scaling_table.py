@@ -1,0 +1,16 @@
+"""Snakemake adapter for rule scaling_table → amips.experiments.scaling_stages.scaling_table."""
+from amips.logs import redirect_to_log
+
+redirect_to_log(snakemake.log[0])
+
+from amips.experiments.scaling_stages import scaling_table  # noqa: E402
+
+scaling_table(
+    point_files=list(snakemake.input.points),
+    baseline_files=dict(zip(snakemake.params.datasets, snakemake.input.baselines)),
+    out_csv=snakemake.output.csv,
+    out_points_csv=snakemake.output.points,
+    out_md=snakemake.output.md,
+    figure=snakemake.output.figure,
+    budgets=snakemake.params.budgets,
+)
