@@ -142,6 +142,21 @@ def test_amips_router_costs_its_forward(problem, tmp_path):
     assert router.train_flops == 3 * dense_flops(model) * 5 * 32
 
 
+def test_residual_router_starts_as_plain_ivf_and_learns_the_list_scores(problem):
+    keys, queries, top, ivf = problem
+    targets, _ = list_targets(queries, keys, ivf)
+    data = RouterData(keys, ivf, queries, top[:, 0], targets)
+    d, nlist, rank = keys.shape[1], ivf.nlist, 8
+    untrained = fit_router("residual", data, {"rank": rank, "steps": 1}, 0, None)
+    np.testing.assert_allclose(untrained.scores(queries[:5]), queries[:5] @ centroids_of(ivf).T, rtol=0, atol=2e-3)
+    router = fit_router("residual", data, {"rank": rank, "steps": 300, "lr": 0.01, "batch_size": 128}, 0, None)
+    assert router.info["mse_final"] < 0.5 * router.info["mse_initial"]
+    assert router.flops == 2 * d * nlist + 2 * rank * (d + nlist)  # coarse step + the rank-r correction
+    assert router.train_flops == 3 * router.flops * 300 * 128
+    best = np.einsum("nld,nd->nl", keys[targets], queries)
+    assert np.abs(router.scores(queries) - best).mean() < np.abs(queries @ centroids_of(ivf).T - best).mean()
+
+
 def test_unknown_router_is_an_input_error(problem):
     keys, queries, top, ivf = problem
     with pytest.raises(InputError, match="unknown list router"):

@@ -239,3 +239,21 @@ def test_best_val_without_a_validation_split_is_an_error(tiny_problem):
     with pytest.raises(InputError, match="select: best_val needs a validation split"):
         train_model(build_model(ModelSpec(kind="keynet", depth=2, width=8), 16, 600), _data(tiny_problem),
                     _spec(steps=5, warmup_steps=0, select="best_val"))
+
+
+def test_a_large_validation_split_is_evaluated_on_a_fixed_subset(monkeypatch):
+    import amips.validation as validation
+
+    rng = np.random.default_rng(0)
+    keys = rng.standard_normal((50, 4)).astype(np.float32)
+    queries = rng.standard_normal((30, 4)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    targets = (queries @ keys.T).argmax(axis=1)[:, None]
+    seen = []
+    monkeypatch.setattr(validation, "VAL_SUBSET", 12)
+    monkeypatch.setattr(validation, "predict", lambda model, q, *a: (seen.append(len(q)) or model(q)))
+    identity = lambda q: (np.einsum("nd,nd->n", q, q)[:, None], q[:, None, :])  # noqa: E731
+    evaluate = validation.selection_eval_fn(keys, queries, targets, queries, targets, seed=0)
+    first, second = evaluate(identity), evaluate(identity)
+    assert seen[0] == 12 and first == second  # capped, and the same rows at every evaluation
+    assert first["val_match_rate"] == 1.0  # the query is its own best key direction

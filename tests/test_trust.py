@@ -359,6 +359,19 @@ CONFIG_CASES = [
     ("test-size-1.5", _set("labels.test_size", 1.5), "labels.test_size"),
     ("huge-lr", _set("training.lr_peak", 1e6), "training.lr_peak"),
     ("bad-model-spec", _set("models.keynet.depth", 2.5), "models.keynet"),
+    ("retrieval-in-a-router", _set("models.keynet.training", {"retrieval": {"name": "list_ce"}}),
+     "experiments.router.models: ['keynet'] train with training.retrieval"),
+    ("unknown-retrieval-term", _set("models.keynet.training", {"retrieval": {"name": "listwise"}}),
+     "unknown training.retrieval.name 'listwise'"),
+    ("scaling-above-queries", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+                                                                "models": ["keynet"], "train_queries": [10, 500]}),
+     "train_queries [500] exceed the 67 distinct training queries"),
+    ("scaling-undefined-model", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+                                                                  "models": ["ghost"], "train_queries": [10]}),
+     "experiments.data_scaling.models: ['ghost'] are not defined"),
+    ("scaling-batch-above-subset", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+                                                                     "models": ["keynet"], "train_queries": [5]}),
+     "batch_size=16 (model 'keynet') exceeds the 10 training rows of the smallest subset"),
 ]
 
 

@@ -223,16 +223,22 @@ def check_scaling(config: dict[str, Any], sizes: DatasetSizes) -> None:
         raise InputError(f"{where} needs labels.validation_fraction > 0 (the controls and best_val select on it)")
     copies = int(labels.get("noise_copies", 4))
     training = scaling.get("training", {})
+    counts = scaling.get("train_queries", [])
+    if isinstance(counts, dict):
+        missing = [d for d in scaling.get("datasets", []) if d not in counts]
+        if missing:
+            raise InputError(f"{where}.train_queries has no list for dataset(s) {missing}")
     for dataset in scaling.get("datasets", []):
+        dataset_counts = counts[dataset] if isinstance(counts, dict) else counts
         num_queries = sizes(dataset)[1]
         if num_queries is None:
             continue
         available = int(np.unique(_train_row_sources(num_queries, copies, labels, dataset)).size)
-        too_many = [n for n in scaling.get("train_queries", []) if n > available]
+        too_many = [n for n in dataset_counts if n > available]
         if too_many:
             raise InputError(f"{where}.train_queries {too_many} exceed the {available} distinct training queries of "
                              f"dataset {dataset!r}")
-        smallest = min(scaling.get("train_queries", [available])) * (1 + copies)
+        smallest = min(dataset_counts) * (1 + copies)
         for model in scaling.get("models", []):
             batch = {**training_for(config, model), **training}.get("batch_size")
             if isinstance(batch, int) and batch > smallest:

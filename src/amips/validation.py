@@ -26,6 +26,7 @@ from amips.retrieval import Partition, list_coverage
 
 CURVE_METRICS = ("match_rate", "mrr", "key_error_rn2")
 TRAIN_SUBSET = 2048
+VAL_SUBSET = 16384  # a larger validation split is evaluated on a fixed random subset of this many rows
 
 
 def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float, seed: int = 0,
@@ -52,9 +53,14 @@ def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np
                       seed: int = 0, partition: Partition | None = None) -> Callable[[AmipsModel], dict[str, float]] | None:
     """An evaluation of a model on validation rows [n_v, d] / targets [n_v, C] and on a fixed random subset of the
     training rows (at most max(n_v, 1) and TRAIN_SUBSET rows), over keys [m, d]; None without validation rows.
-    With ``partition``, also the list coverage at one probe (``val_list_coverage``, ``train_list_coverage``)."""
+    With ``partition``, also the list coverage at one probe (``val_list_coverage``, ``train_list_coverage``).
+    A validation split above VAL_SUBSET rows (e.g. of a million-query set) is evaluated on a fixed random subset of
+    VAL_SUBSET rows, so that an evaluation costs the same whatever the split's size."""
     if val_queries.shape[0] == 0:
         return None
+    if val_queries.shape[0] > VAL_SUBSET:
+        keep = np.sort(np.random.default_rng(seed + 1).permutation(val_queries.shape[0])[:VAL_SUBSET])
+        val_queries, val_targets = val_queries[keep], val_targets[keep]
     size = min(train_queries.shape[0], max(val_queries.shape[0], 1), TRAIN_SUBSET)
     rows = np.sort(np.random.default_rng(seed).permutation(train_queries.shape[0])[:size])
     splits = (("val", val_queries, val_targets), ("train", train_queries[rows], train_targets[rows]))

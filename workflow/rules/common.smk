@@ -123,6 +123,12 @@ def get_scaling_config(wildcards=None):
     return {**SCALING_DEFAULTS, **{k: v for k, v in SCALING.items() if k != "enabled"}}
 
 
+def scaling_sizes(cfg, dataset):
+    """The numbers of training queries n of one dataset (train_queries: a list, or a mapping dataset → list)."""
+    sizes = cfg["train_queries"]
+    return sizes[dataset] if isinstance(sizes, dict) else sizes
+
+
 def get_scaling_model_config(wildcards):
     """The ModelSpec fields of a data-scaling run: the named architecture at the experiment's wrapper and size."""
     cfg = get_scaling_config()
@@ -142,7 +148,7 @@ def get_scaling_points(wildcards=None):
     cfg = get_scaling_config()
     files = []
     for dataset in cfg["datasets"]:
-        for n in cfg["train_queries"]:
+        for n in scaling_sizes(cfg, dataset):
             files += [f"results/{dataset}/scaling/{model}/n{n}/seed{seed}/point.json"
                       for model in cfg["models"] for seed in cfg["seeds"]]
             if cfg["controls"]:
@@ -280,6 +286,9 @@ def get_list_router_files():
     files = []
     if LIST_ROUTER.get("ltr", {}).get("enabled", True):
         files += expand("results/{dataset}/list_router/ltr/seed{seed}/routing.csv", dataset=DATASETS, seed=seeds)
+    if LIST_ROUTER.get("residual", {}).get("enabled", False):
+        files += expand("results/{dataset}/list_router/residual/seed{seed}/routing.csv", dataset=DATASETS,
+                        seed=seeds)
     files += expand("results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
                     dataset=DATASETS, model=LIST_ROUTER.get("models", []),
                     homogenization=LIST_ROUTER.get("homogenization", "none"), seed=seeds)
@@ -317,8 +326,8 @@ def get_ivf_experiment_outputs():
 def get_list_router_config(wildcards):
     """Settings of one list router: the LTR block, or the model entry (+ wrapper, budget) and its training."""
     common = {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10])}
-    if wildcards.get("model") is None:
-        return {**common, **{k: v for k, v in LIST_ROUTER.get("ltr", {}).items() if k != "enabled"}}
+    if wildcards.get("model") is None:  # ltr or residual: its own block
+        return {**common, **{k: v for k, v in LIST_ROUTER.get(wildcards.router, {}).items() if k != "enabled"}}
     entry = config["models"][wildcards.model]
     model = {**{k: v for k, v in entry.items() if k != "training"}, "homogenization": wildcards.homogenization,
              "parameters_fraction": float(LIST_ROUTER.get("parameters_fraction", 0.1))}
@@ -330,7 +339,9 @@ def get_list_router_run(wildcards):
     """The identifying fields of a list router, written into its curve file."""
     run = {"dataset": wildcards.dataset, "seed": int(wildcards.seed)}
     if wildcards.get("model") is None:
-        return {**run, "method": "router ltr (linear, Vecchiato et al.)"}
+        names = {"ltr": "router ltr (linear, Vecchiato et al.)",
+                 "residual": f"router residual (centroids + rank {LIST_ROUTER.get('residual', {}).get('rank', 64)})"}
+        return {**run, "method": names[wildcards.router]}
     return {**run, "model": wildcards.model, "homogenization": wildcards.homogenization,
             "method": f"router {wildcards.model} ({wildcards.homogenization})"}
 

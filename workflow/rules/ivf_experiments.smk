@@ -30,7 +30,7 @@ rule ivf_hybrid:
         "../scripts/ivf_hybrid.py"
 
 
-rule list_router_ltr:
+rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (baseline) and residual (extension)
     input:
         index="results/{dataset}/ivf/index.faiss",
         key_file="results/{dataset}/data/keys.npy",
@@ -39,11 +39,13 @@ rule list_router_ltr:
         test_queries="results/{dataset}/labels/mips/test_queries.npy",
         test_targets="results/{dataset}/labels/mips/test_targets.npy",
     output:
-        csv="results/{dataset}/list_router/ltr/seed{seed}/routing.csv",
+        csv="results/{dataset}/list_router/{router}/seed{seed}/routing.csv",
+    wildcard_constraints:
+        router="ltr|residual",
     log:
-        "logs/list_router_ltr/{dataset}/seed{seed}.log",
+        "logs/list_router_{router}/{dataset}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/list_router_ltr/{dataset}/seed{seed}.tsv"
+        "results/benchmarks/list_router_{router}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/amips.yaml"
     threads: 1
@@ -51,7 +53,7 @@ rule list_router_ltr:
         mem_mb=4000,
         runtime=30,
     params:
-        kind="ltr",
+        kind=lambda wildcards: wildcards.router,
         cfg=get_list_router_config,
         run=get_list_router_run,
     script:

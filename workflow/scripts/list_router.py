@@ -1,4 +1,4 @@
-"""Snakemake adapter for rules list_router_ltr / list_router_amips → amips.experiments.stages.list_router."""
+"""Snakemake adapter for rules list_router_fixed / list_router_amips → amips.experiments.stages.list_router."""
 from pathlib import Path
 
 from amips.logs import redirect_to_log

@@ -12,6 +12,11 @@ with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per
   best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.train on the per-list targets);
   its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
   only (key_weight 0) it costs one forward and backward per sample.
+* ``residual`` — plain IVF's scores plus a narrow learned correction (an amips extension):
+  s_l(x) = ⟨x, μ_l⟩ + (U relu(V x))_l with V ∈ R^{r×d}, U ∈ R^{nlist×r}, U₀ = 0 (so it starts as plain IVF),
+  trained by MSE on each list's best inner product (the regression target of ``amips``, which generalises where
+  cross-entropy over lists overfits); 2·d·nlist + 2·r·(d + nlist) FLOPs — the coarse step plus a fraction of one
+  list scan at r ≪ d, where the ``amips`` router costs several lists.
 """
 
 from __future__ import annotations
@@ -156,11 +161,82 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
                         {"width": model.width, "num_parameters": info["num_parameters"]})
 
 
+class ResidualRouter(torch.nn.Module):
+    """Scores x μᵀ + relu(x Vᵀ) Uᵀ [n, nlist] for x [n, d]; centroids μ [nlist, d] fixed, V [r, d], U [nlist, r]."""
+
+    def __init__(self, centroids: np.ndarray, rank: int, seed: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        nlist, dim = centroids.shape
+        self.register_buffer("centroids", torch.from_numpy(np.array(centroids, np.float32)))
+        self.down = torch.nn.Parameter(torch.randn(rank, dim, generator=gen) / dim ** 0.5)
+        self.up = torch.nn.Parameter(torch.zeros(nlist, rank))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.centroids.T + torch.relu(x @ self.down.T) @ self.up.T
+
+    @property
+    def flops(self) -> float:
+        return float(2 * (self.centroids.numel() + self.down.numel() + self.up.numel()))
+
+
+def train_residual(router: ResidualRouter, queries: np.ndarray, list_scores: np.ndarray, steps: int, lr: float,
+                   batch_size: int, seed: int) -> list[float]:
+    """Adam on MSE(router(x), list_scores [N, nlist]) over seeded minibatches; returns the full-set MSE before
+    training and after each tenth of the steps."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(list_scores, np.float32))
+    opt = torch.optim.Adam(router.parameters(), lr=lr)
+
+    def full_loss() -> float:
+        with torch.no_grad():
+            return float(sum(((router(x[i:i + 8192]) - y[i:i + 8192]) ** 2).sum() for i in range(0, len(x), 8192))
+                         / y.numel())
+
+    losses = [full_loss()]
+    for step in range(steps):
+        rows = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
+        opt.zero_grad()
+        ((router(x[rows]) - y[rows]) ** 2).mean().backward()
+        opt.step()
+        if (step + 1) % max(1, steps // 10) == 0:
+            losses.append(full_loss())
+    return losses
+
+
+def fit_residual(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
+    """The ``residual`` router (``cfg``: rank, steps, lr, batch_size) on each list's best inner product."""
+    from amips.experiments.hybrid import centroids_of
+
+    centroids = centroids_of(data.ivf)
+    rank, steps, batch = int(cfg.get("rank", 64)), int(cfg.get("steps", 2000)), int(cfg.get("batch_size", 1024))
+    targets = np.einsum("nd,ncd->nc", data.queries, data.keys[data.list_top1])  # [N, nlist] best score per list
+    router = ResidualRouter(centroids, rank, seed)
+    t0 = time.perf_counter()
+    losses = train_residual(router, data.queries, targets, steps, float(cfg.get("lr", 1e-3)), batch, seed)
+    seconds = time.perf_counter() - t0
+    log.info("residual router (rank %d): MSE %.5f → %.5f in %d steps (%.1f s)", rank, losses[0], losses[-1], steps,
+             seconds)
+    router.eval()
+
+    def scores(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return router(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+
+    return FittedRouter(f"residual rank {rank}", scores, router.flops,
+                        float(training_flops(router.flops, steps, batch)), seconds,
+                        {"rank": rank, "mse_initial": losses[0], "mse_final": losses[-1]})
+
+
 ROUTERS: dict[str, Callable[[RouterData, dict[str, Any], int, Path], FittedRouter]] = {
     "centroid": fit_centroid,
     "ltr": fit_ltr,
     "amips": fit_amips,
+    "residual": fit_residual,
 }
+# routers trained on every list's best key (list_targets: one exact pass over all keys per training query)
+NEEDS_LIST_TARGETS = ("amips", "residual")
 
 
 def fit_router(kind: str, data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:

@@ -92,7 +92,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     The ``amips`` router labels every training query with each list's best key first (timed: its label cost)."""
     import faiss
 
-    from amips.experiments.list_routers import RouterData, fit_router, label_flops, list_targets
+    from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, label_flops, list_targets
     from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
     from amips.ivf import load_ivf, nprobe_grid
     from amips.runinfo import configure_torch
@@ -105,7 +105,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     ivf = load_ivf(index_path)
     train_q, train_top1 = _split(labels_dir, "train", keys.shape[1])
     test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
-    if kind == "amips":
+    if kind in NEEDS_LIST_TARGETS:
         list_top1, seconds = list_targets(train_q, keys, ivf)
         labels = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape)}
     elif kind == "centroid":
