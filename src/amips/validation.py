@@ -26,7 +26,7 @@ from amips.retrieval import Partition, list_coverage
 
 CURVE_METRICS = ("match_rate", "mrr", "key_error_rn2")
 TRAIN_SUBSET = 2048
-VAL_SUBSET = 16384  # a larger validation split is evaluated on a fixed random subset of this many rows
+VAL_SUBSET = 4096  # a larger validation split is evaluated on a fixed random subset of this many rows
 
 
 def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float, seed: int = 0,
