@@ -171,6 +171,8 @@ def get_scaling_outputs():
 def get_final_outputs():
     outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/provenance.yaml"]
     outputs += get_figure_files()
+    outputs += [f.replace(".png", ".csv") for f in get_figure_files()  # the numbers behind these figures
+                if f.rsplit("/", 1)[-1] in ("match_rate.png", "compression.png", "ivf.png", "router.png")]
     if has_learning_curves():
         outputs.append(f"{FIGURES_DIR}/learning_curves.csv")
     for name in ("ivf", "router"):
