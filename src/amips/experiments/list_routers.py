@@ -161,6 +161,16 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
                         {"width": model.width, "num_parameters": info["num_parameters"]})
 
 
+def list_best_scores(queries: np.ndarray, keys: np.ndarray, list_top1: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """⟨x, k*_l(x)⟩ [N, nlist] for queries [N, d] and the best key of every list [N, nlist], in row chunks (the
+    gathered keys of all rows at once, N × nlist × d, would not fit in memory)."""
+    out = np.empty(list_top1.shape, np.float32)
+    for start in range(0, queries.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        out[rows] = np.einsum("nd,ncd->nc", queries[rows], keys[list_top1[rows]])
+    return out
+
+
 class ResidualRouter(torch.nn.Module):
     """Scores x μᵀ + relu(x Vᵀ) Uᵀ [n, nlist] for x [n, d]; centroids μ [nlist, d] fixed, V [r, d], U [nlist, r]."""
 
@@ -211,7 +221,7 @@ def fit_residual(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path
 
     centroids = centroids_of(data.ivf)
     rank, steps, batch = int(cfg.get("rank", 64)), int(cfg.get("steps", 2000)), int(cfg.get("batch_size", 1024))
-    targets = np.einsum("nd,ncd->nc", data.queries, data.keys[data.list_top1])  # [N, nlist] best score per list
+    targets = list_best_scores(data.queries, data.keys, data.list_top1)
     router = ResidualRouter(centroids, rank, seed)
     t0 = time.perf_counter()
     losses = train_residual(router, data.queries, targets, steps, float(cfg.get("lr", 1e-3)), batch, seed)
