@@ -123,6 +123,13 @@ def get_scaling_config(wildcards=None):
     return {**SCALING_DEFAULTS, **{k: v for k, v in SCALING.items() if k != "enabled"}}
 
 
+def get_scaling_job_config(wildcards):
+    """What one data-scaling job uses (not the experiment's lists of datasets, models and sizes, so that adding a
+    size does not rerun the others)."""
+    cfg = get_scaling_config()
+    return {k: cfg[k] for k in ("nprobes", "budgets", "controls")}
+
+
 def scaling_sizes(cfg, dataset):
     """The numbers of training queries n of one dataset (train_queries: a list, or a mapping dataset → list)."""
     sizes = cfg["train_queries"]

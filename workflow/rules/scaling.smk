@@ -28,7 +28,7 @@ rule scaling_point:
     params:
         model=get_scaling_model_config,
         training=get_scaling_training,
-        cfg=get_scaling_config,
+        cfg=get_scaling_job_config,
         batch_size=get_eval_batch_size,
     script:
         "../scripts/scaling_point.py"
@@ -56,7 +56,7 @@ rule scaling_controls:
         mem_mb=6000,
         runtime=30,
     params:
-        cfg=get_scaling_config,
+        cfg=get_scaling_job_config,
         controls=get_controls_config,
     script:
         "../scripts/scaling_controls.py"

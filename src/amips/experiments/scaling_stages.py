@@ -14,6 +14,7 @@ from amips.experiments.scaling import DEFAULT_BUDGETS, coverage_rows, nested_sub
 from amips.io import InputError, atomic_write_json, load_embeddings, load_npy
 
 log = logging.getLogger("amips.experiments.scaling")
+CONTROL_VAL_ROWS = 16384  # validation rows the refitted controls are tuned on, at most (a fixed random subset)
 
 
 def _subset_split(labels_dir: Path, dim: int, n: int, subset_seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +98,9 @@ def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_
     test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
     if val_q.shape[0] == 0:
         raise InputError("data scaling needs the labels' validation split (labels.validation_fraction > 0)")
+    if val_q.shape[0] > CONTROL_VAL_ROWS:  # a 10⁶-query set: tune on a fixed subset, at a bounded cost
+        keep = np.sort(np.random.default_rng(subset_seed).permutation(val_q.shape[0])[:CONTROL_VAL_ROWS])
+        val_q, val_t = val_q[keep], val_t[keep]
     data = ControlData(keys, train_q, keys[train_t[:, 0]], val_q, keys[val_t[:, 0]], val_t[:, 0])
     ivf = load_ivf(index_path)
     records, curves = [], {}
