@@ -215,3 +215,13 @@ def test_ivf_experiment_config_errors_name_the_key(mutate, message):
     mutate(config)
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
         run_checks(config)
+
+
+def test_list_best_scores_in_chunks_equal_the_full_gather():
+    from amips.experiments.list_routers import list_best_scores
+
+    rng = np.random.default_rng(0)
+    queries, keys = rng.standard_normal((1300, 5)).astype(np.float32), rng.standard_normal((40, 5)).astype(np.float32)
+    best = rng.integers(0, 40, (1300, 7))
+    np.testing.assert_allclose(list_best_scores(queries, keys, best, chunk=100),
+                               np.einsum("nd,ncd->nc", queries, keys[best]), rtol=1e-6)

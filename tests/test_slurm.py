@@ -486,6 +486,7 @@ PIPELINE_SWEEP_OVERRIDE = textwrap.dedent(
     experiments:
       ivf: {enabled: false}
       router: {enabled: false}
+      data_scaling: {enabled: false}
     """
 )
 

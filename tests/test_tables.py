@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from amips.tables import aggregate
 
@@ -71,3 +72,13 @@ def test_control_rows_join_the_summary_and_the_figures(tmp_path):
     plot_match_rate(reread, tmp_path / "m.png")
     plot_compression(reread, tmp_path / "c.png")
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_curves_average_over_seeds_never_over_model_sizes():
+    from amips.tables import summarize_curves
+
+    rows = pd.DataFrame({"dataset": "d", "method": ["m", "m", "m", "plain"], "nprobe": 1, "seed": [0, 1, 0, 0],
+                         "parameters_fraction": [0.01, 0.01, 0.03, np.nan], "recall@1": [0.4, 0.6, 0.9, 0.3]})
+    out = summarize_curves([rows], ("dataset", "method", "nprobe"), ("recall@1",)).set_index("method")
+    assert out.at["m frac 0.01", "recall@1_mean"] == pytest.approx(0.5) and out.at["m frac 0.01", "n_seeds"] == 2
+    assert out.at["m frac 0.03", "recall@1_mean"] == pytest.approx(0.9) and "plain" in out.index

@@ -121,6 +121,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
                    "data_scaling"):
         path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+        assert len(pd.read_csv(path.with_suffix(".csv"))) > 0, figure  # the numbers behind every figure
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))
     # nothing left to do, and the report builds
     again = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2", "-n", cwd=REPO)

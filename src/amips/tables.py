@@ -117,9 +117,23 @@ def summary_markdown(summary: pd.DataFrame, metrics: Sequence[str]) -> str:
     return "\n".join(parts)
 
 
+def separate_fractions(data: pd.DataFrame) -> pd.DataFrame:
+    """Name the size in the ``method`` label of a method run at several ``parameters_fraction`` values (e.g.
+    'hybrid supportnet (radial) frac 0.01'), so that curves average over seeds only, never over model sizes."""
+    if "method" not in data or "parameters_fraction" not in data:
+        return data
+    sizes = data.groupby("method")["parameters_fraction"].nunique()
+    several = data["method"].isin(sizes[sizes > 1].index) & data["parameters_fraction"].notna()
+    data = data.copy()
+    data.loc[several, "method"] = (data.loc[several, "method"] + " frac "
+                                   + data.loc[several, "parameters_fraction"].map(lambda f: f"{f:g}"))
+    return data
+
+
 def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean ± std over seeds of curve points (rows sharing ``keys``, e.g. method × nprobe)."""
-    data = pd.concat(list(frames), ignore_index=True)
+    """Mean ± std over seeds of curve points (rows sharing ``keys``, e.g. method × nprobe); a method run at several
+    model sizes is split by size first (:func:`separate_fractions`)."""
+    data = separate_fractions(pd.concat(list(frames), ignore_index=True))
     keys = [k for k in keys if k in data.columns]
     metrics = [m for m in metrics if m in data.columns]
     grouped = data.groupby(keys, sort=True, dropna=False)

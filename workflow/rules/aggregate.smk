@@ -34,6 +34,7 @@ rule plot_match_rate:
             caption="../report/match_rate.rst",
             category="Figures",
         ),
+        data="paper_figures/{name}/match_rate.csv",  # the numbers behind the figure (summary rows it draws)
     log:
         "logs/plot_match_rate/{name}.log",
     benchmark:
@@ -58,6 +59,7 @@ rule plot_compression:
             caption="../report/compression.rst",
             category="Figures",
         ),
+        data="paper_figures/{name}/compression.csv",  # the numbers behind the figure (summary rows it draws)
     log:
         "logs/plot_compression/{name}.log",
     benchmark:
@@ -101,6 +103,7 @@ rule plot_ivf:
         curves="results/tables/{name}/ivf.csv",
     output:
         figure=report("paper_figures/{name}/ivf.png", caption="../report/ivf.rst", category="Figures"),
+        data="paper_figures/{name}/ivf.csv",  # the curves behind the figure
     log:
         "logs/plot_ivf/{name}.log",
     benchmark:
@@ -143,6 +146,7 @@ rule plot_router:
         curves="results/tables/{name}/router.csv",
     output:
         figure=report("paper_figures/{name}/router.png", caption="../report/router.rst", category="Figures"),
+        data="paper_figures/{name}/router.csv",  # the curves behind the figure
     log:
         "logs/plot_router/{name}.log",
     benchmark:

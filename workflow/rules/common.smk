@@ -175,9 +175,14 @@ def get_scaling_outputs():
         f"{FIGURES_DIR}/data_scaling_runs.csv"]
 
 
+FIGURES_WITH_TABLE_DATA = ("match_rate", "compression", "ivf", "router")  # plot rules that also write a CSV
+
+
 def get_final_outputs():
     outputs = [f"{TABLES_DIR}/summary.csv", f"{TABLES_DIR}/summary.md", f"{FIGURES_DIR}/provenance.yaml"]
     outputs += get_figure_files()
+    outputs += [f"{FIGURES_DIR}/{name}.csv" for name in FIGURES_WITH_TABLE_DATA  # the numbers behind them
+                if f"{FIGURES_DIR}/{name}.png" in get_figure_files()]
     if has_learning_curves():
         outputs.append(f"{FIGURES_DIR}/learning_curves.csv")
     for name in ("ivf", "router"):

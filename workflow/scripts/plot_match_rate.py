@@ -5,7 +5,10 @@ from amips.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
+from amips.tables import write_csv  # noqa: E402
+
 from amips.plots import plot_match_rate  # noqa: E402
 
 plot_match_rate(pd.read_csv(snakemake.input.summary), snakemake.output.figure,
                 title=f"Exhaustive search with the predicted key ({snakemake.wildcards.name} config)")
+write_csv(pd.read_csv(snakemake.input.summary), snakemake.output.data)
