@@ -18,6 +18,7 @@ from amips.augment import split_rows
 from amips.data import gaussian_sphere, structured_embeddings
 from amips.io import InputError, load_npy
 from amips.models.spec import ModelSpec
+from amips.retrieval import uses_retrieval
 from amips.sweeps import sweep_blocks as task_blocks
 from amips.train import TrainSpec
 from amips.validation import carve_validation
@@ -190,18 +191,18 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 def check_retrieval(config: dict[str, Any], sizes: DatasetSizes) -> None:
     """A retrieval term (training.retrieval) trains a single-output MIPS model's IVF coarse step: not a router."""
-    def uses_retrieval(model: str) -> bool:
-        return (training_for(config, model).get("retrieval") or {}).get("name", "none") != "none"
+    def trains_retrieval(model: str) -> bool:
+        return uses_retrieval(training_for(config, model).get("retrieval"))
 
     for where, block in sweep_blocks(config):
         if where.startswith("experiments."):
-            bad = [m for m in block.get("models", []) if m in config.get("models", {}) and uses_retrieval(m)]
+            bad = [m for m in block.get("models", []) if m in config.get("models", {}) and trains_retrieval(m)]
             if bad:
                 raise InputError(f"config {where}.models: {bad} train with training.retrieval, which applies to "
                                  "single-output MIPS models, not routers")
     routers = config.get("experiments", {}).get("list_router", {})
     if routers.get("enabled", False):
-        bad = [m for m in routers.get("models", []) if m in config.get("models", {}) and uses_retrieval(m)]
+        bad = [m for m in routers.get("models", []) if m in config.get("models", {}) and trains_retrieval(m)]
         if bad:
             raise InputError(f"config experiments.list_router.models: {bad} train with training.retrieval, which "
                              "applies to single-output MIPS models, not routers")

@@ -26,7 +26,7 @@ from amips.models import ModelSpec
 from amips.runinfo import configure_torch
 from amips.search import load_mips_model
 from amips.ivf import build_ivf, save_ivf
-from amips.retrieval import Partition
+from amips.retrieval import Partition, uses_retrieval
 from amips.stages import label_queries, load_partition, train_arrays
 from amips.train import TrainSpec
 from amips.validation import carve_validation, selection_eval_fn
@@ -83,7 +83,7 @@ def fit_embeddings(
                                                              if val_queries_path is not None else {}),
               **({"IVF index": ivf_index_path} if ivf_index_path is not None else {})}
     outputs = {"model output": out_path, "checkpoint": ckpt}
-    if train_spec.retrieval and ivf_index_path is None:
+    if uses_retrieval(train_spec.retrieval) and ivf_index_path is None:
         outputs["IVF index output"] = out_path.with_name(out_path.name + ".ivf")
     check_distinct_paths(outputs, inputs)
     with exclusive_lock(out_path, "amips fit"):
@@ -125,7 +125,7 @@ def _partition(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path |
                new_index_path: Path | None) -> Partition | None:
     """The IVF partition a retrieval term trains on: of ``index_path``, else of a new index saved at
     ``new_index_path``; None without a retrieval term."""
-    if not train_spec.retrieval or train_spec.retrieval.get("name", "none") == "none":
+    if not uses_retrieval(train_spec.retrieval):
         return None
     if index_path is not None:
         return load_partition(index_path, keys)

@@ -120,15 +120,20 @@ class Retrieval:
     term: RetrievalTerm
 
 
+def uses_retrieval(cfg: dict[str, Any] | None) -> bool:
+    """Whether a ``training.retrieval`` mapping turns a term on (None, {} and name none do not)."""
+    return bool(cfg) and cfg.get("name", "none") != "none"
+
+
 def make_retrieval(cfg: dict[str, Any] | None) -> Retrieval | None:
     """The term configured by ``{name, weight (default 1), <the term's own fields>}``; None for None/{}/name none.
 
     Raises ValueError naming the unknown term or field, or the out-of-range value.
     """
-    if not cfg or cfg.get("name", "none") == "none":
-        return None
-    if not isinstance(cfg, dict):
+    if cfg is not None and not isinstance(cfg, dict):
         raise ValueError(f"training.retrieval must be a mapping, got {cfg!r}")
+    if not uses_retrieval(cfg):
+        return None
     name = cfg.get("name")
     if name not in RETRIEVAL_TERMS:
         raise ValueError(f"unknown training.retrieval.name {name!r}; choose one of {['none', *sorted(RETRIEVAL_TERMS)]}")

@@ -32,7 +32,7 @@ from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, sa
 from amips.fingerprint import array_digest
 from amips.models.factory import expected_parameter_count, load_checked_model, resolve_width
 from amips.resources import check_fits, training_bytes
-from amips.retrieval import Partition
+from amips.retrieval import Partition, uses_retrieval
 from amips.models.sizing import parameter_budget
 from amips.runinfo import configure_torch, environment_info
 from amips.train import TrainData, TrainSpec, train_model
@@ -187,7 +187,8 @@ def train_run(
     labels_dir, out = Path(labels_dir), Path(out_dir)
     keys = load_embeddings(keys_path, "keys")
     train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
-    partition = load_partition(partition_path, keys) if train_spec.retrieval and partition_path is not None else None
+    partition = (load_partition(partition_path, keys) if uses_retrieval(train_spec.retrieval)
+                 and partition_path is not None else None)
     eval_fn = None
     val_file = labels_dir / "val_queries.npy"  # labels made before validation splits existed have none
     if val_file.exists() and load_npy(val_file, "validation queries", mmap=True).shape[0] > 0:

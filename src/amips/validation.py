@@ -48,6 +48,13 @@ def carve_validation(train_rows: np.ndarray, source: np.ndarray, fraction: float
     return train_rows[fit], train_rows[val]
 
 
+def capped_rows(num_rows: int, cap: int, seed: int) -> np.ndarray:
+    """Sorted indices of a fixed random subset of ``cap`` of ``num_rows`` rows (all rows when there are no more)."""
+    if num_rows <= cap:
+        return np.arange(num_rows)
+    return np.sort(np.random.default_rng(seed).permutation(num_rows)[:cap])
+
+
 def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np.ndarray, train_queries: np.ndarray,
                       train_targets: np.ndarray, batch_size: int = 1024, device: str = "cpu",
                       seed: int = 0, partition: Partition | None = None) -> Callable[[AmipsModel], dict[str, float]] | None:
@@ -58,12 +65,14 @@ def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np
     VAL_SUBSET rows, so that an evaluation costs the same whatever the split's size."""
     if val_queries.shape[0] == 0:
         return None
-    if val_queries.shape[0] > VAL_SUBSET:
-        keep = np.sort(np.random.default_rng(seed + 1).permutation(val_queries.shape[0])[:VAL_SUBSET])
-        val_queries, val_targets = val_queries[keep], val_targets[keep]
+    keep = capped_rows(val_queries.shape[0], VAL_SUBSET, seed + 1)
+    val_queries, val_targets = val_queries[keep], val_targets[keep]
     size = min(train_queries.shape[0], max(val_queries.shape[0], 1), TRAIN_SUBSET)
     rows = np.sort(np.random.default_rng(seed).permutation(train_queries.shape[0])[:size])
     splits = (("val", val_queries, val_targets), ("train", train_queries[rows], train_targets[rows]))
+    if partition is not None:  # the true key's list of every evaluated row, fixed for the run
+        key_list, centroids = partition.key_list.cpu(), partition.centroids.cpu()
+        true_lists = {prefix: key_list[torch.from_numpy(targets[:, 0])] for prefix, _, targets in splits}
 
     def evaluate(model: AmipsModel) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -72,9 +81,8 @@ def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np
             metrics = evaluate_predictions(queries, keys, pred_scores, pred_keys, targets)
             out.update({f"{prefix}_{name}": float(metrics[name]) for name in CURVE_METRICS})
             if partition is not None:
-                true_list = partition.key_list.cpu()[torch.from_numpy(targets[:, 0])]
-                out[f"{prefix}_list_coverage"] = list_coverage(torch.from_numpy(pred_keys[:, 0]), true_list,
-                                                               partition.centroids.cpu())
+                out[f"{prefix}_list_coverage"] = list_coverage(torch.from_numpy(pred_keys[:, 0]), true_lists[prefix],
+                                                               centroids)
         return out
 
     return evaluate

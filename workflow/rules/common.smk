@@ -3,6 +3,7 @@ import itertools
 import sys
 
 from amips.models.homogenize import HOMOGENIZATIONS
+from amips.retrieval import uses_retrieval
 from amips.sweeps import plan_runs, sweep_blocks
 
 from amips.config import check_semantics
@@ -230,8 +231,7 @@ def get_training_config(wildcards):
 
 def get_train_partition(wildcards):
     """The IVF index a model trained with a retrieval term (training.retrieval) trains on; none otherwise."""
-    retrieval = get_training_config(wildcards).get("retrieval") or {}
-    if retrieval.get("name", "none") == "none":
+    if not uses_retrieval(get_training_config(wildcards).get("retrieval")):
         return {}
     return {"index": f"results/{wildcards.dataset}/ivf/index.faiss"}
 

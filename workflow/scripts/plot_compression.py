@@ -5,9 +5,10 @@ from amips.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
+from amips.plots import plot_compression  # noqa: E402
 from amips.tables import write_csv  # noqa: E402
 
-from amips.plots import plot_compression  # noqa: E402
+table = pd.read_csv(snakemake.input.summary)  # drawn, and written beside the figure
 
-plot_compression(pd.read_csv(snakemake.input.summary), snakemake.output.figure)
-write_csv(pd.read_csv(snakemake.input.summary), snakemake.output.data)
+plot_compression(table, snakemake.output.figure)
+write_csv(table, snakemake.output.data)

@@ -44,12 +44,26 @@ def nested_subset(source: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def coverage_rows(ivf: Any, vectors: np.ndarray, true_top1: np.ndarray, nprobes: Sequence[int],
                   network_flops: float) -> list[dict[str, float]]:
-    """Routing coverage of ``vectors`` [n, d] (ĝ(x), or x itself with network_flops = 0) at each p of ``nprobes``,
-    with its FLOPs per query; one row per p: nprobe, routing_coverage, flops, scanned_keys."""
-    from amips.ivf import ivf_sweep
+    """Routing coverage of ``vectors`` [n, d] (ĝ(x), or x itself with network_flops = 0) at each p of ``nprobes``
+    (those ≤ nlist), with its FLOPs per query as :func:`amips.ivf.ivf_sweep` counts them (network + coarse step +
+    scanned lists); one row per p: nprobe, routing_coverage, flops, scanned_keys. Coverage needs only the coarse
+    step, so the lists are ranked once for the largest p (no list is scanned); a non-finite vector never covers."""
+    from amips.metrics import finite_rows
 
-    rows = ivf_sweep(ivf, vectors, true_top1, [p for p in nprobes if p <= ivf.nlist], [1], extra_flops=network_flops)
-    return [{k: r[k] for k in ("nprobe", "routing_coverage", "flops", "scanned_keys")} for r in rows]
+    probes = [p for p in nprobes if p <= ivf.nlist]
+    if not probes:
+        return []
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    _, order = ivf.index.quantizer.search(vectors, max(probes))
+    hit = order == ivf.key_list[true_top1][:, None]  # [n, max p]: the true key's list at rank j
+    finite, d = finite_rows(vectors), vectors.shape[1]
+    rows = []
+    for p in probes:
+        scanned = ivf.list_sizes[np.maximum(order[:, :p], 0)].sum(axis=1)
+        rows.append({"nprobe": p, "routing_coverage": float((hit[:, :p].any(axis=1) & finite).mean()),
+                     "flops": float(2 * d * (ivf.nlist + scanned.mean()) + network_flops),
+                     "scanned_keys": float(scanned.mean())})
+    return rows
 
 
 def best_within(rows: Iterable[dict[str, float]], budget_flops: float, value: str = "routing_coverage") -> float:

@@ -4,6 +4,7 @@ one trained model or the refitted controls at one number of training queries, an
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,16 +18,28 @@ log = logging.getLogger("amips.experiments.scaling")
 CONTROL_VAL_ROWS = 16384  # validation rows the refitted controls are tuned on, at most (a fixed random subset)
 
 
-def _subset_split(labels_dir: Path, dim: int, n: int, subset_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The training rows of the first ``n`` training source queries (:func:`nested_subset`)."""
+@dataclass(frozen=True)
+class ScalingSplits:
+    """Keys [m, d]; the training rows of the first n training source queries; the validation and test splits."""
+
+    keys: np.ndarray
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+
+
+def load_scaling_splits(keys_path: str | Path, labels_dir: Path, n: int, subset_seed: int) -> ScalingSplits:
+    """Keys and the labels' splits, the training split cut to its first ``n`` source queries (:func:`nested_subset`)."""
     from amips.stages import _load_split
 
-    train_q, train_t = _load_split(labels_dir, "train", dim)
+    keys = load_embeddings(keys_path, "keys")
+    train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
     source = load_npy(labels_dir / "train_source.npy", "train source").astype(np.int64)
     if source.shape != (train_q.shape[0],):
         raise InputError(f"train source has shape {source.shape}, expected [{train_q.shape[0]}]")
     rows = nested_subset(source, n, subset_seed)
-    return train_q[rows], train_t[rows]
+    return ScalingSplits(keys, (train_q[rows], train_t[rows]), _load_split(labels_dir, "val", keys.shape[1]),
+                         _load_split(labels_dir, "test", keys.shape[1]))
 
 
 def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_path: str | Path, out_json: str | Path,
@@ -46,32 +59,31 @@ def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_pat
     from amips.metrics import evaluate_predictions
     from amips.models import ModelSpec
     from amips.runinfo import configure_torch
-    from amips.stages import _load_split, load_partition, train_arrays
+    from amips.models.factory import load_checked_model
+    from amips.retrieval import uses_retrieval
+    from amips.stages import load_partition, train_arrays
     from amips.train import TrainSpec
     from amips.validation import selection_eval_fn
 
     configure_torch(threads, device)
     faiss.omp_set_num_threads(max(1, threads))
-    labels_dir, workdir = Path(labels_dir), Path(workdir)
-    keys = load_embeddings(keys_path, "keys")
-    train_q, train_t = _subset_split(labels_dir, keys.shape[1], n, subset_seed)
-    val_q, val_t = _load_split(labels_dir, "val", keys.shape[1])
-    test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
+    workdir = Path(workdir)
+    splits = load_scaling_splits(keys_path, Path(labels_dir), n, subset_seed)
+    keys, (train_q, train_t), (val_q, val_t), (test_q, test_t) = splits.keys, splits.train, splits.val, splits.test
     spec, train_spec = ModelSpec.from_dict(model_cfg), TrainSpec.from_dict(training)
-    partition = load_partition(index_path, keys) if train_spec.retrieval else None
+    partition = load_partition(index_path, keys) if uses_retrieval(train_spec.retrieval) else None
     eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, batch_size, device, seed, partition=partition)
     log.info("data scaling: %s on %d training source queries (%d rows)", fields.get("model"), n, train_q.shape[0])
     info, _ = train_arrays(keys, train_q, train_t, workdir / "model.pt", workdir / "checkpoint.pt", spec, train_spec,
                            seed, device, threads, eval_fn=eval_fn, partition=partition, on_stale="restart",
                            fingerprint_extra={"n_queries": n, "subset_seed": subset_seed})
-    from amips.models.factory import load_checked_model
-
     model, _ = load_checked_model(workdir / "model.pt", keys)
     scores, pred_keys = predict(model, test_q, batch_size, device)
     metrics = evaluate_predictions(test_q, keys, scores, pred_keys, test_t)
-    rows = coverage_rows(load_ivf(index_path), pred_keys[:, 0], test_t[:, 0], nprobes, float(query_flops(model)))
+    network_flops = float(query_flops(model))
+    rows = coverage_rows(load_ivf(index_path), pred_keys[:, 0], test_t[:, 0], nprobes, network_flops)
     record = point_record({**fields, "n_queries": n, "train_rows": int(train_q.shape[0]), "seed": seed,
-                           "num_parameters": info["num_parameters"], "network_flops": float(query_flops(model)),
+                           "num_parameters": info["num_parameters"], "network_flops": network_flops,
                            "selected_step": info.get("selected_step"), "train_seconds": info["train_seconds"]},
                           metrics, rows, exact_search_flops(*keys.shape), budgets)
     atomic_write_json(out_json, {"record": record, "coverage": rows})
@@ -89,18 +101,14 @@ def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_
     from amips.flops import exact_search_flops
     from amips.ivf import load_ivf
     from amips.metrics import evaluate_predictions
-    from amips.stages import _load_split
+    from amips.validation import capped_rows
 
-    labels_dir = Path(labels_dir)
-    keys = load_embeddings(keys_path, "keys")
-    train_q, train_t = _subset_split(labels_dir, keys.shape[1], n, subset_seed)
-    val_q, val_t = _load_split(labels_dir, "val", keys.shape[1])
-    test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
+    splits = load_scaling_splits(keys_path, Path(labels_dir), n, subset_seed)
+    keys, (train_q, train_t), (val_q, val_t), (test_q, test_t) = splits.keys, splits.train, splits.val, splits.test
     if val_q.shape[0] == 0:
         raise InputError("data scaling needs the labels' validation split (labels.validation_fraction > 0)")
-    if val_q.shape[0] > CONTROL_VAL_ROWS:  # a 10⁶-query set: tune on a fixed subset, at a bounded cost
-        keep = np.sort(np.random.default_rng(subset_seed).permutation(val_q.shape[0])[:CONTROL_VAL_ROWS])
-        val_q, val_t = val_q[keep], val_t[keep]
+    keep = capped_rows(val_q.shape[0], CONTROL_VAL_ROWS, subset_seed)  # a 10⁶-query set: a bounded tuning cost
+    val_q, val_t = val_q[keep], val_t[keep]
     data = ControlData(keys, train_q, keys[train_t[:, 0]], val_q, keys[val_t[:, 0]], val_t[:, 0])
     ivf = load_ivf(index_path)
     records, curves = [], {}
@@ -140,13 +148,11 @@ def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, s
         curve = pd.read_csv(path)
         exact = curve[curve["method"] == "exact"]["flops"].iloc[0]
         ivf = curve[curve["method"] == "ivf natural"]
-        rows = [{"nprobe": r.nprobe, "routing_coverage": r.routing_coverage, "flops": r.flops} for r in ivf.itertuples()]
-        record = {f"coverage@{int(r['nprobe'])}": r["routing_coverage"] for r in rows}
-        record.update({f"recall@1_at_{b:g}": max([r["routing_coverage"] for r in rows if r["flops"] <= b * exact],
-                                                 default=np.nan) for b in budgets})
+        rows = ivf[["nprobe", "routing_coverage", "flops"]].to_dict("records")
+        identity = {"match_rate": 1.0, "mrr": 1.0, "key_error_rn2": 1.0}  # x is its own best key direction
         for n in sorted(points.loc[points["dataset"] == dataset, "n_queries"].unique()):
-            natural.append({"dataset": dataset, "model": "plain IVF (query x)", "kind": "baseline", "n_queries": n,
-                            "seed": 0, "match_rate": 1.0, "mrr": 1.0, "key_error_rn2": 1.0, **record})
+            natural.append(point_record({"dataset": dataset, "model": "plain IVF (query x)", "kind": "baseline",
+                                         "n_queries": n, "seed": 0}, identity, rows, exact, budgets))
     points = pd.concat([points, pd.DataFrame(natural)], ignore_index=True)
     coverage_cols = sorted([c for c in points.columns if c.startswith("coverage@")], key=lambda c: int(c.split("@")[1]))
     keep = [c for c in points.columns if not c.startswith("coverage@")] + coverage_cols
