@@ -225,3 +225,46 @@ def test_list_best_scores_in_chunks_equal_the_full_gather():
     best = rng.integers(0, 40, (1300, 7))
     np.testing.assert_allclose(list_best_scores(queries, keys, best, chunk=100),
                                np.einsum("nd,ncd->nc", queries, keys[best]), rtol=1e-6)
+
+
+def _stage_inputs(problem, tmp_path):
+    """keys.npy, a labels directory (train/test splits) and a saved IVF index, as the pipeline writes them."""
+    from amips.ivf import save_ivf
+
+    keys, queries, top, ivf = problem
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    np.save(tmp_path / "keys.npy", keys)
+    for split, rows in (("train", slice(0, 300)), ("test", slice(300, 400))):
+        np.save(labels / f"{split}_queries.npy", queries[rows])
+        np.save(labels / f"{split}_targets.npy", top[rows, :1])
+    save_ivf(ivf, tmp_path / "index.faiss")
+    return tmp_path / "keys.npy", labels, tmp_path / "index.faiss"
+
+
+def test_shared_list_targets_feed_the_router_stage_and_are_checked(problem, tmp_path):
+    from amips.experiments.stages import list_router, load_list_targets, write_list_targets
+
+    keys_path, labels, index = _stage_inputs(problem, tmp_path)
+    out = tmp_path / "lists" / "list_targets.npy"
+    out.parent.mkdir()
+    meta = write_list_targets(keys_path, labels, index, out)
+    keys, queries, _, ivf = problem
+    np.testing.assert_array_equal(np.load(out), list_targets(queries[:300], keys, ivf)[0])
+    assert meta["num_rows"] == 300 and meta["nlist"] == ivf.nlist and meta["label_seconds"] > 0
+    assert meta["label_flops"] == 300 * 2 * keys.shape[0] * keys.shape[1]
+
+    cfg = {"rank": 4, "steps": 20, "batch_size": 64, "k_values": [1]}
+    shared = list_router("residual", keys_path, labels, index, tmp_path / "a.csv", cfg, {"seed": 0}, tmp_path / "a",
+                         list_targets_path=out)
+    own = list_router("residual", keys_path, labels, index, tmp_path / "b.csv", cfg, {"seed": 0}, tmp_path / "b")
+    assert [r["recall@1"] for r in shared] == [r["recall@1"] for r in own]  # the same labels, read or computed
+    assert shared[0]["label_seconds"] == meta["label_seconds"]
+
+    wrong = np.load(out)
+    wrong[:, [0, 1]] = wrong[:, [1, 0]]  # columns swapped: entries no longer lie in their list
+    np.save(out, wrong)
+    with pytest.raises(InputError, match="do not match the IVF index's lists"):
+        load_list_targets(out, ivf, 300)
+    with pytest.raises(InputError, match=r"expected int \[299, 16\]"):
+        load_list_targets(out, ivf, 299)

@@ -257,3 +257,36 @@ def test_a_large_validation_split_is_evaluated_on_a_fixed_subset(monkeypatch):
     first, second = evaluate(identity), evaluate(identity)
     assert seen[0] == 12 and first == second  # capped, and the same rows at every evaluation
     assert first["val_match_rate"] == 1.0  # the query is its own best key direction
+
+
+@pytest.mark.parametrize("kind", ["supportnet", "keynet"])
+def test_score_only_training_is_the_score_term_of_the_full_objective(tiny_problem, kind):
+    """key_weight 0 trains on precomputed target scores (no key batch per step); it must follow the same
+    trajectory as the full objective with a negligible key weight, for a multi-output (router) model."""
+    from amips.labels import per_cluster_top1
+
+    rows = tiny_problem["train"]
+    queries, keys = tiny_problem["queries"][rows], tiny_problem["keys"]
+    assignment = np.arange(len(keys)) % 3
+    data = TrainData(torch.from_numpy(queries), torch.from_numpy(per_cluster_top1(queries, keys, assignment, 3)),
+                     torch.from_numpy(keys))
+    spec = ModelSpec(kind=kind, homogenization="radial", depth=2, wx_inject=2, width=16, num_outputs=3)
+    runs = [train_model(build_model(spec, 16, 600, seed=1), data, _spec(steps=30, log_every=10, score_weight=1.0,
+                                                                         key_weight=w), seed=1)
+            for w in (0.0, 1e-12)]
+    assert [h["step"] for h in runs[0].history] == [10, 20, 30]
+    assert all(np.isnan(h["key_mse"]) for h in runs[0].history)  # not trained on, so not reported as 0
+    np.testing.assert_allclose([h["score_mse"] for h in runs[0].history],
+                               [h["score_mse"] for h in runs[1].history], rtol=1e-4)
+    for (name, a), (_, b) in zip(runs[0].ema_model.state_dict().items(), runs[1].ema_model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_all_target_scores_are_the_gathered_inner_products(rng):
+    from amips.losses import all_target_scores, targets_for
+
+    queries, keys = torch.from_numpy(rng.normal(size=(50, 8))), torch.from_numpy(rng.normal(size=(20, 8)))
+    idx = torch.from_numpy(rng.integers(0, 20, size=(50, 4)))
+    expected = torch.einsum("ncd,nd->nc", keys[idx], queries)
+    torch.testing.assert_close(all_target_scores(queries, keys, idx, chunk=7), expected)
+    torch.testing.assert_close(targets_for(queries, keys, idx)[0], expected)

@@ -19,6 +19,7 @@ from amips.data import gaussian_sphere, structured_embeddings
 from amips.io import InputError, load_npy
 from amips.models.spec import ModelSpec
 from amips.retrieval import uses_retrieval
+from amips.routing_terms import uses_routing
 from amips.sweeps import sweep_blocks as task_blocks
 from amips.train import TrainSpec
 from amips.validation import carve_validation
@@ -208,6 +209,23 @@ def check_retrieval(config: dict[str, Any], sizes: DatasetSizes) -> None:
                              "applies to single-output MIPS models, not routers")
 
 
+def check_routing(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """A routing term (training.routing) trains a router's outputs: not a single-output MIPS model of a sweep or
+    of the data-scaling experiment."""
+    def trains_routing(model: str) -> bool:
+        return uses_routing(training_for(config, model).get("routing"))
+
+    scaling = config.get("experiments", {}).get("data_scaling", {})
+    blocks = [(where, block) for where, block in sweep_blocks(config) if not where.startswith("experiments.")]
+    if scaling.get("enabled", False):
+        blocks.append(("experiments.data_scaling", scaling))
+    for where, block in blocks:
+        bad = [m for m in block.get("models", []) if m in config.get("models", {}) and trains_routing(m)]
+        if bad:
+            raise InputError(f"config {where}.models: {bad} train with training.routing, which applies to routers "
+                             "(experiments.router, experiments.list_router), not single-output MIPS models")
+
+
 def check_scaling(config: dict[str, Any], sizes: DatasetSizes) -> None:
     """Data scaling: defined datasets and single-output MIPS models, each n within the training split's distinct
     source queries, a batch within the n-query subset, and a validation split to select on."""
@@ -254,7 +272,7 @@ def check_scaling(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
     check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments, check_retrieval,
-    check_scaling,
+    check_routing, check_scaling,
 )
 
 

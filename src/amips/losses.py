@@ -18,6 +18,26 @@ def targets_for(queries: torch.Tensor, keys: torch.Tensor, target_idx: torch.Ten
     return torch.einsum("bcd,bd->bc", target_keys, queries), target_keys
 
 
+def all_target_scores(queries: torch.Tensor, keys: torch.Tensor, target_idx: torch.Tensor,
+                      chunk: int = 1024) -> torch.Tensor:
+    """Target scores s [N, C] = ⟨keys[target_idx], x⟩ of every training row, in row chunks (the gathered keys of
+    one chunk, chunk × C × d, are the peak memory). A score-only objective (e.g. a router with C outputs) reads its
+    targets from here once instead of gathering a [B, C, d] key batch at every step."""
+    out = torch.empty(target_idx.shape, dtype=queries.dtype, device=queries.device)
+    for start in range(0, queries.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        out[rows] = targets_for(queries[rows], keys, target_idx[rows])[0]
+    return out
+
+
+def score_only_loss(pred_scores: torch.Tensor, target_scores: torch.Tensor,
+                    score_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """w_s · mean (ŝ − s)² for a model trained on its scores alone (key_weight 0); key_mse is NaN (not trained
+    on, not computed)."""
+    score_mse = (pred_scores - target_scores).pow(2).mean()
+    return score_weight * score_mse, {"score_mse": float(score_mse.detach()), "key_mse": float("nan")}
+
+
 def amips_loss(
     pred_scores: torch.Tensor,
     pred_keys: torch.Tensor,

@@ -17,13 +17,14 @@ Configured as ``training.retrieval: {name: list_ce, weight: 1.0, temperature: 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
 
 from amips.io import InputError
+from amips.loss_terms import ConfiguredTerm, check_positive, make_term, uses_term
 
 NORM_EPS = 1e-12
 
@@ -104,45 +105,20 @@ class ListMargin:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"training.retrieval.{name} must be a finite number > 0, got {value!r}")
+    check_positive("training.retrieval", name, value)
 
 
 RETRIEVAL_TERMS: dict[str, Callable[..., RetrievalTerm]] = {"list_ce": ListCrossEntropy, "list_margin": ListMargin}
 
 
-@dataclass(frozen=True)
-class Retrieval:
-    """A configured retrieval term and its weight in the loss."""
-
-    name: str
-    weight: float
-    term: RetrievalTerm
-
-
 def uses_retrieval(cfg: dict[str, Any] | None) -> bool:
     """Whether a ``training.retrieval`` mapping turns a term on (None, {} and name none do not)."""
-    return bool(cfg) and cfg.get("name", "none") != "none"
+    return uses_term(cfg)
 
 
-def make_retrieval(cfg: dict[str, Any] | None) -> Retrieval | None:
+def make_retrieval(cfg: dict[str, Any] | None) -> ConfiguredTerm | None:
     """The term configured by ``{name, weight (default 1), <the term's own fields>}``; None for None/{}/name none.
 
     Raises ValueError naming the unknown term or field, or the out-of-range value.
     """
-    if cfg is not None and not isinstance(cfg, dict):
-        raise ValueError(f"training.retrieval must be a mapping, got {cfg!r}")
-    if not uses_retrieval(cfg):
-        return None
-    name = cfg.get("name")
-    if name not in RETRIEVAL_TERMS:
-        raise ValueError(f"unknown training.retrieval.name {name!r}; choose one of {['none', *sorted(RETRIEVAL_TERMS)]}")
-    factory = RETRIEVAL_TERMS[name]
-    known = {f.name for f in fields(factory)}  # type: ignore[arg-type]
-    params = {k: v for k, v in cfg.items() if k not in ("name", "weight")}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown training.retrieval setting(s) {unknown} for {name}; known: {sorted(known | {'name', 'weight'})}")
-    weight = cfg.get("weight", 1.0)
-    _check_positive("weight", weight)
-    return Retrieval(name, float(weight), factory(**params))
+    return make_term(cfg, RETRIEVAL_TERMS, "training.retrieval")

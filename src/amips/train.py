@@ -19,10 +19,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from amips.fingerprint import array_digest, first_difference, lookup, tensors_digest
 from amips.io import InputError
-from amips.losses import amips_loss, targets_for
+from amips.losses import all_target_scores, amips_loss, score_only_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
 from amips.retrieval import Partition, make_retrieval
+from amips.routing_terms import make_routing
 from amips.selection import BestValidation, LastWeights, make_selector
 from amips.settings import from_mapping
 
@@ -62,6 +63,7 @@ class TrainSpec:
     log_every: int = 100
     select: str = "best_val"
     retrieval: dict[str, Any] | None = None  # amips.retrieval term, e.g. {name: list_ce, weight: 1, temperature: 0.05}
+    routing: dict[str, Any] | None = None  # amips.routing_terms term of a router, e.g. {name: oracle_ce, weight: 0.003}
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every"):
@@ -91,6 +93,7 @@ class TrainSpec:
                 raise ValueError(message)
         make_selector(self.select)
         make_retrieval(self.retrieval)
+        make_routing(self.routing)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainSpec":
@@ -310,10 +313,17 @@ def train_model(
     if retrieval is not None and data.target_idx.shape[1] != 1:
         raise InputError(f"training.retrieval applies to single-output MIPS models, not to {data.target_idx.shape[1]} "
                          "outputs (a router)")
+    routing = make_routing(spec.routing)
+    if routing is not None and data.target_idx.shape[1] < 2:
+        raise InputError(f"training.routing {routing.name} applies to multi-output models (routers), not to a "
+                         "single-output MIPS model")
     run_name = run_name or str(checkpoint_path or "run")
     model.to(device)
     data = data.to(device)
     true_lists = data.true_lists() if retrieval is not None else None
+    # a score-only objective (e.g. a router): no key, so no input gradient and no [B, C, d] key batch per step
+    score_only = spec.key_weight == 0 and retrieval is None
+    score_targets = all_target_scores(data.queries, data.keys, data.target_idx) if score_only else None
     params = [p for p in model.parameters()]
     # fused Adam: one kernel per tensor instead of ~10 (same update rule); on a busy 2-core CPU the unfused
     # per-tensor ops each wait for an OpenMP barrier and the optimizer step took up to 0.8 s of a ~2 s step.
@@ -340,14 +350,20 @@ def train_model(
     for step in range(start, end):
         idx = sampler.indices(step).to(device)
         x = data.queries[idx]
-        target_scores, target_keys = targets_for(x, data.keys, data.target_idx[idx])
         for group in opt.param_groups:
             group["lr"] = spec.lr_at(step)
-        if spec.key_weight > 0 or retrieval is not None:
+        if score_only:
+            pred_scores, target_scores = model(x), score_targets[idx]
+            loss, parts = score_only_loss(pred_scores, target_scores, spec.score_weight)
+        else:
+            target_scores, target_keys = targets_for(x, data.keys, data.target_idx[idx])
             pred_scores, pred_keys = model.predict(x, create_graph=True)
-        else:  # score-only objective (e.g. a router): no key, so no input gradient to differentiate through
-            pred_scores, pred_keys = model(x), target_keys
-        loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight, spec.key_weight)
+            loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight,
+                                     spec.key_weight)
+        if routing is not None:
+            term = routing.term(pred_scores, target_scores)
+            loss = loss + routing.weight * term
+            parts["routing"] = float(term.detach())
         if retrieval is not None:
             term = retrieval.term(pred_keys[:, 0], true_lists[idx], data.partition.centroids)
             loss = loss + retrieval.weight * term

@@ -2,6 +2,7 @@
 import itertools
 import sys
 
+from amips.experiments.list_routers import NEEDS_LIST_TARGETS
 from amips.models.homogenize import HOMOGENIZATIONS
 from amips.retrieval import uses_retrieval
 from amips.sweeps import plan_runs, sweep_blocks
@@ -333,6 +334,13 @@ def get_ivf_experiment_outputs():
     if ivf_experiment_enabled("breakeven") and names:
         names.append("breakeven")
     return [f"{FIGURES_DIR}/{n}.{ext}" for n in names for ext in ("png", "csv", "md")]
+
+
+def get_fixed_router_targets(wildcards):
+    """The shared per-list labels (rule list_targets), for the fixed routers trained on them (residual; not ltr)."""
+    if wildcards.router in NEEDS_LIST_TARGETS:
+        return {"list_targets": f"results/{wildcards.dataset}/list_router/list_targets.npy"}
+    return {}
 
 
 def get_list_router_config(wildcards):

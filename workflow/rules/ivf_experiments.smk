@@ -30,8 +30,32 @@ rule ivf_hybrid:
         "../scripts/ivf_hybrid.py"
 
 
+rule list_targets:  # each list's best key for every training query, shared by the routers trained on it
+    input:
+        index="results/{dataset}/ivf/index.faiss",
+        key_file="results/{dataset}/data/keys.npy",
+        train_queries="results/{dataset}/labels/mips/train_queries.npy",
+    output:
+        targets="results/{dataset}/list_router/list_targets.npy",
+        meta="results/{dataset}/list_router/list_targets.json",
+    log:
+        "logs/list_targets/{dataset}.log",
+    benchmark:
+        "results/benchmarks/list_targets/{dataset}.tsv"
+    conda:
+        "../../envs/amips.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,  # used when granted (--resources gpu=1, or the slurm profile) and CUDA is available
+    script:
+        "../scripts/list_targets.py"
+
+
 rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (baseline) and residual (extension)
     input:
+        unpack(get_fixed_router_targets),
         index="results/{dataset}/ivf/index.faiss",
         key_file="results/{dataset}/data/keys.npy",
         train_queries="results/{dataset}/labels/mips/train_queries.npy",
@@ -68,6 +92,7 @@ rule list_router_amips:
         train_targets="results/{dataset}/labels/mips/train_targets.npy",
         test_queries="results/{dataset}/labels/mips/test_queries.npy",
         test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        list_targets="results/{dataset}/list_router/list_targets.npy",
     output:
         csv="results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
         model="results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/model.pt",

@@ -9,4 +9,5 @@ from amips.experiments.stages import list_router  # noqa: E402
 
 list_router(snakemake.params.kind, snakemake.input.key_file, Path(snakemake.input.test_queries).parent,
             snakemake.input.index, snakemake.output.csv, snakemake.params.cfg, snakemake.params.run,
-            Path(snakemake.output.csv).parent, threads=snakemake.threads)
+            Path(snakemake.output.csv).parent, threads=snakemake.threads,
+            list_targets_path=snakemake.input.get("list_targets"))

@@ -65,13 +65,15 @@ class RouterData:
         return self.ivf.key_list[self.top1]
 
 
-def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex) -> tuple[np.ndarray, float]:
+def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex,
+                 device: str = "cpu") -> tuple[np.ndarray, float]:
     """Exact best key of every IVF list for each query: ([N, nlist] int64, seconds). One pass over all keys
-    (2·N·m·d FLOPs); an empty list is an error (amips.labels.per_cluster_top1)."""
+    (2·N·m·d FLOPs; chunked BLAS on the CPU, torch on ``cuda``); an empty list is an error
+    (amips.labels.per_cluster_top1)."""
     from amips.labels import per_cluster_top1
 
     t0 = time.perf_counter()
-    targets = per_cluster_top1(queries, keys, ivf.key_list, ivf.nlist)
+    targets = per_cluster_top1(queries, keys, ivf.key_list, ivf.nlist, device=device)
     return targets, time.perf_counter() - t0
 
 

@@ -83,13 +83,56 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     return out
 
 
+def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path: str | Path, out_npy: str | Path,
+                       threads: int = 1, device: str = "cpu") -> dict[str, Any]:
+    """The best key of every IVF list for each training query ([N, nlist] int64, :func:`list_targets`), written
+    once per dataset for all the routers trained on it, with ``<out_npy stem>.json``: label_seconds, label_flops,
+    num_rows, nlist, device."""
+    from amips.experiments.list_routers import label_flops, list_targets
+    from amips.io import atomic_save_npy, atomic_write_json
+    from amips.ivf import load_ivf
+    from amips.runinfo import configure_torch
+
+    configure_torch(threads, device)
+    keys = load_embeddings(keys_path, "keys")
+    ivf = load_ivf(index_path)
+    train_q, _ = _split(Path(labels_dir), "train", keys.shape[1])
+    targets, seconds = list_targets(train_q, keys, ivf, device)
+    meta = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape),
+            "num_rows": int(targets.shape[0]), "nlist": int(ivf.nlist), "device": device}
+    atomic_save_npy(out_npy, targets)
+    atomic_write_json(Path(out_npy).with_suffix(".json"), meta)
+    log.info("list targets of %d training queries over %d lists in %.1f s (%s)", len(train_q), ivf.nlist, seconds,
+             device)
+    return meta
+
+
+def load_list_targets(path: str | Path, ivf, num_rows: int) -> tuple[np.ndarray, dict[str, float]]:
+    """Read :func:`write_list_targets`' file and its cost; checked against the index (every entry of column l
+    must be a key of list l) and the training split (``num_rows``)."""
+    from amips.io import InputError
+
+    path = Path(path)
+    targets = load_npy(path, "list targets")
+    if targets.ndim != 2 or targets.shape != (num_rows, ivf.nlist) or not np.issubdtype(targets.dtype, np.integer):
+        raise InputError(f"list targets {path}: expected int [{num_rows}, {ivf.nlist}] (training queries × lists), "
+                         f"got {targets.dtype} {list(targets.shape)}; rerun rule list_targets")
+    if targets.size and ((targets < 0).any() or (targets >= ivf.key_list.shape[0]).any()
+                         or (ivf.key_list[targets] != np.arange(ivf.nlist)).any()):
+        raise InputError(f"list targets {path} do not match the IVF index's lists (an older index?); rerun rule "
+                         "list_targets")
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    return targets.astype(np.int64, copy=False), {k: float(meta[k]) for k in ("label_seconds", "label_flops")}
+
+
 def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                 out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], workdir: str | Path,
-                threads: int = 1) -> list[dict[str, Any]]:
+                threads: int = 1, list_targets_path: str | Path | None = None) -> list[dict[str, Any]]:
     """Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
 
     ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values.
-    The ``amips`` router labels every training query with each list's best key first (timed: its label cost)."""
+    Routers trained on every list's best key (``amips``, ``residual``) read them from ``list_targets_path``
+    (:func:`write_list_targets`; its measured seconds are their label cost), or compute them here without one."""
     import faiss
 
     from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, label_flops, list_targets
@@ -105,7 +148,9 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     ivf = load_ivf(index_path)
     train_q, train_top1 = _split(labels_dir, "train", keys.shape[1])
     test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
-    if kind in NEEDS_LIST_TARGETS:
+    if kind in NEEDS_LIST_TARGETS and list_targets_path is not None:
+        list_top1, labels = load_list_targets(list_targets_path, ivf, len(train_q))
+    elif kind in NEEDS_LIST_TARGETS:
         list_top1, seconds = list_targets(train_q, keys, ivf)
         labels = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape)}
     elif kind == "centroid":
