@@ -93,8 +93,11 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert np.allclose(hybrid_rows["recall@1_mean"], hybrid_rows["routing_coverage_mean"])
     assert hybrid.loc[hybrid["method"] == "hnsw faiss", "flops_mean"].gt(0).all()
     routers = pd.read_csv(figures / "ivf_routers.csv")
-    assert {"router ltr (linear, Vecchiato et al.)", "router keynet_router (none)",
-            "router residual (centroids + rank 4)"} <= set(routers["method"])
+    assert {"router ltr (linear, Vecchiato et al.)", "router keynet_router (none)", "router supportnet_router_ce (none)",
+            "router residual (centroids + rank 4)", "router ellipsoid (rank 2, untrained)"} <= set(routers["method"])
+    shared = json.loads((tmp_path / "results/tiny/list_router/list_targets.json").read_text())
+    assert routers.loc[routers["method"] == "router keynet_router (none)", "label_seconds_mean"].iloc[0] == \
+        pytest.approx(shared["label_seconds"])  # one labelling pass, shared by the routers trained on it
     assert routers.loc[routers["method"] != "exact", "nprobe"].max() == routers.loc[
         routers["method"] == "ivf natural", "nprobe"].max()  # one partition, one probe grid
     assert "Best method vs plain IVF at equal FLOPs" in (figures / "ivf_routers.md").read_text()

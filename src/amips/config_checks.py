@@ -188,6 +188,14 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
     if wrapper not in HOMOGENIZATIONS:
         raise InputError(f"config experiments.list_router.homogenization: unknown wrapper {wrapper!r}; choose one "
                          f"of {sorted(HOMOGENIZATIONS)}")
+    ellipsoid = router.get("ellipsoid", {})
+    if ellipsoid.get("enabled", False):
+        rank = int(ellipsoid.get("rank", 8))
+        for name in config.get("sweep", {}).get("datasets", []):
+            dim = config.get("datasets", {}).get(name, {}).get("dim")  # synthetic sets declare it
+            if dim is not None and rank >= int(dim):
+                raise InputError(f"config experiments.list_router.ellipsoid.rank={rank} must be below the dimension "
+                                 f"{dim} of dataset {name!r}")
 
 
 def check_retrieval(config: dict[str, Any], sizes: DatasetSizes) -> None:

@@ -299,9 +299,10 @@ def get_list_router_files():
     files = []
     if LIST_ROUTER.get("ltr", {}).get("enabled", True):
         files += expand("results/{dataset}/list_router/ltr/seed{seed}/routing.csv", dataset=DATASETS, seed=seeds)
-    if LIST_ROUTER.get("residual", {}).get("enabled", False):
-        files += expand("results/{dataset}/list_router/residual/seed{seed}/routing.csv", dataset=DATASETS,
-                        seed=seeds)
+    for router in ("residual", "ellipsoid"):  # extensions: off unless enabled
+        if LIST_ROUTER.get(router, {}).get("enabled", False):
+            files += expand("results/{dataset}/list_router/{router}/seed{seed}/routing.csv", dataset=DATASETS,
+                            router=router, seed=seeds)
     files += expand("results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
                     dataset=DATASETS, model=LIST_ROUTER.get("models", []),
                     homogenization=LIST_ROUTER.get("homogenization", "none"), seed=seeds)
@@ -360,7 +361,8 @@ def get_list_router_run(wildcards):
     run = {"dataset": wildcards.dataset, "seed": int(wildcards.seed)}
     if wildcards.get("model") is None:
         names = {"ltr": "router ltr (linear, Vecchiato et al.)",
-                 "residual": f"router residual (centroids + rank {LIST_ROUTER.get('residual', {}).get('rank', 64)})"}
+                 "residual": f"router residual (centroids + rank {LIST_ROUTER.get('residual', {}).get('rank', 64)})",
+                 "ellipsoid": f"router ellipsoid (rank {LIST_ROUTER.get('ellipsoid', {}).get('rank', 8)}, untrained)"}
         return {**run, "method": names[wildcards.router]}
     return {**run, "model": wildcards.model, "homogenization": wildcards.homogenization,
             "method": f"router {wildcards.model} ({wildcards.homogenization})"}

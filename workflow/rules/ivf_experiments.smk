@@ -53,7 +53,7 @@ rule list_targets:  # each list's best key for every training query, shared by t
         "../scripts/list_targets.py"
 
 
-rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (baseline) and residual (extension)
+rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (baseline), residual and ellipsoid (extensions)
     input:
         unpack(get_fixed_router_targets),
         index="results/{dataset}/ivf/index.faiss",
@@ -65,7 +65,7 @@ rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (ba
     output:
         csv="results/{dataset}/list_router/{router}/seed{seed}/routing.csv",
     wildcard_constraints:
-        router="ltr|residual",
+        router="ltr|residual|ellipsoid",
     log:
         "logs/list_router_{router}/{dataset}/seed{seed}.log",
     benchmark:

@@ -12,6 +12,9 @@ with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per
   best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.train on the per-list targets);
   its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
   only (key_weight 0) it costs one forward and backward per sample.
+* ``ellipsoid`` — each list's support function approximated by that of an ellipsoid fitted to its keys (mean +
+  top-r principal directions; an amips extension, untrained: :mod:`amips.experiments.ellipsoid_router`);
+  2·d·nlist·(1 + r) FLOPs and a little more.
 * ``residual`` — plain IVF's scores plus a narrow learned correction (an amips extension):
   s_l(x) = ⟨x, μ_l⟩ + (U relu(V x))_l with V ∈ R^{r×d}, U ∈ R^{nlist×r}, U₀ = 0 (so it starts as plain IVF),
   trained by MSE on each list's best inner product (the regression target of ``amips``, which generalises where
@@ -30,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from amips.experiments.ellipsoid_router import fit_ellipsoid
 from amips.flops import exact_search_flops, query_flops, training_flops
 from amips.ivf import IvfIndex
 
@@ -246,6 +250,7 @@ ROUTERS: dict[str, Callable[[RouterData, dict[str, Any], int, Path], FittedRoute
     "ltr": fit_ltr,
     "amips": fit_amips,
     "residual": fit_residual,
+    "ellipsoid": fit_ellipsoid,
 }
 # routers trained on every list's best key (list_targets: one exact pass over all keys per training query)
 NEEDS_LIST_TARGETS = ("amips", "residual")
