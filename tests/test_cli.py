@@ -221,13 +221,14 @@ def test_cli_names_mirror_the_registries():
     from amips.models.skipmlp import RECTIFIERS
     from amips.models.spec import ModelSpec
     from amips.retrieval import RETRIEVAL_TERMS
+    from amips.routing_terms import ROUTING_TERMS
     from amips.selection import SELECTORS
     from amips.train import TrainSpec
     import amips.cli as cli
 
     assert names.MODEL_KINDS == KINDS and names.HOMOGENIZATIONS == HOMOGENIZATIONS
     assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
-    assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS)
+    assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS) and set(names.ROUTING_TERMS) == set(ROUTING_TERMS)
     assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)
     for cls, defaults in ((ModelSpec, names.MODEL_DEFAULTS), (TrainSpec, names.TRAIN_DEFAULTS)):
         declared = {f.name: f.default for f in fields(cls)}
@@ -240,3 +241,26 @@ def test_help_does_not_import_torch():
             "assert 'torch' not in sys.modules and 'faiss' not in sys.modules, 'heavy import at --help'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_train_a_router_with_the_routing_term(tmp_path, capsys):
+    """`amips labels --num-clusters C` + `amips train --routing oracle_ce`: a C-output router whose history holds the
+    term; on single-output labels the term is refused in one line."""
+    data, router_labels, mips_labels = tmp_path / "data", tmp_path / "router_labels", tmp_path / "mips_labels"
+    assert run(capsys, "generate", "--num-keys", 200, "--num-queries", 80, "--dim", 8, "--out", data).code == 0
+    assert run(capsys, "labels", "--data", data, "--out", router_labels, "--noise-copies", 1, "--test-size", 0.25,
+               "--num-clusters", 3).code == 0
+    assert run(capsys, "labels", "--data", data, "--out", mips_labels, "--noise-copies", 1, "--test-size", 0.25).code == 0
+    argv = ["--data", data, "--model", "supportnet", "--depth", 2, "--width", 16, "--steps", 20, "--batch-size", 32,
+            "--score-weight", 1, "--key-weight", 0, "--routing", "oracle_ce", "--routing-weight", 0.1, "--quiet"]
+    result = run(capsys, "train", "--labels", router_labels, "--out", tmp_path / "router", *argv)
+    assert result.code == 0, result.err
+    history = json.loads((tmp_path / "router" / "history.json").read_text())
+    assert "routing" in history["history"][-1]
+    assert load_model(tmp_path / "router" / "model.pt", 8).num_outputs == 3
+    refused = run(capsys, "train", "--labels", mips_labels, "--out", tmp_path / "mips", *argv)
+    assert refused.code != 0 and "applies to multi-output models" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+    usage = run(capsys, "train", "--labels", router_labels, "--out", tmp_path / "r2", "--data", data,
+                "--routing-weight", 0.1)
+    assert usage.code != 0 and "--routing-weight needs --routing oracle_ce" in usage.err

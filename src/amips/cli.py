@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 from amips.io import check_distinct_paths
-from amips.names import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, SELECTIONS,
-                         TRAIN_DEFAULTS)
+from amips.names import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, ROUTING_TERMS,
+                         SELECTIONS, TRAIN_DEFAULTS)
 from amips.presets import PRESETS, preset
 
 if TYPE_CHECKING:
@@ -242,6 +242,32 @@ def _retrieval(args: argparse.Namespace) -> dict[str, Any] | None:
     return cfg
 
 
+def _add_routing(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("routing term of a router (amips extension, off by default; "
+                                      "amips.routing_terms; labels from `amips labels --num-clusters C`)")
+    group.add_argument("--routing", choices=("none", *ROUTING_TERMS), default="none",
+                       help="add a term that trains the order of the router's outputs: oracle_ce (softmax "
+                            "cross-entropy against the cluster that holds the exact top-1)")
+    group.add_argument("--routing-weight", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="its weight in the loss (default: 1.0)")
+    group.add_argument("--routing-temperature", type=_float_arg(0, 1e6, low_open=True), default=None,
+                       help="softmax temperature τ (default: 0.1)")
+
+
+def _routing(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The training.routing mapping of the train command's options; None when off."""
+    if args.routing == "none":
+        for option in ("routing_weight", "routing_temperature"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} needs --routing oracle_ce")
+        return None
+    cfg: dict[str, Any] = {"name": args.routing}
+    for option, field in (("routing_weight", "weight"), ("routing_temperature", "temperature")):
+        if getattr(args, option) is not None:
+            cfg[field] = getattr(args, option)
+    return cfg
+
+
 def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-other-keys", action="store_true",
                         help="use a model with keys other than those it was trained on (a warning instead of an error)")
@@ -352,6 +378,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     check_distinct_paths({"run directory": args.out}, {"dataset directory": args.data, "labels directory": args.labels})
     model_spec, train_spec = _model_spec(args), _train_spec(args)
+    routing = _routing(args)
+    if routing is not None:
+        train_spec = dataclasses.replace(train_spec, routing=routing)
     if args.restart:
         (Path(args.out) / "checkpoint.pt").unlink(missing_ok=True)
     info = train_run(Path(args.data) / "keys.npy", args.labels, args.out, model_spec, train_spec, args.seed,
@@ -529,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory")
     _add_model(p)
     _add_training(p, checkpoint_every=200)
+    _add_routing(p)
     _add_runtime(p)
 
     p = command("evaluate", cmd_evaluate, "print the metrics table of a trained model",

@@ -11,5 +11,6 @@ HOMOGENIZATIONS = ("none", "radial", "gauge", "homogeneous_icnn")  # amips.model
 RECTIFIERS = ("identity", "softplus", "relu")  # amips.models.skipmlp.RECTIFIERS
 SELECTIONS = ("best_val", "last")  # amips.selection.SELECTORS
 RETRIEVAL_TERMS = ("list_ce", "list_margin")  # amips.retrieval.RETRIEVAL_TERMS
+ROUTING_TERMS = ("oracle_ce",)  # amips.routing_terms.ROUTING_TERMS
 MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4}  # ModelSpec
 TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val"}  # amips.train.TrainSpec
