@@ -552,3 +552,22 @@ def test_pipeline_tiny_config_on_slurm(slurm_cluster: dict[str, str], tmp_path: 
         ["make_dataset", "exact_labels", "train", "train", "evaluate", "evaluate", "controls"]
     ), submitted
     print(f"pipeline tiny config on SLURM: {secs:.1f} s")
+
+
+def test_every_gpu_rule_of_the_workflow_is_a_gpu_job_of_the_profile() -> None:
+    """A rule that asks for ``gpu=1`` must be listed under the profile's set-resources with a GPU and the GPU
+    partition; otherwise SLURM would queue it with --gpus on the CPU partition."""
+    import yaml
+
+    gpu_rules = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for m in re.finditer(r"^rule (\w+):[^\n]*\n(.*?)(?=^rule |\Z)", smk.read_text(), flags=re.M | re.S):
+            if re.search(r"^\s+gpu=1", m.group(2), flags=re.M):
+                gpu_rules.add(m.group(1))
+    assert {"exact_labels", "train", "list_targets", "scaling_point"} <= gpu_rules
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    for rule in sorted(gpu_rules):
+        entry = profile["set-resources"].get(rule)
+        assert entry is not None, f"{rule} asks for a GPU but profiles/slurm does not list it"
+        assert entry["gpu"] == 1 and "AMIPS_SLURM_GPU_PARTITION" in entry["slurm_partition"], rule
+        assert profile["set-threads"][rule] == entry["cpus_per_gpu"], rule
