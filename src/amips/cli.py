@@ -224,18 +224,26 @@ def _add_retrieval(parser: argparse.ArgumentParser) -> None:
                             "⌊√m⌋ lists, seed 0, and saved as OUT.ivf)")
 
 
+def _term_options(args: argparse.Namespace, term: str, settings: dict[str, str], needs: str,
+                  extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The ``training.<term>`` mapping of the options ``--<term>`` and ``--<term>-<setting>`` (``settings``: option
+    dest → config field); None when ``--<term>`` is none, where a setting (or an ``extra`` option) is an error."""
+    name = getattr(args, term)
+    if name == "none":
+        for option in (*settings, *extra):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} needs --{term} {needs}")
+        return None
+    return {"name": name, **{field: getattr(args, option) for option, field in settings.items()
+                             if getattr(args, option) is not None}}
+
+
 def _retrieval(args: argparse.Namespace) -> dict[str, Any] | None:
     """The training.retrieval mapping of the fit command's options; None when off."""
-    if args.retrieval == "none":
-        for option in ("retrieval_weight", "retrieval_temperature", "retrieval_margin", "ivf_index"):
-            if getattr(args, option) is not None:
-                raise UsageError(f"--{option.replace('_', '-')} needs --retrieval list_ce or list_margin")
+    cfg = _term_options(args, "retrieval", {"retrieval_weight": "weight", "retrieval_temperature": "temperature",
+                                            "retrieval_margin": "margin"}, "list_ce or list_margin", ("ivf_index",))
+    if cfg is None:
         return None
-    cfg: dict[str, Any] = {"name": args.retrieval}
-    for option, field in (("retrieval_weight", "weight"), ("retrieval_temperature", "temperature"),
-                          ("retrieval_margin", "margin")):
-        if getattr(args, option) is not None:
-            cfg[field] = getattr(args, option)
     wrong = {"list_ce": "retrieval_margin", "list_margin": "retrieval_temperature"}[args.retrieval]
     if getattr(args, wrong) is not None:
         raise UsageError(f"--{wrong.replace('_', '-')} does not apply to --retrieval {args.retrieval}")
@@ -256,16 +264,8 @@ def _add_routing(parser: argparse.ArgumentParser) -> None:
 
 def _routing(args: argparse.Namespace) -> dict[str, Any] | None:
     """The training.routing mapping of the train command's options; None when off."""
-    if args.routing == "none":
-        for option in ("routing_weight", "routing_temperature"):
-            if getattr(args, option) is not None:
-                raise UsageError(f"--{option.replace('_', '-')} needs --routing oracle_ce")
-        return None
-    cfg: dict[str, Any] = {"name": args.routing}
-    for option, field in (("routing_weight", "weight"), ("routing_temperature", "temperature")):
-        if getattr(args, option) is not None:
-            cfg[field] = getattr(args, option)
-    return cfg
+    return _term_options(args, "routing", {"routing_weight": "weight", "routing_temperature": "temperature"},
+                         "oracle_ce")
 
 
 def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:

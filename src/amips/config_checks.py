@@ -191,44 +191,43 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
     ellipsoid = router.get("ellipsoid", {})
     if ellipsoid.get("enabled", False):
         rank = int(ellipsoid.get("rank", 8))
-        for name in config.get("sweep", {}).get("datasets", []):
+        # the list routers run on every dataset of the MIPS sweeps (the pipeline's DATASETS)
+        for name in sorted({d for block in task_blocks(config)["mips"] for d in block.get("datasets", [])}):
             dim = config.get("datasets", {}).get(name, {}).get("dim")  # synthetic sets declare it
             if dim is not None and rank >= int(dim):
                 raise InputError(f"config experiments.list_router.ellipsoid.rank={rank} must be below the dimension "
                                  f"{dim} of dataset {name!r}")
 
 
+def _models_with_term(config: dict[str, Any], block: dict[str, Any], term: str,
+                      uses: Callable[[dict[str, Any] | None], bool]) -> list[str]:
+    """The defined models of ``block`` whose training turns on ``training.<term>``."""
+    return [m for m in block.get("models", []) if m in config.get("models", {})
+            and uses(training_for(config, m).get(term))]
+
+
 def check_retrieval(config: dict[str, Any], sizes: DatasetSizes) -> None:
     """A retrieval term (training.retrieval) trains a single-output MIPS model's IVF coarse step: not a router."""
-    def trains_retrieval(model: str) -> bool:
-        return uses_retrieval(training_for(config, model).get("retrieval"))
-
-    for where, block in sweep_blocks(config):
-        if where.startswith("experiments."):
-            bad = [m for m in block.get("models", []) if m in config.get("models", {}) and trains_retrieval(m)]
-            if bad:
-                raise InputError(f"config {where}.models: {bad} train with training.retrieval, which applies to "
-                                 "single-output MIPS models, not routers")
+    blocks = [(where, block) for where, block in sweep_blocks(config) if where.startswith("experiments.")]
     routers = config.get("experiments", {}).get("list_router", {})
     if routers.get("enabled", False):
-        bad = [m for m in routers.get("models", []) if m in config.get("models", {}) and trains_retrieval(m)]
+        blocks.append(("experiments.list_router", routers))
+    for where, block in blocks:
+        bad = _models_with_term(config, block, "retrieval", uses_retrieval)
         if bad:
-            raise InputError(f"config experiments.list_router.models: {bad} train with training.retrieval, which "
-                             "applies to single-output MIPS models, not routers")
+            raise InputError(f"config {where}.models: {bad} train with training.retrieval, which applies to "
+                             "single-output MIPS models, not routers")
 
 
 def check_routing(config: dict[str, Any], sizes: DatasetSizes) -> None:
     """A routing term (training.routing) trains a router's outputs: not a single-output MIPS model of a sweep or
     of the data-scaling experiment."""
-    def trains_routing(model: str) -> bool:
-        return uses_routing(training_for(config, model).get("routing"))
-
     scaling = config.get("experiments", {}).get("data_scaling", {})
     blocks = [(where, block) for where, block in sweep_blocks(config) if not where.startswith("experiments.")]
     if scaling.get("enabled", False):
         blocks.append(("experiments.data_scaling", scaling))
     for where, block in blocks:
-        bad = [m for m in block.get("models", []) if m in config.get("models", {}) and trains_routing(m)]
+        bad = _models_with_term(config, block, "routing", uses_routing)
         if bad:
             raise InputError(f"config {where}.models: {bad} train with training.routing, which applies to routers "
                              "(experiments.router, experiments.list_router), not single-output MIPS models")

@@ -68,7 +68,7 @@ def selection_eval_fn(keys: np.ndarray, val_queries: np.ndarray, val_targets: np
     keep = capped_rows(val_queries.shape[0], VAL_SUBSET, seed + 1)
     val_queries, val_targets = val_queries[keep], val_targets[keep]
     size = min(train_queries.shape[0], max(val_queries.shape[0], 1), TRAIN_SUBSET)
-    rows = np.sort(np.random.default_rng(seed).permutation(train_queries.shape[0])[:size])
+    rows = capped_rows(train_queries.shape[0], size, seed)
     splits = (("val", val_queries, val_targets), ("train", train_queries[rows], train_targets[rows]))
     if partition is not None:  # the true key's list of every evaluated row, fixed for the run
         key_list, centroids = partition.key_list.cpu(), partition.centroids.cpu()

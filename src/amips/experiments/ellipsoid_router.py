@@ -57,19 +57,29 @@ class ListEllipsoids:
         """a_l = scale · √(2 ln n_l) [C] (lists of one key: 0, they have no spread)."""
         return scale * np.sqrt(2 * np.log(np.maximum(self.sizes, 1)))
 
-    def scores(self, queries: np.ndarray, scale: float, chunk: int = 4096) -> np.ndarray:
-        """ŝ [n, C] for queries [n, d], in row chunks (the projections of one chunk, chunk × C × r, are the peak)."""
+    def parts(self, queries: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """(⟨μ_l, x⟩, spread_l(x)) [n, C] each for queries [n, d], spread = √(Σ_j λ_lj ⟨u_lj, x⟩² + σ²_l (‖x‖² −
+        Σ_j ⟨u_lj, x⟩²)₊), in row chunks (the projections of one chunk, chunk × C × r, are the peak)."""
         nlist, rank, dim = self.directions.shape
         flat = self.directions.reshape(nlist * rank, dim)
-        factor = self.spread_factor(scale).astype(np.float32)
-        out = np.empty((queries.shape[0], nlist), np.float32)
+        base = np.empty((queries.shape[0], nlist), np.float32)
+        spread = np.empty_like(base)
         for start in range(0, queries.shape[0], chunk):
             x = np.ascontiguousarray(queries[start: start + chunk], np.float32)
             proj2 = ((x @ flat.T) ** 2).reshape(len(x), nlist, rank)
             along = np.einsum("ncr,cr->nc", proj2, self.variances)
             rest = np.maximum((x * x).sum(axis=1, keepdims=True) - proj2.sum(axis=2), 0.0) * self.residual
-            out[start: start + chunk] = x @ self.means.T + factor * np.sqrt(along + rest)
-        return out
+            base[start: start + chunk] = x @ self.means.T
+            spread[start: start + chunk] = np.sqrt(along + rest)
+        return base, spread
+
+    def combine(self, base: np.ndarray, spread: np.ndarray, scale: float) -> np.ndarray:
+        """ŝ = base + a_l(scale) · spread [n, C] from :meth:`parts`."""
+        return base + self.spread_factor(scale).astype(np.float32) * spread
+
+    def scores(self, queries: np.ndarray, scale: float) -> np.ndarray:
+        """ŝ [n, C] for queries [n, d]."""
+        return self.combine(*self.parts(queries), scale)
 
 
 def fit_ellipsoids(keys: np.ndarray, key_list: np.ndarray, nlist: int, rank: int) -> ListEllipsoids:
@@ -88,11 +98,11 @@ def fit_ellipsoids(keys: np.ndarray, key_list: np.ndarray, nlist: int, rank: int
         members = np.asarray(keys[key_list == lst], np.float64)
         if members.shape[0] == 0:
             raise InputError(f"IVF list {lst} has no keys; the ellipsoid router needs every list non-empty")
-        centred = members - members.mean(axis=0)
-        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        mean = members.mean(axis=0)
+        _, singular, vt = np.linalg.svd(members - mean, full_matrices=False)
         spectrum = singular ** 2 / members.shape[0]
         kept = min(rank, spectrum.size)
-        means[lst] = members.mean(axis=0)
+        means[lst] = mean
         directions[lst, :kept] = vt[:kept]
         variances[lst, :kept] = spectrum[:kept]
         residual[lst] = max(float(spectrum.sum() - spectrum[:kept].sum()), 0.0) / (dim - rank)
@@ -101,7 +111,9 @@ def fit_ellipsoids(keys: np.ndarray, key_list: np.ndarray, nlist: int, rank: int
 
 def mean_coverage(scores: np.ndarray, true_list: np.ndarray, probes: tuple[int, ...] = SELECTION_PROBES) -> float:
     """Mean over p of the fraction of rows whose true list [n] is among the p best-scored lists of ``scores``."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, : max(probes)]
+    from amips.experiments.routed import order_from_scores
+
+    top = order_from_scores(scores)[:, : max(probes)]
     return float(np.mean([(top[:, :p] == true_list[:, None]).any(axis=1).mean() for p in probes
                           if p <= scores.shape[1]]))
 
@@ -118,8 +130,8 @@ def fit_ellipsoid(data: "RouterData", cfg: dict[str, Any], seed: int, workdir: P
     t0 = time.perf_counter()
     ellipsoids = fit_ellipsoids(data.keys, data.ivf.key_list, data.ivf.nlist, rank)
     rows = np.random.default_rng(seed).permutation(len(data.queries))[:SELECTION_ROWS]
-    queries, true_list = data.queries[rows], data.oracle_list[rows]
-    coverage = {s: mean_coverage(ellipsoids.scores(queries, s), true_list) for s in scales}
+    parts, true_list = ellipsoids.parts(data.queries[rows]), data.oracle_list[rows]
+    coverage = {s: mean_coverage(ellipsoids.combine(*parts, s), true_list) for s in scales}
     scale = max(scales, key=lambda s: (coverage[s], -s))  # ties: the smaller spread
     seconds = time.perf_counter() - t0
     return FittedRouter(f"ellipsoid rank {rank}", lambda x: ellipsoids.scores(x, scale), ellipsoids.flops(),
@@ -128,7 +140,8 @@ def fit_ellipsoid(data: "RouterData", cfg: dict[str, Any], seed: int, workdir: P
 
 
 def fit_flops(ellipsoids: ListEllipsoids, num_scales: int, num_rows: int) -> float:
-    """Fitting cost: a thin SVD per list (≈ 4·n_l·d·min(n_l, d)) and scoring ``num_rows`` queries per scale."""
-    dim = ellipsoids.means.shape[1]
+    """Fitting cost: a thin SVD per list (≈ 4·n_l·d·min(n_l, d)), scoring ``num_rows`` queries once, and per scale
+    the combination base + a_l · spread (2·C per row)."""
+    nlist, dim = ellipsoids.means.shape
     svd = float(sum(4 * int(n) * dim * min(int(n), dim) for n in ellipsoids.sizes))
-    return svd + num_scales * num_rows * ellipsoids.flops()
+    return svd + num_rows * (ellipsoids.flops() + num_scales * 2 * nlist)

@@ -70,15 +70,15 @@ class RouterData:
 
 
 def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex,
-                 device: str = "cpu") -> tuple[np.ndarray, float]:
-    """Exact best key of every IVF list for each query: ([N, nlist] int64, seconds). One pass over all keys
-    (2·N·m·d FLOPs; chunked BLAS on the CPU, torch on ``cuda``); an empty list is an error
-    (amips.labels.per_cluster_top1)."""
+                 device: str = "cpu") -> tuple[np.ndarray, dict[str, float]]:
+    """Exact best key of every IVF list for each query, and its cost: ([N, nlist] int64, {label_seconds,
+    label_flops}). One pass over all keys (2·N·m·d FLOPs; chunked BLAS on the CPU, torch on ``cuda``); an empty
+    list is an error (amips.labels.per_cluster_top1)."""
     from amips.labels import per_cluster_top1
 
     t0 = time.perf_counter()
     targets = per_cluster_top1(queries, keys, ivf.key_list, ivf.nlist, device=device)
-    return targets, time.perf_counter() - t0
+    return targets, {"label_seconds": time.perf_counter() - t0, "label_flops": label_flops(len(queries), *keys.shape)}
 
 
 def fit_centroid(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:

@@ -88,7 +88,7 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     """The best key of every IVF list for each training query ([N, nlist] int64, :func:`list_targets`), written
     once per dataset for all the routers trained on it, with ``<out_npy stem>.json``: label_seconds, label_flops,
     num_rows, nlist, device."""
-    from amips.experiments.list_routers import label_flops, list_targets
+    from amips.experiments.list_routers import list_targets
     from amips.io import atomic_save_npy, atomic_write_json
     from amips.ivf import load_ivf
     from amips.runinfo import configure_torch
@@ -97,13 +97,12 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     keys = load_embeddings(keys_path, "keys")
     ivf = load_ivf(index_path)
     train_q, _ = _split(Path(labels_dir), "train", keys.shape[1])
-    targets, seconds = list_targets(train_q, keys, ivf, device)
-    meta = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape),
-            "num_rows": int(targets.shape[0]), "nlist": int(ivf.nlist), "device": device}
+    targets, cost = list_targets(train_q, keys, ivf, device)
+    meta = {**cost, "num_rows": int(targets.shape[0]), "nlist": int(ivf.nlist), "device": device}
     atomic_save_npy(out_npy, targets)
     atomic_write_json(Path(out_npy).with_suffix(".json"), meta)
-    log.info("list targets of %d training queries over %d lists in %.1f s (%s)", len(train_q), ivf.nlist, seconds,
-             device)
+    log.info("list targets of %d training queries over %d lists in %.1f s (%s)", len(train_q), ivf.nlist,
+             cost["label_seconds"], device)
     return meta
 
 
@@ -135,7 +134,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     (:func:`write_list_targets`; its measured seconds are their label cost), or compute them here without one."""
     import faiss
 
-    from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, label_flops, list_targets
+    from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
     from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
     from amips.ivf import load_ivf, nprobe_grid
     from amips.runinfo import configure_torch
@@ -151,8 +150,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     if kind in NEEDS_LIST_TARGETS and list_targets_path is not None:
         list_top1, labels = load_list_targets(list_targets_path, ivf, len(train_q))
     elif kind in NEEDS_LIST_TARGETS:
-        list_top1, seconds = list_targets(train_q, keys, ivf)
-        labels = {"label_seconds": seconds, "label_flops": label_flops(len(train_q), *keys.shape)}
+        list_top1, labels = list_targets(train_q, keys, ivf)
     elif kind == "centroid":
         list_top1, labels = np.empty((len(train_q), 0), np.int64), {"label_seconds": 0.0, "label_flops": 0.0}
     else:
