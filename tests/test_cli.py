@@ -47,7 +47,7 @@ def test_console_script_is_installed():
 def test_pipeline_stages_round_trip(tmp_path, capsys):
     data, labels, runs = tmp_path / "data", tmp_path / "labels", tmp_path / "run"
     assert run(capsys, "generate", "--num-keys", 200, "--num-queries", 80, "--dim", 8, "--out", data).code == 0
-    assert files_under(data) == {"keys.npy", "queries.npy", "meta.json"}
+    assert files_under(data) == {"keys.npy", "queries.npy", "meta.json", "manifest.json"}
     result = run(capsys, "labels", "--data", data, "--out", labels, "--noise-copies", 1, "--test-size", 0.25)
     assert result.code == 0 and "train" in result.out
     assert {"train_queries.npy", "test_targets.npy", "meta.json"} <= files_under(labels)

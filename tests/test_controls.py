@@ -11,8 +11,10 @@ from amips.augment import augment_queries, split_rows
 from amips.controls import (CONTROLS, ControlOptions, control_data, control_predictions, evaluate_controls,
                             fit_control, least_squares_scale, ridge_map, scalar_coefficient)
 from amips.data import gaussian_sphere, normalize_rows
+from amips.fingerprint import array_digest
 from amips.io import InputError
 from amips.labels import exact_topk
+from amips.manifest import MANIFEST, write_manifest
 from amips.metrics import evaluate_predictions
 
 
@@ -124,6 +126,12 @@ def test_unknown_control_is_an_input_error():
         fit_control("nope", control_data(keys, queries, targets, source, 0.1))
 
 
+def _write_manifest(labels, keys) -> None:
+    """The manifest of a labels folder written by hand (every file in it), made from ``keys``."""
+    write_manifest(labels, "labels", [p.name for p in labels.iterdir() if p.name != MANIFEST],
+                   {"keys": array_digest(np.asarray(keys, np.float32))}, {})
+
+
 def test_evaluate_controls_writes_one_marked_record_per_control(tmp_path):
     keys, queries, targets, source = _problem(copies=1)
     train, test = split_rows(source, 0.25, 0)
@@ -134,6 +142,7 @@ def test_evaluate_controls_writes_one_marked_record_per_control(tmp_path):
         np.save(labels / f"{name}_queries.npy", queries[rows])
         np.save(labels / f"{name}_targets.npy", targets[rows][:, None])
         np.save(labels / f"{name}_source.npy", source[rows])
+    _write_manifest(labels, keys)
     out = {name: tmp_path / f"{name}.json" for name in CONTROLS}
     records = evaluate_controls(tmp_path / "keys.npy", labels, out, {"validation_fraction": 0.1}, dataset="toy")
     assert [r["model"] for r in records] == [f"control: {n}" for n in CONTROLS]
@@ -144,5 +153,8 @@ def test_evaluate_controls_writes_one_marked_record_per_control(tmp_path):
     identity = json.loads(out["identity"].read_text())
     assert identity["match_rate"] == 1.0 and identity["key_error_rn2"] == 1.0
     np.save(labels / "test_targets.npy", np.zeros((len(test), 3), np.int64))
+    with pytest.raises(InputError, match="test_targets.npy changed after it was written"):
+        evaluate_controls(tmp_path / "keys.npy", labels, out, {})
+    _write_manifest(labels, keys)
     with pytest.raises(InputError, match="plain-MIPS"):
         evaluate_controls(tmp_path / "keys.npy", labels, out, {})

@@ -229,7 +229,9 @@ def test_list_best_scores_in_chunks_equal_the_full_gather():
 
 def _stage_inputs(problem, tmp_path):
     """keys.npy, a labels directory (train/test splits) and a saved IVF index, as the pipeline writes them."""
+    from amips.fingerprint import array_digest
     from amips.ivf import save_ivf
+    from amips.manifest import write_manifest
 
     keys, queries, top, ivf = problem
     labels = tmp_path / "labels"
@@ -238,6 +240,8 @@ def _stage_inputs(problem, tmp_path):
     for split, rows in (("train", slice(0, 300)), ("test", slice(300, 400))):
         np.save(labels / f"{split}_queries.npy", queries[rows])
         np.save(labels / f"{split}_targets.npy", top[rows, :1])
+    write_manifest(labels, "labels", [f"{s}_{a}.npy" for s in ("train", "test") for a in ("queries", "targets")],
+                   {"keys": array_digest(np.asarray(keys, np.float32))}, {})
     save_ivf(ivf, tmp_path / "index.faiss")
     return tmp_path / "keys.npy", labels, tmp_path / "index.faiss"
 

@@ -374,6 +374,7 @@ def cmd_labels(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from amips.folders import dataset_keys
     from amips.stages import train_run
 
     check_distinct_paths({"run directory": args.out}, {"dataset directory": args.data, "labels directory": args.labels})
@@ -381,11 +382,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     routing = _routing(args)
     if routing is not None:
         train_spec = dataclasses.replace(train_spec, routing=routing)
-    if args.restart:
-        (Path(args.out) / "checkpoint.pt").unlink(missing_ok=True)
-    info = train_run(Path(args.data) / "keys.npy", args.labels, args.out, model_spec, train_spec, args.seed,
+    info = train_run(dataset_keys(args.data), args.labels, args.out, model_spec, train_spec, args.seed,
                      _device(args), args.threads, progress=_progress(args), on_stale="error",
-                     stale_hint="rerun with --restart to discard it and train from step 0")
+                     stale_hint="rerun with --restart to discard it and train from step 0", restart=args.restart)
     print(f"saved {Path(args.out) / 'model.pt'} ({info['kind']}, {info['num_parameters']} parameters, "
           f"{info['train_seconds']:.1f} s)")
 
@@ -449,10 +448,15 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    keys = args.keys if args.keys is not None else Path(args.data) / "keys.npy"
     if (args.labels is None) == (args.queries is None):
         raise UsageError("give exactly one of --labels (a labels directory) or --queries (a .npy file) "
                          "(see amips evaluate --help)")
+    if args.keys is not None:
+        keys = args.keys
+    else:
+        from amips.folders import dataset_keys
+
+        keys = dataset_keys(args.data)
     if args.out is not None:
         inputs = {"model": args.model, "keys": keys, "labels directory": args.labels, "queries": args.queries}
         check_distinct_paths({"output": args.out}, {k: v for k, v in inputs.items() if v is not None})
@@ -464,12 +468,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                               batch_size=args.batch_size, allow_other_keys=args.allow_other_keys)
     else:
         from amips.fit import evaluate_queries
-        from amips.io import atomic_write_json
+        from amips.io import atomic_write_json, exclusive_lock
 
-        record = evaluate_queries(args.model, keys, args.queries, device, args.threads, args.batch_size,
-                                  args.allow_other_keys)
-        if args.out is not None:
-            atomic_write_json(args.out, record)
+        with exclusive_lock(args.out, "evaluation") if args.out is not None else contextlib.nullcontext():
+            record = evaluate_queries(args.model, keys, args.queries, device, args.threads, args.batch_size,
+                                      args.allow_other_keys)
+            if args.out is not None:
+                atomic_write_json(args.out, record)
     print(format_metrics(record))
 
 

@@ -28,7 +28,8 @@ from typing import Any, Callable
 import numpy as np
 
 from amips.augment import split_rows
-from amips.io import InputError, atomic_write_json, load_embeddings, load_npy
+from amips.folders import open_labels
+from amips.io import InputError, atomic_write_json, load_embeddings
 from amips.metrics import evaluate_predictions, retrieval_metrics, target_ranks
 
 DEFAULT_RIDGE_GRID = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -208,24 +209,18 @@ def load_control_splits(keys_path: str | Path, labels_dir: str | Path, cfg: dict
     training rows and tuned on that split — the same rows the learned models are trained and selected on. Otherwise
     a validation split is carved from the training rows: ``cfg`` validation_fraction (default 0.1), seed (default 0).
     """
-    labels_dir = Path(labels_dir)
     keys = load_embeddings(keys_path, "keys")
+    labels = open_labels(labels_dir, keys, keys_path)
     arrays = {}
     for split in ("train", "test"):
-        queries = load_embeddings(labels_dir / f"{split}_queries.npy", f"{split} queries", dim=keys.shape[1])
-        targets = load_npy(labels_dir / f"{split}_targets.npy", f"{split} targets").astype(np.int64)
-        if targets.ndim != 2 or targets.shape[0] != queries.shape[0]:
-            raise InputError(f"{split} targets have shape {targets.shape}, expected [{queries.shape[0]}, C]")
+        queries, targets = labels.split(split)
         if targets.shape[1] != 1:
             raise InputError(f"controls need plain-MIPS labels (one target per row), got {targets.shape[1]} per row")
         arrays[split] = (queries, targets)
-    source = load_npy(labels_dir / "train_source.npy", "train source").astype(np.int64)
-    if source.shape != (arrays["train"][0].shape[0],):
-        raise InputError(f"train source has shape {source.shape}, expected [{arrays['train'][0].shape[0]}]")
-    val_file = labels_dir / "val_queries.npy"
-    if val_file.exists() and load_npy(val_file, "validation queries", mmap=True).shape[0] > 0:
-        val_q = load_embeddings(val_file, "validation queries", dim=keys.shape[1])
-        val_t = load_npy(labels_dir / "val_targets.npy", "validation targets").astype(np.int64)[:, 0]
+    source = labels.source("train", arrays["train"][0].shape[0])
+    if labels.has("val"):
+        val_q, val_t = labels.split("val")
+        val_t = val_t[:, 0]
         train_q, train_t = arrays["train"][0], arrays["train"][1][:, 0]
         data = ControlData(keys, train_q, keys[train_t], val_q, keys[val_t], val_t)
     else:

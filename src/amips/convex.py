@@ -80,13 +80,12 @@ def convex_diagnostics(keys_path: str | Path, labels_dir: str | Path, out_csv: s
                        models: dict[str, dict[str, Any]], train_cfg: dict[str, Any], cfg: dict[str, Any]) -> pd.DataFrame:
     """Traces of :func:`trace_training` for each named model entry (ModelSpec fields; ``training`` overrides) on a
     labels dir; ``cfg``: steps (traced prefix of the schedule), every, seed. Written to ``out_csv``."""
-    from amips.io import load_embeddings, load_npy
+    from amips.folders import open_labels
+    from amips.io import load_embeddings
     from amips.tables import write_csv
 
-    labels_dir = Path(labels_dir)
     keys = load_embeddings(keys_path, "keys")
-    queries = load_embeddings(labels_dir / "train_queries.npy", "train queries", dim=keys.shape[1])
-    targets = load_npy(labels_dir / "train_targets.npy", "train targets").astype(np.int64)
+    queries, targets = open_labels(labels_dir, keys, keys_path).split("train")
     frames = []
     for name, entry in models.items():
         fields = {k: v for k, v in entry.items() if k != "training"}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from amips.folders import open_labels
 from amips.io import atomic_write_json, load_embeddings
 from amips.labels import exact_topk
 
@@ -55,8 +56,8 @@ def dataset_coverage(keys_path: str | Path, labels_dir: str | Path, out_json: st
                      num_directions: int = 20000, seed: int = 0) -> dict[str, Any]:
     """:func:`key_coverage` of a pipeline dataset (its keys and the train/test labels of task ``mips``) → JSON."""
     keys = load_embeddings(keys_path, "keys")
-    labels = Path(labels_dir)
-    targets = np.concatenate([np.load(labels / f"{split}_targets.npy") for split in ("train", "test")])
+    labels = open_labels(labels_dir, keys, keys_path)
+    targets = np.concatenate([labels.targets(split) for split in ("train", "test")])
     result = key_coverage(keys, targets, num_directions, seed)
     atomic_write_json(out_json, result)
     return result

@@ -1,16 +1,20 @@
 """Pipeline stages on files: dataset → labels → train → evaluate. Used by the CLI and the Snakemake scripts.
 
 Directory contents:
-* dataset dir: ``keys.npy`` [m, d], ``queries.npy`` [n, d], ``meta.json``
-* labels dir:  ``{train,test}_queries.npy`` [N, d], ``{train,test}_targets.npy`` [N, C] int64 (per-cluster top-1),
-  ``{train,test}_source.npy`` [N] (source query of each row), ``centroids.npy`` [C, d], ``assignments.npy`` [m],
-  ``meta.json``
+* dataset dir: ``keys.npy`` [m, d], ``queries.npy`` [n, d], ``meta.json``, ``manifest.json``
+* labels dir:  ``{train,val,test}_queries.npy`` [N, d], ``{train,val,test}_targets.npy`` [N, C] int64 (per-cluster
+  top-1), ``{train,val,test}_source.npy`` [N] (source query of each row), ``centroids.npy`` [C, d],
+  ``assignments.npy`` [m], ``meta.json``, ``manifest.json``
 * run dir:     ``model.pt`` (EMA weights + spec), ``history.json``, ``metrics.json``; ``checkpoint.pt`` while training
+
+Dataset and labels folders are written as one unit (:mod:`amips.manifest`: the manifest is removed before the first
+file is written and written after the last) and read only through :mod:`amips.folders`, which verifies it. Every
+writer holds an exclusive lock on its output (:func:`amips.io.exclusive_lock`), so a second writer is refused.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +30,9 @@ from amips.clustering import Clustering, kmeans
 from amips.data import KeyQuerySet, gaussian_sphere, load_key_query_files, structured_embeddings
 from amips.evaluate import evaluate_model
 from amips.ivf import load_ivf
-from amips.io import InputError, atomic_save_npy, atomic_write_json, load_embeddings, load_npy
+from amips.folders import LabelsFolder, load_dataset, open_labels
+from amips.io import InputError, atomic_save_npy, atomic_write_json, exclusive_lock, load_embeddings
+from amips.manifest import remove_manifest, write_manifest
 from amips.labels import exact_topk, per_cluster_top1
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.fingerprint import array_digest
@@ -45,8 +51,13 @@ def make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Create a key/query set from a dataset config entry and write it to ``out_dir``.
 
     ``spec['source']``: ``gaussian`` | ``structured`` (synthetic; num_keys, num_queries, dim, seed, options) or
-    ``npy`` (keys, queries: paths to user ``.npy`` files).
+    ``npy`` (keys, queries: paths to user ``.npy`` files). Holds the lock on ``out_dir`` throughout.
     """
+    with exclusive_lock(out_dir, "dataset writer"):
+        return _make_dataset(spec, out_dir)
+
+
+def _make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     source = spec["source"]
     if source in ("gaussian", "structured"):
@@ -76,11 +87,15 @@ def synthetic_sizes(spec: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def write_dataset(ds: KeyQuerySet, out_dir: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write keys, queries and ``meta`` (plus sizes) as dataset folder ``out_dir``, its manifest last; returns the
+    meta."""
     out = Path(out_dir)
+    remove_manifest(out)
     atomic_save_npy(out / "keys.npy", ds.keys)
     atomic_save_npy(out / "queries.npy", ds.queries)
     meta = {**meta, "num_keys": int(ds.keys.shape[0]), "num_queries": int(ds.queries.shape[0]), "dim": ds.dim}
     atomic_write_json(out / "meta.json", meta)
+    write_manifest(out, "dataset", ("keys.npy", "queries.npy", "meta.json"), {}, meta)
     return meta
 
 
@@ -121,20 +136,30 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
     ``cfg``: noise_std, noise_copies, test_size (rows or fraction), split ('by_source' | 'pooled'), seed,
     validation_fraction (of the training source queries kept aside for model selection, default 0.1; 0 = official),
     num_clusters (1 = plain MIPS), query_chunk, key_chunk.
+
+    The dataset folder is verified first; the labels folder's manifest records the digests of its keys and queries.
+    Holds the lock on ``out_dir`` throughout.
     """
+    with exclusive_lock(out_dir, "labels writer"):
+        return _make_labels(dataset_dir, out_dir, cfg, device)
+
+
+def _make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], device: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    keys = load_embeddings(Path(dataset_dir) / "keys.npy", "keys")
-    queries = load_embeddings(Path(dataset_dir) / "queries.npy", "queries", dim=keys.shape[1])
+    keys, queries = load_dataset(dataset_dir)
     labels = label_queries(keys, queries, cfg, device)
     train_rows, test_rows = split_rows(labels.source, cfg.get("test_size", 0.2), int(cfg.get("seed", 0)),
                                        by_source=cfg.get("split", "by_source") == "by_source")
     train_rows, val_rows = carve_validation(train_rows, labels.source, float(cfg.get("validation_fraction", 0.1)),
                                             int(cfg.get("seed", 0)))
     out = Path(out_dir)
+    remove_manifest(out)
+    files = ["centroids.npy", "assignments.npy", "meta.json"]
     for name, rows in (("train", train_rows), ("val", val_rows), ("test", test_rows)):
         atomic_save_npy(out / f"{name}_queries.npy", labels.queries[rows].reshape(-1, labels.queries.shape[1]))
         atomic_save_npy(out / f"{name}_targets.npy", labels.targets[rows])
         atomic_save_npy(out / f"{name}_source.npy", labels.source[rows])
+        files += [f"{name}_queries.npy", f"{name}_targets.npy", f"{name}_source.npy"]
     atomic_save_npy(out / "centroids.npy", labels.clustering.centroids)
     atomic_save_npy(out / "assignments.npy", labels.clustering.assignments)
     num_rows = int(labels.queries.shape[0])
@@ -148,15 +173,9 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
         "seconds": time.perf_counter() - t0,
     }
     atomic_write_json(out / "meta.json", meta)
+    write_manifest(out, "labels", files, {"keys": array_digest(keys), "queries": array_digest(queries)},
+                   {"config": cfg})
     return meta
-
-
-def _load_split(labels_dir: Path, split: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    queries = load_embeddings(labels_dir / f"{split}_queries.npy", f"{split} queries", dim=dim)
-    targets = load_npy(labels_dir / f"{split}_targets.npy", f"{split} targets").astype(np.int64)
-    if targets.ndim != 2 or targets.shape[0] != queries.shape[0]:
-        raise InputError(f"{split} targets have shape {targets.shape}, expected [{queries.shape[0]}, C]")
-    return queries, targets
 
 
 def train_run(
@@ -173,30 +192,43 @@ def train_run(
     on_stale: str = "restart",
     stale_hint: str = "delete it to train from step 0",
     partition_path: str | Path | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
-    """Train one model; writes ``model.pt`` and ``history.json`` into ``out_dir``.
+    """Train one model on a labels folder made from the keys at ``keys_path``; writes ``model.pt`` and
+    ``history.json`` into ``out_dir``, holding the lock on ``out_dir`` throughout (a second writer is refused).
 
     ``partition_path``: the faiss IVF index whose partition a ``train_spec.retrieval`` term trains on (needed then,
     ignored otherwise); validation then also reports the coverage of the true key's list (``val_list_coverage``).
 
     Resumes from ``checkpoint.pt`` if it is from the same run (same fingerprint, see
     :func:`amips.train.run_fingerprint`, including the labels' settings from ``meta.json``); a stale or corrupt one is
-    discarded with a logged warning (``on_stale='restart'``, the pipeline) or is an error (``'error'``).
+    discarded with a logged warning (``on_stale='restart'``, the pipeline) or is an error (``'error'``);
+    ``restart`` deletes it first.
     """
-    configure_torch(threads, device)
-    labels_dir, out = Path(labels_dir), Path(out_dir)
-    keys = load_embeddings(keys_path, "keys")
-    train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
+    out = Path(out_dir)
+    with exclusive_lock(out, "training run"):
+        if restart:
+            (out / "checkpoint.pt").unlink(missing_ok=True)
+        configure_torch(threads, device)
+        keys = load_embeddings(keys_path, "keys")
+        labels = open_labels(labels_dir, keys, keys_path)
+        return _train_labels(keys, labels, out, model_spec, train_spec, seed, device, threads, eval_batch_size,
+                             progress, on_stale, stale_hint, partition_path)
+
+
+def _train_labels(keys: np.ndarray, labels: LabelsFolder, out: Path, model_spec: ModelSpec, train_spec: TrainSpec,
+                  seed: int, device: str, threads: int, eval_batch_size: int, progress: bool, on_stale: str,
+                  stale_hint: str, partition_path: str | Path | None) -> dict[str, Any]:
+    """The body of :func:`train_run` once the keys are loaded and the labels folder verified against them."""
+    train_q, train_t = labels.split("train")
     partition = (load_partition(partition_path, keys) if uses_retrieval(train_spec.retrieval)
                  and partition_path is not None else None)
     eval_fn = None
-    val_file = labels_dir / "val_queries.npy"  # labels made before validation splits existed have none
-    if val_file.exists() and load_npy(val_file, "validation queries", mmap=True).shape[0] > 0:
-        val_q, val_t = _load_split(labels_dir, "val", keys.shape[1])
+    if labels.has("val"):
+        val_q, val_t = labels.split("val")
         eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, eval_batch_size, device, seed,
                                     partition=partition)
-    label_meta = labels_dir / "meta.json"
-    label_cfg = json.loads(label_meta.read_text(encoding="utf-8")).get("config", {}) if label_meta.exists() else {}
+    label_cfg = labels.meta().get("config", {})
     info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
                                  train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress,
                                  fingerprint_extra={"labels": label_cfg}, on_stale=on_stale, stale_hint=stale_hint,
@@ -283,18 +315,20 @@ def evaluate_run(
     """Evaluate a saved model on the test split; returns (and writes to ``out_path`` unless None) the record
     run fields + train info + metrics. A model trained on other keys is refused unless ``allow_other_keys``;
     ``conventions`` (``rank_ties``, ``recall_at_1pct``, see :func:`amips.metrics.evaluate_predictions`) are recorded
-    with the metrics."""
-    configure_torch(threads, device)
-    keys = load_embeddings(keys_path, "keys")
-    test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
-    model, payload = load_checked_model(model_path, keys, allow_other_keys)
-    t0 = time.perf_counter()
-    conventions = {"rank_ties": "tolerance", "recall_at_1pct": "ceil", **(conventions or {})}
-    metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device, **conventions)
-    record = {**conventions, **(run or {}), **payload.get("train_info", {}), **metrics,
-              "eval_seconds": time.perf_counter() - t0}
-    if out_path is not None:
-        atomic_write_json(out_path, record)
+    with the metrics. The labels folder must have been made from these keys; the lock on ``out_path`` is held
+    throughout."""
+    with exclusive_lock(out_path, "evaluation") if out_path is not None else contextlib.nullcontext():
+        configure_torch(threads, device)
+        keys = load_embeddings(keys_path, "keys")
+        test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
+        model, payload = load_checked_model(model_path, keys, allow_other_keys)
+        t0 = time.perf_counter()
+        conventions = {"rank_ties": "tolerance", "recall_at_1pct": "ceil", **(conventions or {})}
+        metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device, **conventions)
+        record = {**conventions, **(run or {}), **payload.get("train_info", {}), **metrics,
+                  "eval_seconds": time.perf_counter() - t0}
+        if out_path is not None:
+            atomic_write_json(out_path, record)
     return record
 
 
@@ -326,7 +360,7 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
 
     faiss.omp_set_num_threads(max(1, threads))
     keys = load_embeddings(keys_path, "keys")
-    test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
+    test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
     ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
     if index_path is not None:
         save_ivf(ivf, index_path)
@@ -361,7 +395,7 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
     keys = load_embeddings(keys_path, "keys")
-    test_q, test_t = _load_split(Path(labels_dir), "test", keys.shape[1])
+    test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
     model = load_checked_model(model_path, keys)[0]
     projected = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
@@ -383,14 +417,14 @@ def router_curves(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
     from amips.tables import write_csv
 
     configure_torch(threads, "cpu")
-    labels_dir = Path(labels_dir)
     keys = load_embeddings(keys_path, "keys")
-    test_q, test_t = _load_split(labels_dir, "test", keys.shape[1])
-    assignments = load_npy(labels_dir / "assignments.npy", "cluster assignments")
+    labels = open_labels(labels_dir, keys, keys_path)
+    test_q, test_t = labels.split("test")
+    assignments = labels.array("assignments", "cluster assignments")
     sizes = np.bincount(assignments, minlength=test_t.shape[1])
     true_scores = np.einsum("ncd,nd->nc", keys[test_t], test_q)
     if model_path is None:
-        centroids = load_npy(labels_dir / "centroids.npy", "centroids")
+        centroids = labels.array("centroids", "centroids")
         scores, flops, method = centroid_scores(test_q, centroids), 2.0 * keys.shape[1] * len(centroids), "centroid routing"
     else:
         model = load_checked_model(model_path, keys)[0]

@@ -5,6 +5,7 @@ rule make_dataset:
         key_file="results/{dataset}/data/keys.npy",
         queries="results/{dataset}/data/queries.npy",
         meta="results/{dataset}/data/meta.json",
+        manifest="results/{dataset}/data/manifest.json",
     wildcard_constraints:
         dataset=dataset_pattern(text=False),
     log:
@@ -28,6 +29,7 @@ rule embed:
         key_file="results/{dataset}/data/keys.npy",
         queries="results/{dataset}/data/queries.npy",
         meta="results/{dataset}/data/meta.json",
+        manifest="results/{dataset}/data/manifest.json",
     wildcard_constraints:
         dataset=dataset_pattern(text=True),
     log:

@@ -14,6 +14,7 @@ rule exact_labels:
         centroids="results/{dataset}/labels/{task}/centroids.npy",
         assignments="results/{dataset}/labels/{task}/assignments.npy",
         meta="results/{dataset}/labels/{task}/meta.json",
+        manifest="results/{dataset}/labels/{task}/manifest.json",
     log:
         "logs/exact_labels/{dataset}/{task}.log",
     benchmark:

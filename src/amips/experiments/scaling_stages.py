@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from amips.experiments.scaling import DEFAULT_BUDGETS, coverage_rows, nested_subset, point_record, summarize
-from amips.io import InputError, atomic_write_json, load_embeddings, load_npy
+from amips.folders import open_labels
+from amips.io import InputError, atomic_write_json, load_embeddings
 
 log = logging.getLogger("amips.experiments.scaling")
 CONTROL_VAL_ROWS = 16384  # validation rows the refitted controls are tuned on, at most (a fixed random subset)
@@ -30,16 +31,11 @@ class ScalingSplits:
 
 def load_scaling_splits(keys_path: str | Path, labels_dir: Path, n: int, subset_seed: int) -> ScalingSplits:
     """Keys and the labels' splits, the training split cut to its first ``n`` source queries (:func:`nested_subset`)."""
-    from amips.stages import _load_split
-
     keys = load_embeddings(keys_path, "keys")
-    train_q, train_t = _load_split(labels_dir, "train", keys.shape[1])
-    source = load_npy(labels_dir / "train_source.npy", "train source").astype(np.int64)
-    if source.shape != (train_q.shape[0],):
-        raise InputError(f"train source has shape {source.shape}, expected [{train_q.shape[0]}]")
-    rows = nested_subset(source, n, subset_seed)
-    return ScalingSplits(keys, (train_q[rows], train_t[rows]), _load_split(labels_dir, "val", keys.shape[1]),
-                         _load_split(labels_dir, "test", keys.shape[1]))
+    labels = open_labels(labels_dir, keys, keys_path)
+    train_q, train_t = labels.split("train")
+    rows = nested_subset(labels.source("train", train_q.shape[0]), n, subset_seed)
+    return ScalingSplits(keys, (train_q[rows], train_t[rows]), labels.split("val"), labels.split("test"))
 
 
 def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_path: str | Path, out_json: str | Path,

@@ -15,24 +15,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from amips.folders import LabelsFolder, open_labels
 from amips.io import load_embeddings, load_npy
 
 log = logging.getLogger("amips.experiments.stages")
 
 
-def _split(labels_dir: Path, name: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    from amips.stages import _load_split
-
-    queries, targets = _load_split(labels_dir, name, dim)
+def _split(labels: LabelsFolder, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Queries [N, d] and top-1 targets [N] of split ``name`` of a (plain MIPS) labels folder."""
+    queries, targets = labels.split(name)
     return queries, targets[:, 0]
 
 
-def _label_cost(labels_dir: Path, num_train: int, num_keys: int, dim: int) -> dict[str, float]:
+def _label_cost(labels: LabelsFolder, num_train: int, num_keys: int, dim: int) -> dict[str, float]:
     """The share of the labels stage's measured seconds spent on the ``num_train`` training rows, and their FLOPs."""
     from amips.experiments.list_routers import label_flops
 
-    meta_file = labels_dir / "meta.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+    meta = labels.meta()
     rows = max(1, int(meta.get("num_rows", num_train)))
     return {"label_seconds": float(meta.get("label_seconds", float("nan"))) * num_train / rows,
             "label_flops": label_flops(num_train, num_keys, dim)}
@@ -58,10 +57,10 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
-    labels_dir = Path(labels_dir)
     keys = load_embeddings(keys_path, "keys")
-    test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
-    num_train = load_npy(labels_dir / "train_queries.npy", "train queries", mmap=True).shape[0]
+    labels = open_labels(labels_dir, keys, keys_path)
+    test_q, test_top1 = _split(labels, "test")
+    num_train = load_npy(labels.manifest.verified("train_queries.npy"), "train queries", mmap=True).shape[0]
     model, payload = load_checked_model(model_path, keys)
     predicted = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
@@ -72,7 +71,7 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     cost = {"network_flops": net_flops, "network_seconds": net_seconds,
             "train_seconds": float(payload.get("train_info", {}).get("train_seconds", float("nan"))),
             "train_flops": training_flops(net_flops, int(training["steps"]), int(training["batch_size"])),
-            **_label_cost(labels_dir, num_train, keys.shape[0], keys.shape[1])}
+            **_label_cost(labels, num_train, keys.shape[0], keys.shape[1])}
     label = f"{run['model']} ({run['homogenization']})"
     out = []
     for r in rows:
@@ -96,7 +95,7 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     configure_torch(threads, device)
     keys = load_embeddings(keys_path, "keys")
     ivf = load_ivf(index_path)
-    train_q, _ = _split(Path(labels_dir), "train", keys.shape[1])
+    train_q, _ = _split(open_labels(labels_dir, keys, keys_path), "train")
     targets, cost = list_targets(train_q, keys, ivf, device)
     meta = {**cost, "num_rows": int(targets.shape[0]), "nlist": int(ivf.nlist), "device": device}
     atomic_save_npy(out_npy, targets)
@@ -142,11 +141,12 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
-    labels_dir, workdir = Path(labels_dir), Path(workdir)
+    workdir = Path(workdir)
     keys = load_embeddings(keys_path, "keys")
     ivf = load_ivf(index_path)
-    train_q, train_top1 = _split(labels_dir, "train", keys.shape[1])
-    test_q, test_top1 = _split(labels_dir, "test", keys.shape[1])
+    labels_folder = open_labels(labels_dir, keys, keys_path)
+    train_q, train_top1 = _split(labels_folder, "train")
+    test_q, test_top1 = _split(labels_folder, "test")
     if kind in NEEDS_LIST_TARGETS and list_targets_path is not None:
         list_top1, labels = load_list_targets(list_targets_path, ivf, len(train_q))
     elif kind in NEEDS_LIST_TARGETS:
@@ -154,7 +154,8 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     elif kind == "centroid":
         list_top1, labels = np.empty((len(train_q), 0), np.int64), {"label_seconds": 0.0, "label_flops": 0.0}
     else:
-        list_top1, labels = np.empty((len(train_q), 0), np.int64), _label_cost(labels_dir, len(train_q), *keys.shape)
+        list_top1, labels = np.empty((len(train_q), 0), np.int64), _label_cost(labels_folder, len(train_q),
+                                                                               *keys.shape)
     router = fit_router(kind, RouterData(keys, ivf, train_q, train_top1, list_top1), cfg, int(run.get("seed", 0)),
                         workdir)
     router.scores(test_q[: min(256, len(test_q))])  # warm-up

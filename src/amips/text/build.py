@@ -1,4 +1,5 @@
-"""Build an embedded text dataset (``keys.npy``, ``queries.npy``, ``meta.json``) from a text source."""
+"""Build an embedded text dataset folder (``keys.npy``, ``queries.npy``, ``meta.json``, ``manifest.json``) from a
+text source."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from amips.io import InputError, atomic_save_npy, atomic_write_json
+from amips.io import InputError, atomic_save_npy, atomic_write_json, exclusive_lock
+from amips.manifest import remove_manifest, write_manifest
 from amips.text import encoder
 from amips.text.beir import load_beir
 from amips.text.corpus import TextCorpus, dedup, texts_sha256
@@ -66,7 +68,8 @@ def build_text_dataset(
 
     Writes (each atomically) ``keys.npy`` float32 [m, 384] and ``queries.npy`` float32 [n, 384],
     unit-norm rows (``normalize=False``: the raw mean-pooled MiniLM vectors, whose norms vary, for keys and
-    queries), then ``meta.json``. Embeddings are cached in ``cache_dir`` (if given) under
+    queries), then ``meta.json`` and last the folder's manifest (:mod:`amips.manifest`), holding the lock on
+    ``out_dir`` while writing. Embeddings are cached in ``cache_dir`` (if given) under
     the SHA-256 of the texts, so a rebuild with unchanged texts does no encoding, and corpora
     sharing their keys (the two Wikipedia variants) encode them once.
 
@@ -89,17 +92,20 @@ def build_text_dataset(
     queries = _embed(corpus.queries, queries_sha, cache, f"{raw.name} queries", **options)
     done = time.perf_counter()
 
-    atomic_save_npy(out_dir / "keys.npy", keys)
-    atomic_save_npy(out_dir / "queries.npy", queries)
-    meta = {
-        "source": source, "name": raw.name, "variant": variant, "root": None if root is None else str(root),
-        "num_keys_requested": num_keys, "seed": seed,
-        "counts": {"keys_raw": len(raw.keys), "queries_raw": len(raw.queries),
-                   "keys": len(corpus.keys), "queries": len(corpus.queries)},
-        "model": MODEL_NAME, "dim": DIM, "keys_sha256": keys_sha, "queries_sha256": queries_sha,
-        "batch_size": batch_size, "threads": threads, "normalized": normalize,
-        "seconds": {"load": round(loaded - start, 3), "encode_keys": round(keys_done - loaded, 3),
-                    "encode_queries": round(done - keys_done, 3), "total": round(time.perf_counter() - start, 3)},
-    }
-    atomic_write_json(out_dir / "meta.json", meta)
+    with exclusive_lock(out_dir, "dataset writer"):
+        remove_manifest(out_dir)
+        atomic_save_npy(out_dir / "keys.npy", keys)
+        atomic_save_npy(out_dir / "queries.npy", queries)
+        meta = {
+            "source": source, "name": raw.name, "variant": variant, "root": None if root is None else str(root),
+            "num_keys_requested": num_keys, "seed": seed,
+            "counts": {"keys_raw": len(raw.keys), "queries_raw": len(raw.queries),
+                       "keys": len(corpus.keys), "queries": len(corpus.queries)},
+            "model": MODEL_NAME, "dim": DIM, "keys_sha256": keys_sha, "queries_sha256": queries_sha,
+            "batch_size": batch_size, "threads": threads, "normalized": normalize,
+            "seconds": {"load": round(loaded - start, 3), "encode_keys": round(keys_done - loaded, 3),
+                        "encode_queries": round(done - keys_done, 3), "total": round(time.perf_counter() - start, 3)},
+        }
+        atomic_write_json(out_dir / "meta.json", meta)
+        write_manifest(out_dir, "dataset", ("keys.npy", "queries.npy", "meta.json"), {}, meta)
     return meta
