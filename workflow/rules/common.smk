@@ -3,6 +3,7 @@ import itertools
 import sys
 
 from amips.experiments.list_routers import NEEDS_LIST_TARGETS
+from amips.input_digest import DigestCache, dataset_digests
 from amips.models.homogenize import HOMOGENIZATIONS
 from amips.retrieval import uses_retrieval
 from amips.sweeps import plan_runs, sweep_blocks
@@ -205,6 +206,19 @@ def get_run_fields(wildcards):
 
 def get_dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+# Content digests of the files datasets read from the user (amips.input_digest), cached under .snakemake/.
+INPUT_DIGESTS = DigestCache(".snakemake/amips/input_digests.json")
+
+
+def get_dataset_job_spec(wildcards):
+    """The dataset entry with the SHA-256 of each file it reads from the user (`input_sha256`), so that a file
+    replaced by other content reruns the dataset even with an older or preserved mtime (cp -p, mv, a restore);
+    a synthetic entry as it is."""
+    spec = get_dataset_spec(wildcards)
+    digests = dataset_digests(spec, INPUT_DIGESTS)
+    return {**spec, "input_sha256": digests} if digests else spec
 
 
 def get_dataset_inputs(wildcards):

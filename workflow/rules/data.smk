@@ -19,7 +19,7 @@ rule make_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        spec=get_dataset_spec,
+        spec=get_dataset_job_spec,
     script:
         "../scripts/make_dataset.py"
 
@@ -45,7 +45,7 @@ rule embed:
         mem_mb=8000,
         runtime=120,
     params:
-        spec=get_dataset_spec,
+        spec=get_dataset_job_spec,
         cache_dir="results/cache/embeddings",
     script:
         "../scripts/embed.py"

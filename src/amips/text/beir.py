@@ -14,6 +14,8 @@ from typing import Any, Iterator
 from amips.io import InputError
 from amips.text.corpus import TextCorpus
 
+FILES = ("corpus.jsonl", "queries.jsonl")  # the files of a BEIR directory that are read
+
 
 def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a ``.jsonl`` file, skipping blank lines.
@@ -49,8 +51,9 @@ def load_beir(root: str | os.PathLike) -> TextCorpus:
     if not root.is_dir():
         raise InputError(f"BEIR dataset directory not found: {root}")
     keys = []
-    for doc in read_jsonl(root / "corpus.jsonl", required=("text",)):
+    corpus_file, queries_file = (root / name for name in FILES)
+    for doc in read_jsonl(corpus_file, required=("text",)):
         title = doc.get("title")
         keys.append(f"{title if isinstance(title, str) else ''} {doc['text']}".strip())
-    queries = [q["text"] for q in read_jsonl(root / "queries.jsonl", required=("text",))]
+    queries = [q["text"] for q in read_jsonl(queries_file, required=("text",))]
     return TextCorpus(keys=keys, queries=queries, name=f"beir-{root.name}")

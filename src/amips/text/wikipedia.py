@@ -37,6 +37,14 @@ def summaries_path(language: str = "en-us") -> Path:
     return path
 
 
+def summaries_file(path: str | os.PathLike | None = None) -> Path:
+    """The summaries JSON file read for ``path``: the file itself, ``summaries_en-us.json`` in a directory, or
+    (None) the installed package's (:func:`summaries_path`)."""
+    if path is None:
+        return summaries_path()
+    return Path(path) / "summaries_en-us.json" if Path(path).is_dir() else Path(path)
+
+
 def read_summaries(path: str | os.PathLike) -> list[dict[str, str]]:
     """The article records of a summaries JSON file, in file order.
 
@@ -73,11 +81,7 @@ def load_wikipedia(variant: str = "description", path: str | os.PathLike | None 
     """
     if variant not in VARIANTS:
         raise InputError(f"Wikipedia variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    if path is None:
-        path = summaries_path()
-    elif Path(path).is_dir():
-        path = Path(path) / "summaries_en-us.json"
-    articles = read_summaries(path)
+    articles = read_summaries(summaries_file(path))
     queries, gold = [], []
     for index, article in enumerate(articles):
         query = article.get(variant)
