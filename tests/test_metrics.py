@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from amips.metrics import evaluate_predictions, retrieval_metrics, routing_metrics, target_ranks
+from amips.exact_order import exact_scores
+from amips.labels import exact_topk
+from amips.metrics import RANK_TIES, evaluate_predictions, retrieval_metrics, routing_metrics, target_ranks
 
 
-def test_target_ranks_count_strictly_higher_scores(rng):
+def _exact_rank_reference(preds, keys, targets, rank_ties):
+    """Brute force on the definition: exact scores of every pair, keys ahead of the target counted."""
+    n, m = len(preds), len(keys)
+    scores = exact_scores(preds, keys, np.repeat(np.arange(n), m), np.tile(np.arange(m), n)).reshape(n, m)
+    own = scores[np.arange(n), targets][:, None]
+    lower = np.arange(m)[None, :] < targets[:, None]
+    ahead = (scores > own) | ((scores == own) & lower & (rank_ties == "index"))
+    return ahead.sum(1)
+
+
+@pytest.mark.parametrize("rank_ties", RANK_TIES)
+def test_target_ranks_follow_the_exact_order(rng, rank_ties):
     keys = rng.standard_normal((97, 6)).astype(np.float32)
-    preds = rng.standard_normal((23, 6)).astype(np.float32)
-    targets = rng.integers(0, 97, 23)
-    ranks = target_ranks(preds, keys, targets, query_chunk=5, key_chunk=11)
-    scores = preds @ keys.T
-    ref = (scores > scores[np.arange(23), targets][:, None]).sum(1)
-    np.testing.assert_array_equal(ranks, ref)
+    keys[50:80] = keys[:30]  # exact duplicates: ties ahead of or behind the target by index
+    keys[80:97] = keys[:17] + (rng.standard_normal((17, 6)) * 1e-7).astype(np.float32)  # near-ties below float32
+    preds = np.concatenate([keys[:10], rng.standard_normal((13, 6)).astype(np.float32)])
+    targets = np.concatenate([np.arange(50, 60), rng.integers(0, 97, 13)])
+    ranks = target_ranks(preds, keys, targets, query_chunk=5, key_chunk=11, rank_ties=rank_ties)
+    np.testing.assert_array_equal(ranks, _exact_rank_reference(preds, keys, targets, rank_ties))
+
+
+def test_identity_ranks_its_own_label_first_among_duplicates(rng):
+    """ĝ = x ranks x's exact label at 0 (the labels' order), even where every key has ~60 exact copies."""
+    base = rng.standard_normal((50, 12)).astype(np.float32)
+    keys = base[rng.integers(0, 50, 3000)]
+    queries = rng.standard_normal((64, 12)).astype(np.float32)
+    labels = exact_topk(queries, keys, 1)[1][:, 0]
+    assert (target_ranks(queries, keys, labels) == 0).all()
+    copies = np.array([np.flatnonzero((keys == keys[t]).all(1))[-1] for t in labels])  # the last copy of each label
+    assert (target_ranks(queries, keys, copies) > 0).all()  # index order: the earlier copies are ahead
+    assert (target_ranks(queries, keys, copies, rank_ties="strict") == 0).all()
 
 
 def test_retrieval_metrics_values():

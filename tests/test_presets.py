@@ -79,7 +79,7 @@ def test_config_overlay_and_module_agree_with_method_md():
 def test_official_counting_conventions():
     keys = np.eye(4, dtype=np.float32)
     pred = np.array([[1.0, 1.0, 0.0, 0.0]], np.float32)  # the target (key 1) ties with key 0
-    assert target_ranks(pred, keys, np.array([1]), rel_tol=0.0)[0] == 0  # strict: a tie is not "higher"
+    assert target_ranks(pred, keys, np.array([1]), rank_ties="strict")[0] == 0  # strict: a tie is not "higher"
     ranks = np.array([0, 1, 2, 3])
     assert retrieval_metrics(ranks, 250, "ceil")["recall@1%"] == 0.75  # ceil(2.5) = 3 keys
     assert retrieval_metrics(ranks, 250, "floor")["recall@1%"] == 0.5  # floor(2.5) = 2 keys

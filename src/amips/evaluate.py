@@ -23,7 +23,7 @@ def predict(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024, devi
 
 
 def evaluate_model(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, target_idx: np.ndarray,
-                   batch_size: int = 1024, device: str = "cpu", rank_ties: str = "tolerance",
+                   batch_size: int = 1024, device: str = "cpu", rank_ties: str = "index",
                    recall_at_1pct: str = "ceil") -> dict[str, float]:
     """Metrics of ``model`` on queries [n, d] with per-cluster targets [n, C] over keys [m, d] (conventions: see
     :func:`amips.metrics.evaluate_predictions`)."""

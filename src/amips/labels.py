@@ -1,20 +1,28 @@
 """Exact top-k maximum inner product search in chunks (never the full n×m score matrix).
 
-Engines: on the CPU numpy BLAS GEMM tiles or faiss.knn (the faster on this machine is measured once and cached,
-see amips.label_backend); on CUDA torch matmuls. Ties are broken deterministically: the lower key index wins.
+The result is the exact order of :mod:`amips.exact_order` — float64 scores with a fixed summation order, equal
+scores: lower key index first — so labels are bit-identical on every CPU, BLAS kernel, thread count and GPU.
+Engines compute fast float32 scores (on the CPU numpy BLAS GEMM tiles or faiss.knn, the faster measured once per
+machine, see amips.label_backend; on CUDA torch matmuls), keep every key within the float32 error margin of the
+k-th best (:mod:`amips.candidates`) and re-score those candidates exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from amips.candidates import CandidatePool, add_block_numpy, add_block_torch
+from amips.exact_order import candidate_margins, float32_floor, max_row_norm
 from amips.io import InputError
 
 # Width of the numpy engine's GEMM tiles (keys per tile): measured best of 256–65536 on Zen 4 (bench_labels).
 NUMPY_TILE_COLUMNS = 4096
+# Neighbours faiss returns beyond k per key slice: a query with more candidates than that is recomputed by numpy.
+FAISS_EXTRA = 3
 
 
 def resolve_device(device: str | None) -> str:
@@ -26,160 +34,83 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-def _merge_topk(best_s: np.ndarray, best_i: np.ndarray, cand_s: np.ndarray, cand_i: np.ndarray, k: int):
-    """Keep the k best (score desc, index asc) of the union of two candidate sets, row-wise. Shapes [c, *]."""
-    scores = np.concatenate([best_s, cand_s], axis=1)
-    idx = np.concatenate([best_i, cand_i], axis=1)
-    order = np.lexsort((idx, -scores), axis=1)[:, :k]
-    return np.take_along_axis(scores, order, 1), np.take_along_axis(idx, order, 1)
-
-
-def _block_topk(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k of each row of ``block`` [c, b] with ties resolved to the lowest column; indices shifted by offset."""
-    kk = min(k, block.shape[1])
-    if kk == 1:
-        idx = block.argmax(axis=1)[:, None]  # argmax returns the first maximum
-        return np.take_along_axis(block, idx, 1), idx + offset
-    part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
-    kth = np.take_along_axis(block, part, 1).min(axis=1, keepdims=True)
-    ties = (block >= kth).sum(axis=1) > kk
-    if ties.any():  # make boundary ties deterministic: lowest indices among equal scores
-        for row in np.flatnonzero(ties):
-            cols = np.flatnonzero(block[row] >= kth[row, 0])
-            cols = cols[np.lexsort((cols, -block[row, cols]))][:kk]
-            part[row] = cols
-    vals = np.take_along_axis(block, part, 1)
-    order = np.lexsort((part, -vals), axis=1)
-    return np.take_along_axis(vals, order, 1), np.take_along_axis(part, order, 1) + offset
-
-
 def _chunks(total: int, size: int) -> Iterator[slice]:
     for start in range(0, total, size):
         yield slice(start, min(start + size, total))
-
-
-def _top1_update(best_s: np.ndarray, best_i: np.ndarray, block: np.ndarray, offset: int) -> None:
-    """In place: best_s/best_i [c, 1] ← the better of themselves and each row's maximum of ``block`` [c, b].
-
-    Strict comparison, so among equal scores the earlier (lower-index) key is kept.
-    """
-    idx = block.argmax(axis=1)  # the first maximum of each row
-    vals = block[np.arange(block.shape[0]), idx]
-    better = vals > best_s[:, 0]
-    best_s[better, 0] = vals[better]
-    best_i[better, 0] = idx[better] + offset
-
-
-def _topk_update(best_s: np.ndarray, best_i: np.ndarray, block: np.ndarray, k: int, offset: int) -> None:
-    """In place: merge the scores ``block`` [c, b] (keys offset..offset+b-1) into the sorted top-k best_s/best_i.
-
-    Blocks arrive in increasing key order, so a score equal to a row's current k-th best can never enter
-    (lowest index wins): only scores strictly above it are candidates. Rows are seeded from a short prefix of
-    the first block; after that the candidates are few and merged sparsely (densely if many rows change).
-    """
-    if not np.isfinite(best_s[:, -1]).all():  # the first keys of a query chunk: seed the top-k densely from a
-        seed = min(block.shape[1], max(4 * k, 256))  # short prefix, then the thresholds filter the rest
-        cand_s, cand_i = _block_topk(block[:, :seed], k, offset)
-        best_s[:], best_i[:] = _merge_topk(best_s, best_i, cand_s, cand_i, k)
-        block, offset = block[:, seed:], offset + seed
-        if block.shape[1] == 0:
-            return
-    hit = block > best_s[:, -1:]
-    hits = int(np.count_nonzero(hit))
-    if hits == 0:
-        return
-    if hits > 4 * k * block.shape[0]:
-        rows = np.flatnonzero(hit.any(axis=1))
-        cand_s, cand_i = _block_topk(block[rows], k, offset)
-        best_s[rows], best_i[rows] = _merge_topk(best_s[rows], best_i[rows], cand_s, cand_i, k)
-        return
-    hit_rows, hit_cols = np.nonzero(hit)
-    rows = np.unique(hit_rows)
-    cand_r = np.concatenate([np.repeat(rows, k), hit_rows])
-    cand_s = np.concatenate([best_s[rows].ravel(), block[hit_rows, hit_cols]])
-    cand_i = np.concatenate([best_i[rows].ravel(), hit_cols.astype(np.int64) + offset])
-    order = np.lexsort((cand_i, -cand_s, cand_r))  # by row, then score descending, then index ascending
-    cand_r, cand_s, cand_i = cand_r[order], cand_s[order], cand_i[order]
-    start = np.searchsorted(cand_r, rows)
-    rank = np.arange(cand_r.size) - np.repeat(start, np.diff(np.append(start, cand_r.size)))
-    keep = rank < k  # every affected row has >= k candidates (its current best)
-    best_s[cand_r[keep], rank[keep]] = cand_s[keep]
-    best_i[cand_r[keep], rank[keep]] = cand_i[keep]
 
 
 def _exact_topk_numpy(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int,
     tile_columns: int = NUMPY_TILE_COLUMNS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """numpy BLAS engine: GEMM tiles of ≤ query_chunk × min(key_chunk, tile_columns) scores, reduced while hot.
+    """numpy BLAS engine: GEMM tiles of ≤ query_chunk × min(key_chunk, tile_columns) float32 scores, each reduced to
+    its candidates while hot (:func:`amips.candidates.add_block_numpy`), then the candidates re-scored exactly.
 
-    A tile of 2048 × 4096 float32 scores (32 MiB) is reduced (argmax / threshold) right after its GEMM, while
-    it is still in cache; one 2048 × 65536 block (512 MiB) would be written to and re-read from DRAM.
+    A tile of 2048 × 4096 float32 scores (32 MiB) is reduced right after its GEMM, while it is still in cache; one
+    2048 × 65536 block (512 MiB) would be written to and re-read from DRAM.
     """
     n, m = queries.shape[0], keys.shape[0]
     cols = max(1, min(key_chunk, tile_columns))
-    out_s = np.empty((n, k), np.float32)
+    key_norm = max_row_norm(keys)
+    out_s = np.empty((n, k), np.float64)
     out_i = np.empty((n, k), np.int64)
     # one score buffer reused by every tile (a fresh array per GEMM costs page faults and zeroing)
     buffer = np.empty(min(n, query_chunk) * min(m, cols), np.float32)
     for qs in _chunks(n, query_chunk):
-        q = np.ascontiguousarray(queries[qs], dtype=np.float32)
-        best_s = np.full((q.shape[0], k), -np.inf, np.float32)
-        best_i = np.full((q.shape[0], k), m, np.int64)  # sentinel index m: after every real key
+        chunk = np.asarray(queries[qs])
+        q = np.ascontiguousarray(chunk, dtype=np.float32)
+        pool = CandidatePool(chunk, keys, k, candidate_margins(chunk, key_norm))
         for ks in _chunks(m, key_chunk):
             key_block = np.asarray(keys[ks], dtype=np.float32)
             for ts in _chunks(key_block.shape[0], cols):
                 tile = key_block[ts]
                 block = buffer[: q.shape[0] * tile.shape[0]].reshape(q.shape[0], tile.shape[0])
                 np.matmul(q, tile.T, out=block)
-                if k == 1:
-                    _top1_update(best_s, best_i, block, ks.start + ts.start)
-                else:
-                    _topk_update(best_s, best_i, block, k, ks.start + ts.start)
-        out_s[qs], out_i[qs] = best_s, best_i
+                add_block_numpy(pool, block, ks.start + ts.start)
+        out_s[qs], out_i[qs] = pool.result()
     return out_s, out_i
 
 
 def _exact_topk_faiss(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """faiss engine: ``faiss.knn`` (the kernel of IndexFlatIP.search) per query chunk, with amips' tie rule.
+    """faiss engine: ``faiss.knn`` (the kernel of IndexFlatIP.search) for the float32 candidates, re-scored exactly.
 
-    k = 1: faiss keeps the first maximum in key order (checked in tests/test_labels.py against the locked faiss),
-    and chunks are merged strictly, so the lowest index wins. k > 1: faiss returns ties in heap order, so it is
-    asked for k + 1 neighbours; a row whose k-th and (k+1)-th scores are equal in some chunk has a tie at the
-    boundary and is recomputed over all keys by the numpy engine. Rows are ordered by (score desc, index asc).
+    faiss is asked for k + :data:`FAISS_EXTRA` neighbours per key slice; a query whose last returned score is still
+    within its margin of the k-th best may have more candidates than faiss returned (many ties or near-ties), and
+    is recomputed over all keys by the numpy engine.
     """
     import faiss
 
     n, m = queries.shape[0], keys.shape[0]
-    out_s = np.empty((n, k), np.float32)
+    key_norm = max_row_norm(keys)
+    out_s = np.empty((n, k), np.float64)
     out_i = np.empty((n, k), np.int64)
     # float32 C-order keys (in memory or memory-mapped) go to faiss whole, as IndexFlatIP.search would: its own
     # blocks bound the memory. Other keys are converted one key chunk at a time.
     whole = keys.dtype == np.float32 and keys.flags.c_contiguous
     key_slices = [slice(0, m)] if whole else list(_chunks(m, key_chunk))
     for qs in _chunks(n, query_chunk):
-        q = np.ascontiguousarray(queries[qs], dtype=np.float32)
-        best_s = np.full((q.shape[0], k), -np.inf, np.float32)
-        best_i = np.full((q.shape[0], k), m, np.int64)
-        tied = np.zeros(q.shape[0], bool)
+        chunk = np.asarray(queries[qs])
+        q = np.ascontiguousarray(chunk, dtype=np.float32)
+        pool = CandidatePool(chunk, keys, k, candidate_margins(chunk, key_norm))
+        overflow = np.zeros(q.shape[0], bool)
         for ks in key_slices:
             key_block = np.ascontiguousarray(keys[ks], dtype=np.float32)
             b = key_block.shape[0]
-            want = 1 if k == 1 else min(k + 1, b)
+            want = min(k + FAISS_EXTRA, b)
             cand_s, cand_i = faiss.knn(q, key_block, want, metric=faiss.METRIC_INNER_PRODUCT)
-            if k == 1:
-                better = cand_s[:, 0] > best_s[:, 0]
-                best_s[better, 0], best_i[better, 0] = cand_s[better, 0], cand_i[better, 0] + ks.start
-                continue
-            if want > k:
-                tied |= cand_s[:, k - 1] == cand_s[:, k]
-                cand_s, cand_i = cand_s[:, :k], cand_i[:, :k]
-            best_s, best_i = _merge_topk(best_s, best_i, cand_s, cand_i + ks.start, k)
-        if tied.any():
-            rows = np.flatnonzero(tied)
-            best_s[rows], best_i[rows] = _exact_topk_numpy(q[rows], keys, k, query_chunk, key_chunk)
+            if b >= k:
+                pool.raise_kth(cand_s[:, k - 1])
+            floor = float32_floor(pool.threshold)
+            if want < b:
+                overflow |= cand_s[:, -1] >= floor
+            hit_r, hit_c = np.nonzero(cand_s >= floor[:, None])
+            pool.add(hit_r, cand_i[hit_r, hit_c] + ks.start, cand_s[hit_r, hit_c])
+        best_s, best_i = pool.result()
+        if overflow.any():
+            rows = np.flatnonzero(overflow)
+            best_s[rows], best_i[rows] = _exact_topk_numpy(chunk[rows], keys, k, query_chunk, key_chunk)
         out_s[qs], out_i[qs] = best_s, best_i
     return out_s, out_i
 
@@ -201,8 +132,9 @@ def exact_topk(
     device: str | None = "cpu",
     backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k MIPS: (scores [n, k] float32, indices [n, k] int64), best first; equal scores: lower index first.
+    """Exact top-k MIPS: (scores [n, k] float64, indices [n, k] int64) in the exact order of amips.exact_order.
 
+    Scores are the exact float64 scores; best first, equal scores: lower index first; the same on every machine.
     Memory is O(query_chunk × key_chunk) beyond the inputs, which may be memory-mapped.
 
     Args:
@@ -238,39 +170,38 @@ def exact_topk(
     return CPU_ENGINES[backend](queries, keys, k, query_chunk, key_chunk)
 
 
+@contextlib.contextmanager
+def _full_float32_matmuls() -> Iterator[None]:
+    """Float32 matmuls in full float32 (no TF32 or reduced-precision reductions), as the error bound assumes."""
+    precision, tf32 = torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
 def _exact_topk_torch(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int, device: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """torch path (the CUDA one): key chunks are moved to ``device`` once, blocks reduced with ``torch.topk``."""
+    """torch path (the CUDA one): key chunks moved to ``device`` once; each float32 block reduced to its candidates
+    on the device (:func:`amips.candidates.add_block_torch`), which are re-scored exactly on the CPU."""
     n, m = queries.shape[0], keys.shape[0]
-    key_blocks = [(ks, torch.from_numpy(np.ascontiguousarray(keys[ks], np.float32)).to(device)) for ks in _chunks(m, key_chunk)]
-    out_s = np.empty((n, k), np.float32)
+    key_norm = max_row_norm(keys)
+    key_blocks = [(ks, torch.from_numpy(np.ascontiguousarray(keys[ks], np.float32)).to(device))
+                  for ks in _chunks(m, key_chunk)]
+    out_s = np.empty((n, k), np.float64)
     out_i = np.empty((n, k), np.int64)
-    for qs in _chunks(n, query_chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[qs], np.float32)).to(device)
-        best_s = best_i = None
-        for ks, kb in key_blocks:
-            block = q @ kb.T
-            kk = min(k, block.shape[1])
-            vals, idx = torch.topk(block, kk, dim=1)
-            kth = vals[:, -1:]
-            if bool(((block >= kth).sum(1) > kk).any()):  # rare exact ties at the boundary: resolve on CPU
-                vals_np, idx_np = _block_topk(block.cpu().numpy(), k, 0)
-                vals, idx = torch.from_numpy(vals_np).to(device), torch.from_numpy(idx_np).to(device)
-            idx = idx + ks.start
-            if best_s is None:
-                best_s, best_i = vals, idx
-            else:
-                scores = torch.cat([best_s, vals], 1)
-                index = torch.cat([best_i, idx], 1)
-                # sort by index then stable-sort by score desc → ties keep the lower index first
-                order_i = torch.argsort(index, dim=1, stable=True)
-                scores, index = scores.gather(1, order_i), index.gather(1, order_i)
-                order = torch.argsort(-scores, dim=1, stable=True)[:, :k]
-                best_s, best_i = scores.gather(1, order), index.gather(1, order)
-        bs, bi = best_s.cpu().numpy(), best_i.cpu().numpy()
-        order = np.lexsort((bi, -bs), axis=1)
-        out_s[qs], out_i[qs] = np.take_along_axis(bs, order, 1), np.take_along_axis(bi, order, 1)
+    with _full_float32_matmuls():
+        for qs in _chunks(n, query_chunk):
+            chunk = np.asarray(queries[qs])
+            q = torch.from_numpy(np.ascontiguousarray(chunk, np.float32)).to(device)
+            pool = CandidatePool(chunk, keys, k, candidate_margins(chunk, key_norm))
+            for ks, kb in key_blocks:
+                add_block_torch(pool, q @ kb.T, ks.start)
+            out_s[qs], out_i[qs] = pool.result()
     return out_s, out_i
 
 

@@ -1,7 +1,11 @@
-"""Evaluation metrics for learned MIPS (official definitions, method.md §5.4).
+"""Evaluation metrics for learned MIPS (official definitions, method.md §5.4), in the exact order of amips.exact_order.
 
-Retrieval with a predicted key ĝ scores every key by ⟨ĝ, k⟩. The rank of the ground truth t is the number of
-keys scoring *strictly* higher than t; ``match_rate`` (= recall@1) is the fraction with rank 0.
+Retrieval with a predicted key ĝ ranks every key by the exact score s(ĝ, k) (:mod:`amips.exact_order`: float64,
+fixed summation order, the same on every machine). The rank of the ground truth t counts the keys ahead of it:
+with ``rank_ties="index"`` (amips) the keys before t in the exact order — a higher score, or an equal score and a
+lower index, the order the labels use, so ranking with the query itself gives rank 0 exactly when t is the
+query's label; with ``"strict"`` (official) only the keys scoring strictly higher. ``match_rate`` (= recall@1) is
+the fraction with rank 0.
 
 A prediction that is not finite (a NaN or ±Inf in ĝ or in the predicted score, as a diverged or corrupted model
 produces) is a miss with the worst possible rank in every metric: comparisons against a NaN threshold are never
@@ -14,35 +18,50 @@ import math
 
 import numpy as np
 
+from amips.exact_order import candidate_margins, exact_scores, float32_ceil, float32_floor, max_row_norm
+
 RECALL_AT = (1, 5, 10, 50)
-RANK_TIES = {"tolerance": 1e-6, "strict": 0.0}  # relative tie tolerance of each convention (strict = official)
+RANK_TIES = ("index", "strict")  # equal exact scores: the lower index is ahead (amips), or not ahead (official)
 RECALL_1PCT = ("ceil", "floor")  # keys in "the top 1 %": ⌈0.01·m⌉ (amips) or ⌊0.01·m⌋ (official), at least 1
 
 
 def target_ranks(pred_keys: np.ndarray, keys: np.ndarray, target_idx: np.ndarray, query_chunk: int = 1024,
-                 key_chunk: int = 65536, rel_tol: float = 1e-6) -> np.ndarray:
-    """rank_i = #{j ≠ t_i : ⟨ĝ_i, k_j⟩ > ⟨ĝ_i, k_{t_i}⟩ + tol_i}; pred_keys [n, d], keys [m, d], target_idx [n] → [n].
+                 key_chunk: int = 65536, rank_ties: str = "index") -> np.ndarray:
+    """rank_i = #{j ≠ t_i : k_j is ahead of k_{t_i} for ĝ_i} (module docstring); pred_keys [n, d], keys [m, d],
+    target_idx [n] → [n] int64.
 
-    tol_i = rel_tol·(|⟨ĝ_i, k_{t_i}⟩| + ‖ĝ_i‖) absorbs float32 rounding differences between BLAS kernels, so
-    exact duplicates of the target never count as "higher". Computed in blocks of query_chunk × key_chunk scores.
-    A row whose predicted key (or its score with the target) is not finite gets rank m (worse than any real rank).
+    Float32 GEMM blocks of query_chunk × key_chunk scores decide every key whose float32 score is farther than the
+    error bound e(ĝ) from s(ĝ, k_t) (:mod:`amips.exact_order`); the keys within it are re-scored exactly. A row
+    whose predicted key is not finite gets rank m (worse than any real rank).
     """
+    if rank_ties not in RANK_TIES:
+        raise ValueError(f"rank_ties must be one of {RANK_TIES}, got {rank_ties!r}")
     n, m = pred_keys.shape[0], keys.shape[0]
+    key_norm = max_row_norm(keys)
     ranks = np.zeros(n, np.int64)
     for qs in range(0, n, query_chunk):
-        p = np.asarray(pred_keys[qs : qs + query_chunk], np.float32)
-        t = np.asarray(target_idx[qs : qs + query_chunk])
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows are marked broken below
-            gt = np.einsum("nd,nd->n", p.astype(np.float64), np.asarray(keys[t], np.float64))
-            threshold = (gt + rel_tol * (np.abs(gt) + np.linalg.norm(p, axis=1)))[:, None]
+        p = np.asarray(pred_keys[qs : qs + query_chunk])
+        t = np.asarray(target_idx[qs : qs + query_chunk], np.int64)
+        finite = np.isfinite(p).all(axis=1)
+        p = np.where(finite[:, None], p, 0)
         rows = np.arange(len(p))
+        target_score = exact_scores(p, keys, rows, t)
+        bound = candidate_margins(p, key_norm) / 2
+        above, below = float32_ceil(target_score + bound)[:, None], float32_floor(target_score - bound)[:, None]
+        p32 = np.ascontiguousarray(p, np.float32)
+        count = np.zeros(len(p), np.int64)
         for ks in range(0, m, key_chunk):
-            block = p @ np.asarray(keys[ks : ks + key_chunk], np.float32).T
-            inside = (t >= ks) & (t < ks + block.shape[1])
-            block[rows[inside], t[inside] - ks] = -np.inf  # never count the target itself
-            ranks[qs : qs + len(p)] += (block > threshold).sum(axis=1)
-        broken = ~(np.isfinite(p).all(axis=1) & np.isfinite(threshold[:, 0]))
-        ranks[qs : qs + len(p)][broken] = m
+            block = p32 @ np.asarray(keys[ks : ks + key_chunk], np.float32).T
+            count += (block > above).sum(axis=1)  # certainly ahead
+            near = np.flatnonzero((block >= below) & (block <= above))
+            r, c = np.divmod(near, block.shape[1])
+            c += ks
+            r, c = r[c != t[r]], c[c != t[r]]
+            s = exact_scores(p, keys, r, c)
+            ahead = (s > target_score[r]) | ((s == target_score[r]) & (c < t[r]) & (rank_ties == "index"))
+            count += np.bincount(r[ahead], minlength=len(p))
+        count[~finite] = m
+        ranks[qs : qs + len(p)] = count
     return ranks
 
 
@@ -85,9 +104,11 @@ def regression_metrics(queries: np.ndarray, pred_scores: np.ndarray, pred_keys: 
     }
 
 
-def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray) -> dict[str, float]:
-    """Router quality from per-cluster scores [n, C]: accuracy, MRR and acc@k of the true best cluster."""
-    true_c = target_scores.argmax(axis=1)
+def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray,
+                    true_cluster: np.ndarray | None = None) -> dict[str, float]:
+    """Router quality from per-cluster scores [n, C]: accuracy, MRR and acc@k of the true best cluster
+    (``true_cluster`` [n], by default the first argmax of ``target_scores``)."""
+    true_c = target_scores.argmax(axis=1) if true_cluster is None else true_cluster
     pred_at_true = np.take_along_axis(pred_scores, true_c[:, None], 1)
     rank = (pred_scores > pred_at_true).sum(axis=1)
     rank[~finite_rows(pred_scores)] = pred_scores.shape[1]  # a non-finite score routes nowhere: a miss
@@ -97,8 +118,17 @@ def routing_metrics(pred_scores: np.ndarray, target_scores: np.ndarray) -> dict[
     return out
 
 
+def true_cluster_scores(queries: np.ndarray, keys: np.ndarray, target_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores [n, C] of each query with its per-cluster targets [n, C], and the true cluster [n]: the one
+    holding the query's exact top-1 (highest score, then lowest key index)."""
+    n, c = target_idx.shape
+    scores = exact_scores(queries, keys, np.repeat(np.arange(n), c), target_idx.reshape(-1)).reshape(n, c)
+    best = np.lexsort((target_idx, -scores), axis=1)[:, 0]
+    return scores, best
+
+
 def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.ndarray, pred_keys: np.ndarray,
-                         target_idx: np.ndarray, rank_ties: str = "tolerance",
+                         target_idx: np.ndarray, rank_ties: str = "index",
                          recall_at_1pct: str = "ceil") -> dict[str, float]:
     """All metrics for predictions scores [n, C], keys [n, C, d] against per-cluster targets [n, C].
 
@@ -108,23 +138,22 @@ def evaluate_predictions(queries: np.ndarray, keys: np.ndarray, pred_scores: np.
     ``rank_ties`` (:data:`RANK_TIES`) and ``recall_at_1pct`` (:data:`RECALL_1PCT`) pick the counting conventions.
     """
     if rank_ties not in RANK_TIES:
-        raise ValueError(f"rank_ties must be one of {sorted(RANK_TIES)}, got {rank_ties!r}")
+        raise ValueError(f"rank_ties must be one of {RANK_TIES}, got {rank_ties!r}")
     n = queries.shape[0]
     finite = finite_rows(pred_scores, pred_keys)
     target_keys = keys[target_idx]  # [n, C, d]
-    target_scores = np.einsum("ncd,nd->nc", target_keys, queries)
-    true_c = target_scores.argmax(axis=1)
+    target_scores, true_c = true_cluster_scores(queries, keys, target_idx)
     routed = pred_scores.argmax(axis=1)
     rows = np.arange(n)
     chosen_keys = pred_keys[rows, routed]
     global_target = target_idx[rows, true_c]
-    ranks = target_ranks(chosen_keys, keys, global_target, rel_tol=RANK_TIES[rank_ties])
+    ranks = target_ranks(chosen_keys, keys, global_target, rank_ties=rank_ties)
     ranks[~finite] = keys.shape[0]
     out = retrieval_metrics(ranks, keys.shape[0], recall_at_1pct)
     out.update(regression_metrics(queries, pred_scores[rows, true_c], pred_keys[rows, true_c],
                                   target_scores[rows, true_c], target_keys[rows, true_c]))
     if pred_scores.shape[1] > 1:
-        out.update(routing_metrics(pred_scores, target_scores))
+        out.update(routing_metrics(pred_scores, target_scores, true_c))
     out["num_test_queries"] = int(n)
     out["non_finite_predictions"] = int(n - finite.sum())
     return out

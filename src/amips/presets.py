@@ -7,8 +7,8 @@ principled init with the fixed path's +β bias and the radial wrapper, KeyNet wi
 lr 0 → 2.828e-3 → 0 (1000 warm-up steps, cosine), 100k steps of 4096, clip 1.0, EMA 0.96849, loss 0.01 · score +
 1.0 · key; 50 noise copies (std 0.02, the FiQA notebook), the pooled split, the last EMA weights (no validation
 split); evaluation conventions: strict-greater rank counting, recall@1 % over ⌊0.01·m⌋ keys, faiss k-means seed
-1234 (faiss' default) for the IVF lists. amips' own conventions (the defaults elsewhere) are a relative tie
-tolerance for ranks, ⌈0.01·m⌉ and IVF seed 0.
+1234 (faiss' default) for the IVF lists. amips' own conventions (the defaults elsewhere) are the labels' exact
+order for ranks (equal scores: the lower index ahead), ⌈0.01·m⌉ and IVF seed 0.
 """
 
 from __future__ import annotations
