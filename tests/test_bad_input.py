@@ -236,7 +236,7 @@ CASES = [
     ("config-missing", lambda w: ["check-config", w.root / "absent.yaml"], ["config file not found", "absent.yaml"]),
     # --- stages and data generation
     ("labels-data-dir-missing", lambda w: ["labels", "--data", w.root / "nodata", "--out", w.out],
-     ["keys file not found", "nodata/keys.npy"]),
+     ["dataset folder not found", "nodata"]),
     ("labels-more-clusters-than-keys", lambda w: ["labels", "--data", w.keys.parent, "--out", w.out,
                                                   "--num-clusters", 500], ["num_clusters=500 exceeds", "200"]),
     ("labels-test-size-too-large", lambda w: ["labels", "--data", w.keys.parent, "--out", w.out, "--test-size", 5000],

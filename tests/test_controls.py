@@ -14,7 +14,7 @@ from amips.data import gaussian_sphere, normalize_rows
 from amips.fingerprint import array_digest
 from amips.io import InputError
 from amips.labels import exact_topk
-from amips.manifest import MANIFEST, write_manifest
+from amips.manifest import write_manifest
 from amips.metrics import evaluate_predictions
 
 
@@ -127,8 +127,8 @@ def test_unknown_control_is_an_input_error():
 
 
 def _write_manifest(labels, keys) -> None:
-    """The manifest of a labels folder written by hand (every file in it), made from ``keys``."""
-    write_manifest(labels, "labels", [p.name for p in labels.iterdir() if p.name != MANIFEST],
+    """The manifest of a labels folder written by hand (its .npy files), made from ``keys``."""
+    write_manifest(labels, "labels", [p.name for p in labels.glob("*.npy")],
                    {"keys": array_digest(np.asarray(keys, np.float32))}, {})
 
 
