@@ -4,12 +4,16 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from amips.config_limits import check_loaded
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
 
 
+# Before the schema, which would walk every node of an alias bomb: bounded size, file-name-safe names, no NaN/Inf.
+check_loaded(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

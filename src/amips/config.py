@@ -4,8 +4,9 @@ Snakemake validates the schema when the workflow starts, but the schema cannot s
 that no section defines, per-model ``training:`` overrides, float values where an integer is needed (JSON schema
 counts 300.0 as an integer), generator options, cluster or list counts above the key count, a batch larger than the
 training split, duplicate YAML keys. :func:`check_semantics` checks those (the workflow calls it when it starts, so
-``snakemake`` fails before any job with the same message), and :func:`check_config` runs schema + semantics + the
-files of every ``source: npy`` dataset, with one-line errors.
+``snakemake`` fails before any job with the same message), and :func:`check_config` runs the limits of
+:mod:`amips.config_limits` (alias bombs, names that would leave results/, NaN/Inf) + schema + semantics + the files of
+every ``source: npy`` dataset + the memory estimate of :mod:`amips.config_memory`, with one-line errors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from amips.config_limits import check_loaded, expanded_size
 from amips.data import load_key_query_files
 from amips.io import InputError
 from amips.sweeps import homogenization_report
@@ -32,11 +34,25 @@ def merge_configs(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, An
     return out
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a mapping holding the same key twice (PyYAML silently keeps the last one)."""
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a mapping holding the same key twice (PyYAML silently keeps the last one) and a
+    document expanding to more than :data:`amips.config_limits.MAX_NODES` nodes through its aliases (checked on the
+    composed node graph, before anything is constructed: merge keys ``<<`` would copy)."""
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        expanded_size(node, _node_children, "the document")
+        return node
 
 
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    """A composed YAML node's children: a mapping's keys and values, a sequence's items."""
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _construct_unique_mapping(loader: _ConfigLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -46,17 +62,22 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+_ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
 def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
-    """Read YAML config files (a key repeated in one mapping is an error) and merge them in order."""
+    """Read YAML config files (a key repeated in one mapping, or an alias bomb, is an error) and merge them in
+    order."""
     config: dict[str, Any] = {}
     for path in paths:
         try:
-            data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+            data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_ConfigLoader)
         except FileNotFoundError as exc:
             raise InputError(f"config file not found: {path}") from exc
+        except InputError as exc:
+            raise InputError(f"config file {path}: {exc}") from exc
+        except RecursionError as exc:
+            raise InputError(f"config file {path} is nested too deeply") from exc
         except yaml.YAMLError as exc:
             reason = " ".join(str(exc).split())
             raise InputError(f"config file {path} is not valid YAML ({reason})") from exc
@@ -97,10 +118,14 @@ def check_npy_datasets(config: dict[str, Any]) -> list[str]:
 
 def check_config(paths: Sequence[str | Path]) -> list[str]:
     """Merge, validate and check ``paths`` (see the module docstring); returns a short report, one line each."""
+    from amips.config_memory import check_memory
+
     config = load_config(paths)
+    check_loaded(config)
     validate_config(config)
     lines = check_npy_datasets(config)
     check_semantics(config)
+    check_memory(config)
     return lines + homogenization_report(config)
 
 

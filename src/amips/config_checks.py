@@ -21,6 +21,7 @@ from amips.models.spec import ModelSpec
 from amips.retrieval import uses_retrieval
 from amips.routing_terms import uses_routing
 from amips.sweeps import sweep_blocks as task_blocks
+from amips.text.encoder import DIM as TEXT_DIM
 from amips.train import TrainSpec
 from amips.validation import carve_validation
 
@@ -29,30 +30,35 @@ SWEEP_FIELDS = ("datasets", "models")
 
 
 class DatasetSizes:
-    """Key and query counts of a config's datasets, or None where unknown before the pipeline runs."""
+    """Key and query counts and the dimension of a config's datasets, or None where unknown before the pipeline
+    runs."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._datasets = config.get("datasets", {})
-        self._cache: dict[str, tuple[int | None, int | None]] = {}
+        self._cache: dict[str, tuple[int | None, int | None, int | None]] = {}
 
     def __call__(self, name: str) -> tuple[int | None, int | None]:
         """(num_keys, num_queries) of dataset ``name``."""
+        return self.shape(name)[:2]
+
+    def shape(self, name: str) -> tuple[int | None, int | None, int | None]:
+        """(num_keys, num_queries, dim) of dataset ``name``."""
         if name not in self._cache:
-            self._cache[name] = self._sizes(self._datasets.get(name, {}))
+            self._cache[name] = self._shape(self._datasets.get(name, {}))
         return self._cache[name]
 
     @staticmethod
-    def _sizes(spec: dict[str, Any]) -> tuple[int | None, int | None]:
+    def _shape(spec: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
         source = spec.get("source")
         if source in GENERATORS:
-            return spec.get("num_keys"), spec.get("num_queries")
+            return spec.get("num_keys"), spec.get("num_queries"), spec.get("dim")
         if source == "npy":
             keys = load_npy(spec["keys"], "keys", mmap=True)
             queries = load_npy(spec["queries"], "queries", mmap=True)
-            return int(keys.shape[0]), int(queries.shape[0])
+            return int(keys.shape[0]), int(queries.shape[0]), int(keys.shape[1])
         if source == "wordnet":
-            return spec.get("num_keys"), None
-        return None, None
+            return spec.get("num_keys"), None, TEXT_DIM
+        return None, None, TEXT_DIM
 
 
 def sweep_blocks(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -132,22 +138,22 @@ def check_counts(config: dict[str, Any], sizes: DatasetSizes) -> None:
                     raise InputError(f"config {key}={count} exceeds the {num_keys} keys of dataset {dataset!r}")
             if num_queries is None:
                 continue
-            train_rows = _train_rows(num_queries, copies, labels, dataset)
+            rows = train_rows(num_queries, copies, labels, dataset)
             for model in block.get("models", []):
                 batch = training_for(config, model).get("batch_size")
-                if isinstance(batch, int) and batch > train_rows:
-                    raise InputError(f"config batch_size={batch} (model {model!r}) exceeds the {train_rows} training "
+                if isinstance(batch, int) and batch > rows:
+                    raise InputError(f"config batch_size={batch} (model {model!r}) exceeds the {rows} training "
                                      f"rows of dataset {dataset!r}")
 
 
-def _train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> int:
+def train_rows(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> int:
     """Training rows of the labels stage's split of ``num_queries`` × (1 + copies) rows: the same functions
     (:func:`amips.augment.split_rows`, :func:`amips.validation.carve_validation`) on the rows' source ids."""
     return int(_train_row_sources(num_queries, copies, labels, dataset).size)
 
 
 def _train_row_sources(num_queries: int, copies: int, labels: dict[str, Any], dataset: str) -> np.ndarray:
-    """The source query of each training row of the labels stage (see :func:`_train_rows`)."""
+    """The source query of each training row of the labels stage (see :func:`train_rows`)."""
     source = np.repeat(np.arange(num_queries, dtype=np.int64), 1 + copies)
     seed = int(labels.get("seed", 0))
     try:
@@ -174,8 +180,9 @@ def check_ivf(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 
 def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
-    """List routers name defined model entries and a known wrapper. (With experiments.ivf off, the IVF experiments
-    are skipped with a message, not an error: an override may turn IVF off.)"""
+    """List routers name defined model entries and a known wrapper, and train with valid settings. (With
+    experiments.ivf off, the IVF experiments are skipped with a message, not an error: an override may turn IVF
+    off.)"""
     from amips.models.homogenize import HOMOGENIZATIONS
 
     router = config.get("experiments", {}).get("list_router", {})
@@ -184,6 +191,11 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
     undefined = [m for m in router.get("models", []) if m not in config.get("models", {})]
     if undefined:
         raise InputError(f"config experiments.list_router.models: {undefined} are not defined under models")
+    for model in router.get("models", []):
+        try:
+            TrainSpec.from_dict({**training_for(config, model), **router.get("training", {})})
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"config experiments.list_router.training (model {model!r}): {exc}") from exc
     wrapper = router.get("homogenization", "none")
     if wrapper not in HOMOGENIZATIONS:
         raise InputError(f"config experiments.list_router.homogenization: unknown wrapper {wrapper!r}; choose one "
