@@ -54,6 +54,19 @@ def results() -> dict[str, str]:
     return out
 
 
+def partitions() -> dict[str, str]:
+    """Digest of the faiss k-means clustering (router targets) and IVF partition of a small structured set: faiss'
+    float32 training, not the exact order, so equal only while no key sits on a near-tie between two centroids."""
+    from amips.clustering import kmeans
+    from amips.data import structured_embeddings
+    from amips.ivf import build_ivf
+
+    keys = structured_embeddings(5000, 10, 64, seed=0).keys
+    clustering = kmeans(keys, 8, seed=0)
+    return {"kmeans": digest(clustering.centroids, clustering.assignments),
+            "ivf_lists": digest(build_ivf(keys, None, seed=0).key_list)}
+
+
 def float32_top1() -> dict[str, str]:
     """Digest of the plain float32 GEMM argmax (the old definition), to show whether this kernel differs."""
     return {name: digest((q @ k.T).argmax(1)) for name, (q, k) in problems().items()}
@@ -68,4 +81,4 @@ def blas() -> list[dict[str, str]]:
 
 
 if __name__ == "__main__":
-    print(json.dumps({"blas": blas(), "results": results(), "float32_top1": float32_top1()}))
+    print(json.dumps({"blas": blas(), "results": {**results(), **partitions()}, "float32_top1": float32_top1()}))
