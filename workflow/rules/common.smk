@@ -256,9 +256,9 @@ def get_eval_batch_size(wildcards):
 
 
 def get_eval_conventions(wildcards):
-    """Rank-tie and recall@1 % conventions (amips: tolerance/ceil; official preset: strict/floor)."""
+    """Rank-tie and recall@1 % conventions (amips: index/ceil; official preset: strict/floor)."""
     evaluation = config.get("evaluation", {})
-    return {"rank_ties": evaluation.get("rank_ties", "tolerance"),
+    return {"rank_ties": evaluation.get("rank_ties", "index"),
             "recall_at_1pct": evaluation.get("recall_at_1pct", "ceil")}
 
 
