@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amips.cli import main
+from amips.io import MARKER_DIR
 from amips.stages import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,5 +49,8 @@ def make_data(out_dir: Path, num_keys: int = 200, num_queries: int = 100, dim: i
 
 
 def files_under(path: Path) -> set[str]:
-    """Relative paths of every file below ``path`` (hidden temporary files included)."""
-    return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()} if path.exists() else set()
+    """Relative paths of every file below ``path`` (hidden temporary files included; the markers of the files amips
+    wrote, in ``.amips-written/`` folders, left out)."""
+    if not path.exists():
+        return set()
+    return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and MARKER_DIR not in p.parts}

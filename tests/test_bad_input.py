@@ -181,9 +181,10 @@ CASES = [
     ("zero-norm-query", lambda w: w.search(queries=w.bad_queries("qz.npy", _zero_row)),
      ["queries (", "qz.npy", "zero-norm", "row 3"]),
     # --- search
-    ("k-larger-than-m", lambda w: w.search("--k", 500), ["k=500", "number of keys m=200"]),
+    ("k-larger-than-m", lambda w: w.search("--k", 500), ["--k 500 exceeds the 200 keys in --keys", "keys.npy"]),
     ("k-zero", lambda w: w.search("--k", 0), ["--k", "must be an integer in [1, ", "got 0"]),
-    ("nlist-larger-than-m", lambda w: w.search("--ivf", "--nlist", 500), ["nlist=500", "m=200"]),
+    ("nlist-larger-than-m", lambda w: w.search("--ivf", "--nlist", 500), ["--nlist 500 exceeds the 200 keys"]),
+    ("nprobe-above-nlist", lambda w: w.search("--ivf", "--nprobe", 20), ["--nprobe 20 exceeds the index's 14 lists"]),
     ("nprobe-zero", lambda w: w.search("--ivf", "--nprobe", 0), ["--nprobe", "must be an integer in [1, "]),
     ("unknown-output-format", lambda w: w.search(out=w.out / "results.csv"), ["results.csv", ".npz, .npy, .json"]),
     ("output-under-a-file", lambda w: w.search(out=w.file("file.txt", b"x") / "results.npz"),
@@ -301,7 +302,7 @@ def test_debug_adds_the_traceback(ws, capsys, monkeypatch, how):
 def test_error_from_the_console_script(ws):
     done = run_process(*ws.search("--k", 500))
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip() == "amips: error: k=500 must be between 1 and the number of keys m=200"
+    assert done.stderr.strip() == f"amips: error: --k 500 exceeds the 200 keys in --keys {ws.keys}"
 
 
 # ---------------------------------------------------------------------------------- inputs that are accepted

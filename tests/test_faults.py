@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from amips.io import OutputError, atomic_write_text
+from amips.io import MARKER_DIR, OutputError, atomic_write_text, written_by_amips
 from clitools import AMIPS, TINY_FIT, TINY_MODEL, files_under, make_data, run, run_process
 
 RESUME_STEPS = ("--steps", 1000, "--checkpoint-every", 5)
@@ -123,7 +123,9 @@ def test_every_output_file_is_renamed_into_place(tmp_path, capsys, monkeypatch):
     for src, dst in renamed:
         assert src.parent == dst.parent and src.name.startswith(f".{dst.name}."), (src, dst)
     written = {tmp_path / name for name in files_under(tmp_path)}
-    assert written == {dst for _, dst in renamed} - {out / "run" / "checkpoint.pt", out / "fit.pt.ckpt"}
+    outputs = {dst for _, dst in renamed if MARKER_DIR not in dst.parts}
+    assert written == outputs - {out / "run" / "checkpoint.pt", out / "fit.pt.ckpt"}
+    assert all(written_by_amips(path) for path in written)  # each recorded (in .amips-written/) as amips' own
 
 
 def _fail_writing(exc: OSError, file_arg: int = 0):

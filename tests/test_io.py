@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from amips.data import load_key_query_files
-from amips.io import InputError, atomic_path, atomic_save_npy, atomic_write_json, load_embeddings
+from amips.io import MARKER_DIR, InputError, atomic_path, atomic_save_npy, atomic_write_json, load_embeddings
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -17,7 +17,8 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("crash")
     assert not target.exists() and list(tmp_path.iterdir()) == []
     atomic_write_json(target, {"a": np.float32(1.5)})
-    assert target.read_text().strip().startswith("{") and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    assert target.read_text().strip().startswith("{")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER_DIR, "out.json"]  # and the marker: amips wrote it
 
 
 def test_atomic_npy_round_trip(tmp_path):

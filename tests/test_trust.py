@@ -21,7 +21,7 @@ import yaml
 
 import amips.stages
 from amips.augment import MIN_TEST_ROWS, split_rows
-from amips.io import atomic_save_npy, exclusive_lock, remove_stale_temporaries
+from amips.io import MARKER_DIR, atomic_save_npy, exclusive_lock, remove_stale_temporaries
 from amips.ivf import build_ivf, ivf_sweep
 from amips.labels import exact_topk
 from amips.metrics import evaluate_predictions, routing_metrics
@@ -414,8 +414,8 @@ def test_snakemake_fails_before_any_job_on_a_semantic_error(tmp_path):
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["--ivf", "--nprobe", "500"], "nprobe=500 exceeds the index's 14 lists"),
-    (["--ivf", "--nlist", "4", "--nprobe", "5"], "nprobe=5 exceeds the index's 4 lists"),
+    (["--ivf", "--nprobe", "500"], "--nprobe 500 exceeds the index's 14 lists (--nlist default: floor(sqrt(m)))"),
+    (["--ivf", "--nlist", "4", "--nprobe", "5"], "--nprobe 5 exceeds the index's 4 lists"),
 ])
 def test_search_refuses_values_a_library_would_clamp(fitted, tmp_path, capsys, argv, expected):
     data, model = fitted
@@ -463,7 +463,7 @@ def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_pat
     live = tmp_path / f".keys.npy.{socket.gethostname().replace('.', '_')}-{os.getpid()}.x1.tmp.npy"
     live.write_bytes(b"in progress")  # a writer that is still running
     atomic_save_npy(target, np.zeros(3))
-    remaining = sorted(p.name for p in tmp_path.iterdir())
+    remaining = sorted(p.name for p in tmp_path.iterdir() if p.name != MARKER_DIR)
     assert remaining == sorted(["keys.npy", live.name])  # the dead writer's file is gone, a live one is kept
     assert remove_stale_temporaries(target) == []
 

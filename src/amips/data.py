@@ -119,16 +119,19 @@ def structured_embeddings(
     return _with_norm_spread(KeyQuerySet(keys, queries), key_norm_spread, query_norm_spread, seed)
 
 
-def load_key_query_files(keys_path: str | Path, queries_path: str | Path) -> KeyQuerySet:
-    """User embeddings from two ``.npy`` files (float32 2-D, finite, same d); queries are unit-normalised."""
+def load_key_query_files(keys_path: str | Path, queries_path: str | Path, queries_name: str = "queries") -> KeyQuerySet:
+    """User embeddings from two ``.npy`` files (float32 2-D, finite, same d); queries are unit-normalised.
+    ``queries_name`` names the queries in error messages (``"--val-queries"``)."""
     keys = load_embeddings(keys_path, "keys")
-    return KeyQuerySet(keys, unit_queries(load_embeddings(queries_path, "queries", dim=keys.shape[1]), queries_path))
+    queries = load_embeddings(queries_path, queries_name, dim=keys.shape[1])
+    return KeyQuerySet(keys, unit_queries(queries, queries_path, queries_name))
 
 
-def unit_queries(queries: np.ndarray, path: str | Path) -> np.ndarray:
-    """Queries [n, d] divided by their norms; a zero-norm row is an ``InputError`` naming ``path`` and the row."""
+def unit_queries(queries: np.ndarray, path: str | Path, name: str = "queries") -> np.ndarray:
+    """Queries [n, d] divided by their norms; a zero-norm row is an ``InputError`` naming ``name``, ``path`` and the
+    row."""
     norms = np.linalg.norm(queries, axis=1)
     if (norms == 0).any():
-        raise InputError(f"queries ({path}) has {int((norms == 0).sum())} zero-norm row(s), "
+        raise InputError(f"{name} ({path}) has {int((norms == 0).sum())} zero-norm row(s), "
                          f"first at row {int(np.argmax(norms == 0))}")
     return normalize_rows(queries)

@@ -20,7 +20,7 @@ import numpy as np
 from amips.data import load_key_query_files
 from amips.evaluate import evaluate_model
 from amips.fingerprint import array_digest
-from amips.io import InputError, check_distinct_paths, exclusive_lock
+from amips.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
 from amips.labels import exact_topk
 from amips.models import ModelSpec
 from amips.runinfo import configure_torch
@@ -35,9 +35,9 @@ log = logging.getLogger("amips.fit")
 
 
 def checkpoint_path(model_path: str | Path) -> Path:
-    """The training checkpoint kept next to ``model_path`` by :func:`fit_embeddings`: ``<model_path>.ckpt``."""
-    path = Path(model_path)
-    return path.with_name(path.name + ".ckpt")
+    """The training checkpoint kept next to ``model_path`` by :func:`fit_embeddings`: ``<model_path>.ckpt`` (the name
+    shortened if it would exceed the name limit, see :func:`amips.io.sibling_path`)."""
+    return sibling_path(model_path, ".ckpt")
 
 
 def fit_embeddings(
@@ -57,6 +57,7 @@ def fit_embeddings(
     val_queries_path: str | Path | None = None,
     val_split: str = "by_source",
     ivf_index_path: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
@@ -74,18 +75,22 @@ def fit_embeddings(
     With ``train_spec.retrieval`` (:mod:`amips.retrieval`), the term trains on the partition of the faiss IVF index
     ``ivf_index_path`` (over the same keys), or else of one built here (⌊√m⌋ lists, seed 0) and saved as
     ``<out_path>.ivf`` so that the model can be searched with the index it was trained for.
+
+    ``out_path`` (and that index) may be neither an input nor a file that amips did not write (unless ``overwrite``);
+    error messages name the ``amips fit`` options.
     """
     out_path = Path(out_path)
     if out_path.is_dir():
         raise InputError(f"output {out_path} is a directory; give a file name such as {out_path / 'model.pt'}")
     ckpt = checkpoint_path(out_path)
-    inputs = {"keys": keys_path, "queries": queries_path, **({"validation queries": val_queries_path}
-                                                             if val_queries_path is not None else {}),
-              **({"IVF index": ivf_index_path} if ivf_index_path is not None else {})}
-    outputs = {"model output": out_path, "checkpoint": ckpt}
+    inputs = {"--keys": keys_path, "--queries": queries_path, **({"--val-queries": val_queries_path}
+                                                                 if val_queries_path is not None else {}),
+              **({"--ivf-index": ivf_index_path} if ivf_index_path is not None else {})}
+    outputs = {"--out": out_path, "checkpoint": ckpt}
     if uses_retrieval(train_spec.retrieval) and ivf_index_path is None:
-        outputs["IVF index output"] = out_path.with_name(out_path.name + ".ivf")
+        outputs["IVF index output"] = sibling_path(out_path, ".ivf")
     check_distinct_paths(outputs, inputs)
+    check_replaceable({name: path for name, path in outputs.items() if name != "checkpoint"}, overwrite)
     with exclusive_lock(out_path, "amips fit"):
         configure_torch(threads, device)
         ds = load_key_query_files(keys_path, queries_path)
@@ -98,7 +103,7 @@ def fit_embeddings(
                                           label_cfg["val_fraction"], seed, by_source=val_split == "by_source")
         train_q, train_t = labels.queries[rows], labels.targets[rows]
         if val_queries_path is not None:
-            val_q = load_key_query_files(keys_path, val_queries_path).queries
+            val_q = load_key_query_files(keys_path, val_queries_path, "--val-queries").queries
             val_t = exact_topk(val_q, ds.keys, 1, device=device)[1]
             label_cfg["val_queries"] = array_digest(val_q)
         else:

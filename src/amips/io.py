@@ -1,14 +1,20 @@
 """Safe file I/O: validated array loading and atomic writes.
 
 Every writer here writes to a temporary file in the destination directory and renames it into
-place (``os.replace``), so a crash never leaves a half-written output behind.
+place (``os.replace``), so a crash never leaves a half-written output behind. Each file written that way is
+recorded in ``<dir>/.amips-written/<name>`` (its size and modification time), so that a command can tell its own
+earlier output, which it may replace, from a user's file, which it may not without ``--overwrite``
+(:func:`check_replaceable`). Names derived from an output's name (temporary files, locks, markers) are shortened
+to stay within the file system's 255-byte name limit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import math
 import os
 import re
 import socket
@@ -49,9 +55,36 @@ def _output_error(path: Path, exc: OSError) -> OutputError:
     return OutputError(exc.errno, f"cannot write {path}: {reason}")
 
 
+NAME_MAX = 255  # bytes of one file name (Linux, macOS)
+TEMP_NAME_BYTES = 128  # longest output name kept whole inside a temporary file's name (see _short_name)
+MARKER_DIR = ".amips-written"  # <dir>/.amips-written/<name>: amips wrote <dir>/<name> (see check_replaceable)
+
+
+def _host() -> str:
+    """This machine's name as embedded in temporary file names: dots become '_', at most 64 characters."""
+    return socket.gethostname().replace(".", "_")[:64]
+
+
 def _owner() -> str:
-    """``<host>-<pid>`` of this process, embedded in temporary file names (dots in the host name become '_')."""
-    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+    """``<host>-<pid>`` of this process, embedded in temporary file names."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def _short_name(name: str, limit: int) -> str:
+    """``name`` if it has at most ``limit`` bytes (UTF-8), else its first bytes, ``~`` and 8 hex digits of its
+    SHA-256: unique, recognisable, ``limit`` bytes at most, and always the same for the same name."""
+    raw = name.encode()
+    if len(raw) <= limit:
+        return name
+    head = raw[: limit - 9].decode(errors="ignore")
+    return f"{head}~{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
+def sibling_path(path: str | os.PathLike, suffix: str) -> Path:
+    """``path`` with ``suffix`` appended to its name (``model.pt`` → ``model.pt.ckpt``), the name shortened by
+    :func:`_short_name` where the result would exceed the 255-byte name limit."""
+    path = Path(path)
+    return path.with_name(_short_name(path.name, NAME_MAX - len(suffix.encode())) + suffix)
 
 
 def _alive(pid: int) -> bool:
@@ -72,8 +105,9 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     running, is left alone).
     """
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?P<host>[^.]+)-(?P<pid>\d+)\..*\.tmp(\.\w+)?$")
-    host = socket.gethostname().replace(".", "_")
+    name = re.escape(_short_name(path.name, TEMP_NAME_BYTES))
+    pattern = re.compile(rf"^\.{name}\.(?P<host>[^.]+)-(?P<pid>\d+)\..*\.tmp(\.\w+)?$")
+    host = _host()
     removed = []
     with contextlib.suppress(OSError):
         for candidate in path.parent.iterdir():
@@ -89,20 +123,31 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
-    The temporary file keeps the destination's suffix (some writers, e.g. ``np.save``, care) and gets the
-    permissions of a normally created file (0666 minus the umask, not ``mkstemp``'s 0600).
+    The temporary file ``.<name>.<host>-<pid>.<random><suffix>`` keeps the destination's suffix (some writers,
+    e.g. ``np.save``, care; a suffix over 32 bytes becomes ``.tmp``), stays within the 255-byte name limit (a name
+    over 128 bytes is shortened, see :func:`_short_name`) and gets the permissions of a normally created file
+    (0666 minus the umask, not ``mkstemp``'s 0600).
     On any exception the temporary file is removed and ``path`` is left untouched. An ``OSError`` about the
     destination or the temporary file (permission denied, disk full, …) becomes an :class:`OutputError` naming
-    ``path``.
+    ``path``. Once renamed, the file is recorded as written by amips (see :func:`written_by_amips`).
     """
     path = Path(path)
+    with _atomic_path(path, suffix) as tmp:
+        yield tmp
+    _mark_written(path)
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path, suffix: str | None) -> Iterator[Path]:
+    """:func:`atomic_path` without recording the file as written by amips."""
+    suffix = suffix if suffix is not None else path.suffix + ".tmp"
+    if len(suffix.encode()) > 32:
+        suffix = ".tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.{_owner()}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
-            dir=path.parent,
-        )
+        fd, tmp = tempfile.mkstemp(prefix=f".{_short_name(path.name, TEMP_NAME_BYTES)}.{_owner()}.", suffix=suffix,
+                                   dir=path.parent)
     except OSError as exc:
         raise _output_error(path, exc) from exc
     os.fchmod(fd, 0o666 & ~_UMASK)
@@ -121,6 +166,57 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
+def _marker(path: Path) -> Path:
+    return path.parent / MARKER_DIR / path.name
+
+
+def _mark_written(path: Path) -> None:
+    """Record that amips wrote ``path``: its size and modification time in ``<dir>/.amips-written/<name>``.
+
+    Best effort: a marker that cannot be written only means that replacing the file later needs ``--overwrite``.
+    """
+    with contextlib.suppress(OSError):
+        stat = path.stat()
+        marker = _marker(path)
+        marker.parent.mkdir(exist_ok=True)
+        with _atomic_path(marker, ".tmp") as tmp:
+            tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}) + "\n", encoding="utf-8")
+
+
+def written_by_amips(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file as amips wrote it: its marker (see :func:`atomic_path`) records its current size
+    and modification time, so a file changed or replaced since, or copied without its times, is not."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        record = json.loads(_marker(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def check_replaceable(outputs: Mapping[str, str | os.PathLike], overwrite: bool, folders: bool = False) -> None:
+    """Refuse to replace a file that amips did not write, unless ``overwrite``.
+
+    ``outputs`` maps the option that names an output (``"--out"``) to its path: a file, or with ``folders=True``
+    a folder whose visible files (names not starting with '.') are checked. Files amips wrote (an earlier run of
+    the same command) may be replaced, so that rerunning a command works; anything else is an ``InputError``.
+    """
+    if overwrite:
+        return
+    for option, out in outputs.items():
+        out = Path(out)
+        if folders and out.is_dir():
+            foreign = sorted(p.name for p in out.iterdir()
+                             if not p.name.startswith(".") and p.is_file() and not written_by_amips(p))
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                raise InputError(f"{option} {out} holds files amips did not write ({shown}); pass --overwrite to "
+                                 "write into it anyway, or choose another folder")
+        elif not folders and out.is_file() and not written_by_amips(out):
+            raise InputError(f"{option} {out} exists and was not written by amips; pass --overwrite to replace it")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
@@ -128,8 +224,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write ``obj`` as indented, key-sorted JSON atomically; always valid JSON (see :func:`json_text`)."""
+    atomic_write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as indented, key-sorted JSON text, never with ``NaN``/``Infinity`` (which are not JSON).
+
+    A non-finite float becomes ``null``; when ``obj`` is a mapping, the key ``non_finite_fields`` lists where
+    (``"val_loss"``, ``"history[3].loss"``). NumPy scalars and arrays and paths are converted.
+    """
+    try:
+        return json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
+    except ValueError:  # a NaN or an infinity somewhere
+        flagged: list[str] = []
+        clean = _finite_json(obj, "", flagged)
+        if isinstance(clean, dict):
+            clean["non_finite_fields"] = flagged
+        return json.dumps(clean, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def _json_default(obj: Any) -> Any:
@@ -142,10 +254,33 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _finite_json(obj: Any, where: str, flagged: list[str]) -> Any:
+    """A copy of ``obj`` with plain Python values, non-finite floats replaced by None (their place in ``flagged``)."""
+    if isinstance(obj, (np.generic, np.ndarray, Path)):
+        obj = _json_default(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        flagged.append(where or "(value)")
+        return None
+    if isinstance(obj, Mapping):
+        return {key: _finite_json(value, f"{where}.{key}" if where else str(key), flagged)
+                for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_json(value, f"{where}[{i}]", flagged) for i, value in enumerate(obj)]
+    return obj
+
+
+class _Writer:
+    """Only the ``write`` of a binary file: ``np.save`` then writes through Python, whose errors keep their errno
+    (``No space left on device``), instead of ``ndarray.tofile``, whose errors do not."""
+
+    def __init__(self, fh: Any) -> None:
+        self.write = fh.write
+
+
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` to ``path`` (``.npy``) atomically, never pickling."""
-    with atomic_path(path, suffix=".tmp.npy") as tmp:
-        np.save(tmp, np.asarray(array), allow_pickle=False)
+    with atomic_path(path, suffix=".tmp.npy") as tmp, tmp.open("wb") as fh:
+        np.save(_Writer(fh), np.asarray(array), allow_pickle=False)
 
 
 def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -> np.ndarray:
@@ -169,6 +304,8 @@ def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -
     if magic != b"\x93NUMPY":
         hint = " (looks like an .npz archive; save a single array with np.save)" if zipfile.is_zipfile(path) else ""
         raise InputError(f"{name} file is not a .npy file{hint}: {path}")
+    if not mmap:
+        _check_npy_size(path, name)
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
@@ -177,6 +314,31 @@ def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -
         raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
     except (OSError, EOFError) as exc:
         raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
+
+
+def _check_npy_size(path: Path, name: str) -> None:
+    """Before reading a ``.npy`` file: the data its header promises must be in the file and fit in memory.
+
+    A header that cannot be parsed, or an object array, is left for ``np.load`` to report.
+    """
+    from amips.resources import check_fits
+
+    try:
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
+    except (ValueError, OSError, EOFError, SyntaxError):
+        return
+    if dtype.hasobject:
+        return
+    promised = math.prod(shape) * dtype.itemsize
+    if size - offset < promised:
+        raise InputError(f"{name} file is corrupt or truncated: its header promises {promised} bytes of data "
+                         f"(shape {shape}, {dtype}), the file has {size - offset}: {path}")
+    check_fits(promised, f"reading {name} file {path} (shape {shape}, {dtype})")
 
 
 def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
@@ -220,11 +382,15 @@ def load_embeddings(path: str | os.PathLike, name: str, dim: int | None = None, 
     return validate_embeddings(array, f"{name} ({path})", dim)
 
 
-def check_distinct_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike]) -> None:
-    """Refuse an output that is one of the inputs (the same file or directory, by ``os.path.samefile``).
+def check_distinct_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike],
+                         folders: bool = False) -> None:
+    """Refuse an output that is one of the inputs, or that would be written into an input folder.
 
-    ``outputs``/``inputs`` map a description (``"results"``, ``"queries"``) to a path; an output that does not
-    exist yet cannot be an input.
+    ``outputs``/``inputs`` map the option that names a path (``"--out"``, ``"--queries"``) to the path. An output
+    is refused if it is an input (the same file or folder, by ``os.path.samefile``; an output that does not exist
+    yet cannot be one) or, for file outputs (``folders=False``), if it lies directly in an input folder, whose files
+    are inputs (``--out labels/test_targets.npy`` with ``--labels labels``). Folder outputs (``folders=True``) may
+    be below an input folder (``--data data --out data/labels``).
     """
     for out_name, out in outputs.items():
         for in_name, inp in inputs.items():
@@ -232,6 +398,16 @@ def check_distinct_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mappi
                 if os.path.samefile(out, inp):
                     raise InputError(f"{out_name} {out} is the {in_name} input {inp}: writing it would destroy the "
                                      "input; choose another output path")
+            if not folders and os.path.isdir(inp) and _same_dir(os.path.dirname(os.path.realpath(out)), inp):
+                raise InputError(f"{out_name} {out} is in the {in_name} folder {inp}, whose files are inputs: "
+                                 f"writing it could destroy the input; choose an output path outside {inp}")
+
+
+def _same_dir(a: str, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -242,7 +418,7 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     racing it; the kernel releases the lock of a killed process, so a crash never leaves it held.
     """
     path = Path(path)
-    lock = path.with_name(f".{path.name}.lock")
+    lock = path.with_name(f".{_short_name(path.name, TEMP_NAME_BYTES)}.lock")
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

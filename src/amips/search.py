@@ -20,8 +20,10 @@ from amips.ivf import default_nlist
 from amips.metrics import finite_rows
 from amips.models.factory import load_checked_model
 from amips.models.networks import AmipsModel
+from amips.resources import check_fits
 
 OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
+PICKED_BYTES = 2**28  # keys gathered at once by query_scores
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
         raise InputError(f"nprobe must be >= 1, got {nprobe}")
     if ivf and nprobe > (nlist or default_nlist(m)):
         raise InputError(f"nprobe={nprobe} exceeds the index's {nlist or default_nlist(m)} lists")
+    check_search_fits(queries.shape[0], k, keys.shape[1])
     pred_keys = predict(model, queries, batch_size, device)[1][:, 0, :]
     broken = ~finite_rows(pred_keys)
     if broken.any():
@@ -81,9 +84,25 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
     return SearchResult(indices, query_scores(queries, keys, indices))
 
 
+def search_bytes(num_queries: int, k: int, dim: int, json_output: bool = False) -> int:
+    """Estimated peak memory of :func:`search` (then :func:`save_results` as JSON): exact top-k scores (float64)
+    and indices, the returned scores, the predicted keys, the search's and :func:`query_scores`' working sets, and
+    for JSON two nested lists of Python numbers (~100 bytes a result)."""
+    results = (20 + (100 if json_output else 0)) * num_queries * k
+    return results + 4 * num_queries * dim + 24 * 2048 * (65536 + k) + PICKED_BYTES
+
+
+def check_search_fits(num_queries: int, k: int, dim: int, json_output: bool = False) -> None:
+    """``InputError`` with the estimate if the top-``k`` search of ``num_queries`` queries cannot fit in memory."""
+    check_fits(search_bytes(num_queries, k, dim, json_output),
+               f"searching the top {k} keys of {num_queries} queries{' (JSON output)' if json_output else ''}")
+
+
 def query_scores(queries: np.ndarray, keys: np.ndarray, indices: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """⟨queries[i], keys[indices[i, j]]⟩ [n, k] float32 (−inf where the index is −1), ``chunk`` rows at once."""
+    """⟨queries[i], keys[indices[i, j]]⟩ [n, k] float32 (−inf where the index is −1), at most ``chunk`` rows (and
+    ``PICKED_BYTES`` of gathered keys) at once."""
     out = np.empty(indices.shape, np.float32)
+    chunk = max(1, min(chunk, PICKED_BYTES // (4 * max(1, indices.shape[1] * keys.shape[1]))))
     for start in range(0, indices.shape[0], chunk):
         idx = indices[start : start + chunk]
         picked = np.asarray(keys, np.float32)[np.maximum(idx, 0)]

@@ -36,7 +36,8 @@ from amips.manifest import remove_manifest, write_manifest
 from amips.labels import exact_topk, per_cluster_top1
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.fingerprint import array_digest
-from amips.models.factory import expected_parameter_count, load_checked_model, resolve_width
+from amips.models.factory import (check_model_outputs, expected_parameter_count, load_checked_model,
+                                  resolve_width)
 from amips.resources import check_fits, training_bytes
 from amips.retrieval import Partition, uses_retrieval
 from amips.models.sizing import parameter_budget
@@ -322,6 +323,7 @@ def evaluate_run(
         keys = load_embeddings(keys_path, "keys")
         test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
         model, payload = load_checked_model(model_path, keys, allow_other_keys)
+        check_model_outputs(model, test_t.shape[1], model_path, labels_dir)
         t0 = time.perf_counter()
         conventions = {"rank_ties": "tolerance", "recall_at_1pct": "ceil", **(conventions or {})}
         metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device, **conventions)
