@@ -23,6 +23,7 @@ import torch
 from amips.cli import main
 from amips.fingerprint import tensors_digest
 from amips.io import atomic_save_npy, sibling_path
+from amips.tables import load_runs
 from clitools import TINY_FIT, TINY_MODEL, make_data, run, run_process
 
 
@@ -265,8 +266,10 @@ def test_non_finite_metrics_are_written_as_null_with_a_flag(made, tmp_path, caps
                  "--out", out)
     assert result.code == 0, result.err
     record = json.loads(out.read_text(), parse_constant=_refuse_non_json)
-    assert "key_error" in record["non_finite_fields"] and record["key_error"] is None
+    assert record["key_error"] is None and record["non_finite_fields"]["key_error"] == "inf"
     assert all(record[name] is None for name in record["non_finite_fields"])
+    restored = load_runs([out]).iloc[0]  # the tables read the flag back: an infinite error stays infinite
+    assert restored["key_error"] == np.inf and "non_finite_fields" not in restored
 
 
 # ------------------------------------------------------------------------- messages name the option typed

@@ -231,13 +231,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def json_text(obj: Any) -> str:
     """``obj`` as indented, key-sorted JSON text, never with ``NaN``/``Infinity`` (which are not JSON).
 
-    A non-finite float becomes ``null``; when ``obj`` is a mapping, the key ``non_finite_fields`` lists where
-    (``"val_loss"``, ``"history[3].loss"``). NumPy scalars and arrays and paths are converted.
+    A non-finite float becomes ``null``; when ``obj`` is a mapping, the key ``non_finite_fields`` maps where each
+    was (``"val_loss"``, ``"history[3].loss"``) to what it was (``"nan"``, ``"inf"``, ``"-inf"``), so that a reader
+    can restore it (:func:`amips.tables.load_runs` does). NumPy scalars and arrays and paths are converted.
     """
     try:
         return json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
     except ValueError:  # a NaN or an infinity somewhere
-        flagged: list[str] = []
+        flagged: dict[str, str] = {}
         clean = _finite_json(obj, "", flagged)
         if isinstance(clean, dict):
             clean["non_finite_fields"] = flagged
@@ -254,12 +255,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _finite_json(obj: Any, where: str, flagged: list[str]) -> Any:
-    """A copy of ``obj`` with plain Python values, non-finite floats replaced by None (their place in ``flagged``)."""
+def _finite_json(obj: Any, where: str, flagged: dict[str, str]) -> Any:
+    """A copy of ``obj`` with plain Python values, non-finite floats replaced by None (``flagged``: place → value)."""
     if isinstance(obj, (np.generic, np.ndarray, Path)):
         obj = _json_default(obj)
     if isinstance(obj, float) and not math.isfinite(obj):
-        flagged.append(where or "(value)")
+        flagged[where or "(value)"] = repr(obj)
         return None
     if isinstance(obj, Mapping):
         return {key: _finite_json(value, f"{where}.{key}" if where else str(key), flagged)

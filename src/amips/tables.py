@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
@@ -32,12 +32,19 @@ def load_runs(metric_files: Iterable[str | Path]) -> pd.DataFrame:
     rows = []
     for path in metric_files:
         try:
-            rows.append(json.loads(Path(path).read_text()))
+            rows.append(_restored(json.loads(Path(path).read_text())))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read metrics file {path}: {exc}") from exc
     if not rows:
         raise InputError("no metrics files to aggregate")
     return pd.DataFrame(rows)
+
+
+def _restored(record: dict[str, Any]) -> dict[str, Any]:
+    """A metrics record with the non-finite numbers that JSON holds as null (``non_finite_fields``, see
+    :func:`amips.io.json_text`) put back, so that an infinite error still makes its mean infinite."""
+    flagged = record.pop("non_finite_fields", {})
+    return {**record, **{name: float(value) for name, value in flagged.items() if name in record}}
 
 
 def summarize(runs: pd.DataFrame, group: Sequence[str] = GROUP_COLUMNS,
