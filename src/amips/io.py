@@ -129,17 +129,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     (0666 minus the umask, not ``mkstemp``'s 0600).
     On any exception the temporary file is removed and ``path`` is left untouched. An ``OSError`` about the
     destination or the temporary file (permission denied, disk full, …) becomes an :class:`OutputError` naming
-    ``path``. Once renamed, the file is recorded as written by amips (see :func:`written_by_amips`).
+    ``path``. Before the rename, the file is recorded as written by amips (see :func:`written_by_amips`).
     """
-    path = Path(path)
-    with _atomic_path(path, suffix) as tmp:
+    with _atomic_path(Path(path), suffix, mark=True) as tmp:
         yield tmp
-    _mark_written(path)
 
 
 @contextlib.contextmanager
-def _atomic_path(path: Path, suffix: str | None) -> Iterator[Path]:
-    """:func:`atomic_path` without recording the file as written by amips."""
+def _atomic_path(path: Path, suffix: str | None, mark: bool = False) -> Iterator[Path]:
+    """:func:`atomic_path`; ``mark``: record the new file as written by amips (:func:`_mark_written`)."""
     suffix = suffix if suffix is not None else path.suffix + ".tmp"
     if len(suffix.encode()) > 32:
         suffix = ".tmp"
@@ -156,6 +154,8 @@ def _atomic_path(path: Path, suffix: str | None) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the final file the usual permissions
     try:
         yield tmp_path
+        if mark:
+            _mark_written(path, tmp_path)
         os.replace(tmp_path, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -170,17 +170,25 @@ def _marker(path: Path) -> Path:
     return path.parent / MARKER_DIR / path.name
 
 
-def _mark_written(path: Path) -> None:
-    """Record that amips wrote ``path``: its size and modification time in ``<dir>/.amips-written/<name>``.
+def _identity(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
 
-    Best effort: a marker that cannot be written only means that replacing the file later needs ``--overwrite``.
+
+def _mark_written(path: Path, new: Path) -> None:
+    """Record in ``<dir>/.amips-written/<name>`` that amips is about to rename ``new`` onto ``path``.
+
+    The marker lists the size and modification time (which the rename keeps) of ``new`` and, if amips wrote it, of
+    the file now at ``path``, so that whether a kill comes before or after the rename, the file there is
+    recognised. Best effort: a marker that cannot be written only means that replacing the file later needs
+    ``--overwrite``.
     """
     with contextlib.suppress(OSError):
-        stat = path.stat()
+        written = ([_identity(path)] if written_by_amips(path) else []) + [_identity(new)]
         marker = _marker(path)
         marker.parent.mkdir(exist_ok=True)
         with _atomic_path(marker, ".tmp") as tmp:
-            tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps({"written": written}) + "\n", encoding="utf-8")
 
 
 def written_by_amips(path: str | os.PathLike) -> bool:
@@ -188,11 +196,11 @@ def written_by_amips(path: str | os.PathLike) -> bool:
     and modification time, so a file changed or replaced since, or copied without its times, is not."""
     path = Path(path)
     try:
-        stat = path.stat()
+        identity = _identity(path)
         record = json.loads(_marker(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(record, dict) and record == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return isinstance(record, dict) and identity in record.get("written", [])
 
 
 def check_replaceable(outputs: Mapping[str, str | os.PathLike], overwrite: bool, folders: bool = False) -> None:
