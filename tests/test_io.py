@@ -82,3 +82,17 @@ def test_memmap_loading_checks_finiteness(tmp_path):
     bad[7, 1] = np.nan
     with pytest.raises(InputError, match="rows 0..9"):
         load_embeddings(_save(tmp_path, "b.npy", bad), "keys", mmap=True)
+
+
+def test_read_json_restores_the_non_finite_numbers_json_cannot_hold(tmp_path):
+    """Written as null plus a flag (amips.io.json_text), read back as the floats they were, nested or not."""
+    import math
+
+    from amips.io import atomic_write_json, read_json
+
+    record = {"loss": float("nan"), "records": [{"recall@1_at_0.1": float("inf"), "n": 3}], "ok": 1.5}
+    atomic_write_json(tmp_path / "r.json", record)
+    assert "NaN" not in (tmp_path / "r.json").read_text() and "Infinity" not in (tmp_path / "r.json").read_text()
+    back = read_json(tmp_path / "r.json")
+    assert math.isnan(back["loss"]) and back["records"] == [{"recall@1_at_0.1": float("inf"), "n": 3}]
+    assert back["ok"] == 1.5 and "non_finite_fields" not in back

@@ -9,13 +9,13 @@ fraction.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
 from amips.plots import plt, save_figure
+from amips.io import read_json
 from amips.tables import write_csv
 
 RUN_FIELDS = ("dataset", "task", "model", "homogenization", "parameters_fraction", "seed")
@@ -33,7 +33,7 @@ def learning_curve_table(history_files: Sequence[str | Path], runs: Sequence[dic
         raise ValueError(f"{len(history_files)} history files but {len(runs)} run descriptions")
     rows = []
     for path, run in zip(history_files, runs):
-        content = json.loads(Path(path).read_text(encoding="utf-8"))
+        content = read_json(path, "training history")
         selected = content.get("info", {}).get("selected_step")
         for record in content.get("history", []):
             metrics = {k: v for k, v in record.items() if k.startswith(("val_", "train_"))}

@@ -3,7 +3,6 @@ argmax coverage) and its figure (match rate and key error per wrapper, one colum
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -12,6 +11,7 @@ import pandas as pd
 
 from amips.models.homogenize import HOMOGENIZATIONS
 from amips.plots import plt, save_figure
+from amips.io import read_json
 from amips.sweeps import Skip
 
 METRICS = ("match_rate", "mrr", "recall@10", "key_error_rn2", "num_parameters")
@@ -45,7 +45,7 @@ def homogenization_table(summary: pd.DataFrame, skips: Iterable[Skip], coverage:
 
 def read_coverage(files: Sequence[str | Path], datasets: Sequence[str]) -> dict[str, dict[str, Any]]:
     """dataset → the JSON written by :func:`amips.coverage.dataset_coverage` (files in the order of ``datasets``)."""
-    return {name: json.loads(Path(path).read_text()) for name, path in zip(datasets, files)}
+    return {name: read_json(path, "key coverage record") for name, path in zip(datasets, files)}
 
 
 def plot_homogenization(table: pd.DataFrame, path: str | Path, title: str = "") -> None:

@@ -278,6 +278,30 @@ def _finite_json(obj: Any, where: str, flagged: dict[str, str]) -> Any:
     return obj
 
 
+def _restore_non_finite(obj: Any, where: str, flagged: Mapping[str, str]) -> Any:
+    """Inverse of :func:`_finite_json`: the None at each flagged place put back as the float it was."""
+    if obj is None and (where or "(value)") in flagged:
+        return float(flagged[where or "(value)"])
+    if isinstance(obj, dict):
+        return {key: _restore_non_finite(value, f"{where}.{key}" if where else str(key), flagged)
+                for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_restore_non_finite(value, f"{where}[{i}]", flagged) for i, value in enumerate(obj)]
+    return obj
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """A JSON output of amips (:func:`json_text`), its non-finite numbers restored; one-line InputError otherwise."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("non_finite_fields"), dict):
+        flagged = obj.pop("non_finite_fields")
+        obj = _restore_non_finite(obj, "", flagged)
+    return obj
+
+
 class _Writer:
     """Only the ``write`` of a binary file: ``np.save`` then writes through Python, whose errors keep their errno
     (``No space left on device``), instead of ``ndarray.tofile``, whose errors do not."""

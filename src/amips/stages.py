@@ -325,7 +325,7 @@ def evaluate_run(
         model, payload = load_checked_model(model_path, keys, allow_other_keys)
         check_model_outputs(model, test_t.shape[1], model_path, labels_dir)
         t0 = time.perf_counter()
-        conventions = {"rank_ties": "tolerance", "recall_at_1pct": "ceil", **(conventions or {})}
+        conventions = {"rank_ties": "index", "recall_at_1pct": "ceil", **(conventions or {})}
         metrics = evaluate_model(model, keys, test_q, test_t, batch_size, device, **conventions)
         record = {**conventions, **(run or {}), **payload.get("train_info", {}), **metrics,
                   "eval_seconds": time.perf_counter() - t0}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
-from amips.io import InputError, atomic_path, atomic_write_text
+from amips.io import InputError, atomic_path, atomic_write_text, read_json
 
 GROUP_COLUMNS = ("dataset", "task", "model", "kind", "homogenization", "parameters_fraction")
 SUMMARY_METRICS = ("match_rate", "mrr", "recall@1", "recall@5", "recall@10", "recall@50", "recall@1%",
@@ -28,23 +27,12 @@ def split_controls(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def load_runs(metric_files: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per ``metrics.json``."""
-    rows = []
-    for path in metric_files:
-        try:
-            rows.append(_restored(json.loads(Path(path).read_text())))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read metrics file {path}: {exc}") from exc
+    """One row per ``metrics.json`` (non-finite numbers, which JSON holds as null, restored: an infinite error still
+    makes its mean infinite)."""
+    rows = [read_json(path, "metrics file") for path in metric_files]
     if not rows:
         raise InputError("no metrics files to aggregate")
     return pd.DataFrame(rows)
-
-
-def _restored(record: dict[str, Any]) -> dict[str, Any]:
-    """A metrics record with the non-finite numbers that JSON holds as null (``non_finite_fields``, see
-    :func:`amips.io.json_text`) put back, so that an infinite error still makes its mean infinite."""
-    flagged = record.pop("non_finite_fields", {})
-    return {**record, **{name: float(value) for name, value in flagged.items() if name in record}}
 
 
 def summarize(runs: pd.DataFrame, group: Sequence[str] = GROUP_COLUMNS,

@@ -128,15 +128,13 @@ def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, s
                   budgets: Sequence[float] = DEFAULT_BUDGETS) -> pd.DataFrame:
     """Collect the points, add plain IVF (the natural query, dataset → ``ivf/baselines.csv``) as a row at every n,
     and write the per-run CSV, the mean ± std CSV and Markdown, and the figure."""
-    import json
-
     from amips.experiments.figures import plot_data_scaling
-    from amips.io import atomic_write_text
+    from amips.io import atomic_write_text, read_json
     from amips.tables import write_csv
 
     records = []
     for path in point_files:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        payload = read_json(path, "data-scaling point")
         records += payload.get("records", [payload["record"]] if "record" in payload else [])
     points = pd.DataFrame(records)
     natural = []

@@ -6,7 +6,6 @@ CSV (atomically) in the column layout of :func:`amips.ivf.ivf_sweep`, plus the t
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from amips.folders import LabelsFolder, open_labels
-from amips.io import load_embeddings, load_npy
+from amips.io import load_embeddings, load_npy, read_json
 
 log = logging.getLogger("amips.experiments.stages")
 
@@ -119,7 +118,7 @@ def load_list_targets(path: str | Path, ivf, num_rows: int) -> tuple[np.ndarray,
                          or (ivf.key_list[targets] != np.arange(ivf.nlist)).any()):
         raise InputError(f"list targets {path} do not match the IVF index's lists (an older index?); rerun rule "
                          "list_targets")
-    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    meta = read_json(path.with_suffix(".json"), "list-targets record")
     return targets.astype(np.int64, copy=False), {k: float(meta[k]) for k in ("label_seconds", "label_flops")}
 
 
