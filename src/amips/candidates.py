@@ -90,21 +90,36 @@ class CandidatePool:
 
 
 def add_block_numpy(pool: CandidatePool, block: np.ndarray, offset: int) -> None:
-    """Feed the float32 scores ``block`` [c, b] of keys offset … offset+b−1 (in any order of blocks) to ``pool``."""
+    """Feed the float32 scores ``block`` [c, b] of keys offset … offset+b−1 (in any order of blocks) to ``pool``.
+
+    ``block`` is scratch: its entries may be overwritten. For k = 1 each row's maximum is a candidate if it is
+    within the margin of the running best; other keys of the block matter only if the row's second-largest score
+    is too, so the full threshold comparison runs only on those (rare) rows.
+    """
     k, b = pool.k, block.shape[1]
     if k == 1:
-        tile_best = block.max(axis=1)
-        pool.raise_kth(tile_best)
-        rows = np.flatnonzero(tile_best >= float32_floor(pool.threshold))
+        best_col = block.argmax(axis=1)
+        all_rows = np.arange(block.shape[0])
+        best = block[all_rows, best_col]
+        pool.raise_kth(best)
+        floor = float32_floor(pool.threshold)
+        rows = np.flatnonzero(best >= floor)
+        if rows.size == 0:
+            return
+        pool.add(rows, best_col[rows] + offset, best[rows])
+        block[rows, best_col[rows]] = -np.inf  # taken; now look for a second key within the margin
+        second = block.max(axis=1)[rows] if 4 * rows.size > block.shape[0] else block[rows].max(axis=1)
+        rows = rows[second >= floor[rows]]
     else:
         unseeded = np.flatnonzero(np.isneginf(pool.kth))
         if unseeded.size and b >= k:  # a first threshold from this block's own k-th best scores
             pool.raise_kth(np.partition(block[unseeded], b - k, axis=1)[:, b - k], unseeded)
+        floor = float32_floor(pool.threshold)
         rows = np.arange(block.shape[0])
     if rows.size == 0:
         return
     sub = block[rows] if rows.size < block.shape[0] else block
-    flat = np.flatnonzero(sub >= float32_floor(pool.threshold[rows])[:, None])  # far faster than a 2-D nonzero
+    flat = np.flatnonzero(sub >= floor[rows][:, None])  # far faster than a 2-D nonzero
     hit_r, hit_c = np.divmod(flat, b)
     pool.add(rows[hit_r], hit_c + offset, sub.reshape(-1)[flat])
 
