@@ -4,7 +4,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from amips.config_limits import check_loaded
+from amips.pipeline.config_limits import check_loaded
 
 min_version("9.0")
 

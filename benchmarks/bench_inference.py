@@ -2,8 +2,8 @@
 
 Official architecture (depth 8, wx_inject 4, soft-leaky-ReLU, radial homogenization) at parameters_fraction
 0.2 of m·d, m = 50k, d = 384. Candidates: ``KeyNet.predict`` under ``torch.inference_mode`` and
-``SupportNet.predict`` (score + gradient key by autograd, as ``amips.evaluate.predict`` calls it). Baseline:
-``amips.labels.exact_topk`` (numpy BLAS; the faster exact engine on this CPU, see bench_labels) on the same
+``SupportNet.predict`` (score + gradient key by autograd, as ``amips.evaluation.evaluate.predict`` calls it). Baseline:
+``amips.exact.labels.exact_topk`` (numpy BLAS; the faster exact engine on this CPU, see bench_labels) on the same
 queries. Batch 1 (a loop of single queries) and batch 1024; targets at batch 1024: KeyNet ≥ 4×,
 SupportNet ≥ 2×. Everything is interleaved in one process, best of ``reps``. The full run measures with all
 cores and again with 1 thread (torch and BLAS alike; see ``benchmarks.common.thread_counts``).
@@ -49,7 +49,7 @@ def run(quick: bool, reps: int | None = None, log=print) -> list[Row]:
 
 
 def _measure(models: dict, keys, cfg: dict, reps: int, threads: int, log) -> list[Row]:
-    from amips.labels import exact_topk
+    from amips.exact.labels import exact_topk
 
     m, dim = cfg["m"], cfg["dim"]
     rows: list[Row] = []

@@ -1,13 +1,13 @@
-"""Exact labels: amips.labels (backend 'auto') vs faiss IndexFlatIP, top-1, top-k and per-cluster top-1.
+"""Exact labels: amips.exact.labels (backend 'auto') vs faiss IndexFlatIP, top-1, top-k and per-cluster top-1.
 
 Random unit keys and queries in R^384. Both run in this process on the same arrays, interleaved, best of
 ``reps``; queries/s ratio target ≥ 1.0. amips' 'auto' backend uses the CPU engine measured fastest on this
-machine (amips.label_backend: numpy BLAS tiles or faiss.knn with amips' tie rule, cached per machine); the
+machine (amips.exact.label_backend: numpy BLAS tiles or faiss.knn with amips' tie rule, cached per machine); the
 engine and its calibration timings are in the notes. GFLOP/s counts 2·m·d FLOP per query (the GEMM) and is
 compared with the machine's fp32 peak (benchmarks.peak). Per-cluster top-1 (router targets): amips
 ``per_cluster_top1`` vs one prebuilt faiss IndexFlatIP per cluster (random assignment to C clusters).
 
-The cost of the exact order (amips.exact_order: float32 candidates within the error margin, re-scored in float64) is
+The cost of the exact order (amips.exact.order: float32 candidates within the error margin, re-scored in float64) is
 measured on the top-1 cases against the float32 path it replaced (:func:`float32_top1`: the same GEMM tiles reduced
 by argmax alone, whose labels depend on the BLAS kernel), in the same process; target: ≤ 5 % slower (ratio ≥ 0.95).
 """
@@ -31,8 +31,7 @@ DIM, QUICK_DIM = 384, 64
 
 def _engine_note(dim: int, k: int) -> str:
     """Which CPU engine 'auto' used for this d and k (from the per-machine cache), with its timings."""
-    from amips import label_backend
-
+    from amips.exact import label_backend
     try:
         entry = json.loads(label_backend.cache_path().read_text()).get(label_backend.machine_key(dim, k), {})
     except (OSError, ValueError):
@@ -67,7 +66,7 @@ def float32_top1(queries: np.ndarray, keys: np.ndarray, query_chunk: int = 2048,
 
 def exact_order_rows(case: str, queries: np.ndarray, keys: np.ndarray, reps: int, log=print) -> list[Row]:
     """Top-1 labels: exact order (numpy engine) vs the float32 path it replaced, interleaved in this process."""
-    from amips.labels import exact_topk
+    from amips.exact.labels import exact_topk
 
     out: dict[str, np.ndarray] = {}
 
@@ -97,7 +96,7 @@ def exact_order_rows(case: str, queries: np.ndarray, keys: np.ndarray, reps: int
 def run(quick: bool, peak_gflops: float, reps: int | None = None, log=print) -> list[Row]:
     import faiss
 
-    from amips.labels import exact_topk, per_cluster_top1
+    from amips.exact.labels import exact_topk, per_cluster_top1
 
     cases, dim = (QUICK_CASES, QUICK_DIM) if quick else (FULL_CASES, DIM)
     reps = reps or (1 if quick else 3)

@@ -1,8 +1,8 @@
 """Memory of exact labels for m = n = 1M (d = 384): float32 inputs on disk, memory-mapped.
 
 The budget is "inputs + 1 GiB" (inputs = the two .npy files). A full 1M × 1M pass is ~8e14 FLOP (over an
-hour on 2 cores), so the child process runs the real code path — ``amips.io.load_embeddings(mmap=True)``
-(which also scans both files for NaN/Inf) and ``amips.labels.exact_topk`` with the pipeline's default chunks
+hour on 2 cores), so the child process runs the real code path — ``amips.data.io.load_embeddings(mmap=True)``
+(which also scans both files for NaN/Inf) and ``amips.exact.labels.exact_topk`` with the pipeline's default chunks
 on *all* 1M keys — for a bounded number of query chunks. The working memory (one score block, the query chunk
 and the outputs) is allocated in the first chunk, so the peak is reached there; later chunks only add the
 [n, 1] outputs (12 bytes per query), which are added to the extrapolation.
@@ -35,7 +35,7 @@ from benchmarks.common import Row, cost_row, load_average
 GIB = 1024**3
 FULL = {"m": 1_000_000, "n": 1_000_000, "dim": 384, "query_chunks": 2}
 QUICK = {"m": 20_000, "n": 20_000, "dim": 64, "query_chunks": 2}
-QUERY_CHUNK, KEY_CHUNK = 2048, 65536  # amips.stages.make_labels defaults
+QUERY_CHUNK, KEY_CHUNK = 2048, 65536  # amips.pipeline.stages.make_labels defaults
 
 
 def write_unit_npy(path: Path, rows: int, dim: int, seed: int, block: int = 65536) -> None:
@@ -73,8 +73,8 @@ def child_main(argv: list[str]) -> None:
     ap.add_argument("--query-chunk", type=int, default=QUERY_CHUNK)
     ap.add_argument("--key-chunk", type=int, default=KEY_CHUNK)
     args = ap.parse_args(argv)
-    from amips.io import load_embeddings
-    from amips.labels import exact_topk
+    from amips.data.io import load_embeddings
+    from amips.exact.labels import exact_topk
 
     after_import = _proc_status(os.getpid())
     t0 = time.perf_counter()

@@ -5,7 +5,7 @@ SupportNet differentiates through ∇f: double backward). Random unit queries an
 of a step does not depend on which keys are the targets). ``configure_torch`` as in the pipeline (deterministic
 algorithms on CPU).
 
-Candidate: ``amips.train.train_model`` (per-step rates from its history, first step = warm-up, dropped).
+Candidate: ``amips.training.train.train_model`` (per-step rates from its history, first step = warm-up, dropped).
 Baseline: the pre-optimisation loop body, frozen below (unfused Adam, ``loss.backward()`` into the input too,
 a per-tensor NaN scan every step, ``clip_grad_norm_``), interleaved with the candidate in this process.
 One extra step is timed phase by phase and one is profiled with ``torch.profiler`` (top ops written to
@@ -30,7 +30,7 @@ PHASES = ("data", "forward", "loss", "backward", "guard_clip", "adam", "ema")
 
 
 def _problem(cfg: dict):
-    from amips.train import TrainData
+    from amips.training.train import TrainData
 
     m, dim, rows = cfg["m"], cfg["dim"], cfg["rows"]
     keys = torch.from_numpy(unit_vectors(m, dim, seed=1))
@@ -47,7 +47,7 @@ def _model(kind: str, cfg: dict, seed: int = 0):
 
 
 def _spec(cfg: dict, steps: int):
-    from amips.train import TrainSpec
+    from amips.training.train import TrainSpec
 
     return TrainSpec(steps=steps, batch_size=cfg["batch"], lr_peak=1e-3, warmup_steps=0, log_every=1, select="last")
 
@@ -56,8 +56,8 @@ def reference_step_times(model, data, spec, seed: int = 0) -> list[float]:
     """Seconds per step of the training loop as it was before the optimisations (frozen copy, for the ratio)."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    from amips.losses import amips_loss, targets_for
-    from amips.train import BatchSampler, _zero_nan_grads
+    from amips.training.losses import amips_loss, targets_for
+    from amips.training.train import BatchSampler, _zero_nan_grads
 
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=spec.lr_at(0))
@@ -89,8 +89,8 @@ def phase_times(model, data, spec, steps: int = 2) -> dict[str, float]:
     """Seconds per phase of the current loop body (same calls as train_model), last of ``steps`` steps."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    from amips.losses import amips_loss, targets_for
-    from amips.train import BatchSampler, _guard_and_clip
+    from amips.training.losses import amips_loss, targets_for
+    from amips.training.train import BatchSampler, _guard_and_clip
 
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=spec.lr_at(0), fused=True)
@@ -125,7 +125,7 @@ def profile_step(kind: str, cfg: dict, data, out_dir: Path | None, threads: int)
     """torch.profiler over one train_model step; returns self-CPU shares of matmul / other ops."""
     from torch.profiler import ProfilerActivity, profile
 
-    from amips.train import train_model
+    from amips.training.train import train_model
 
     model = _model(kind, cfg, seed=2)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -146,10 +146,10 @@ def profile_step(kind: str, cfg: dict, data, out_dir: Path | None, threads: int)
 
 
 def run(quick: bool, out_dir: Path | None = None, log=print) -> list[Row]:
-    from amips.runinfo import configure_torch
+    from amips.core.runinfo import configure_torch
 
     cfg = QUICK if quick else FULL
-    configure_torch(torch.get_num_threads(), "cpu")  # as amips.stages.train_run does (deterministic algorithms)
+    configure_torch(torch.get_num_threads(), "cpu")  # as amips.pipeline.stages.train_run does (deterministic algorithms)
     data = _problem(cfg)
     rows: list[Row] = []
     for threads in thread_counts(quick):
@@ -160,7 +160,7 @@ def run(quick: bool, out_dir: Path | None = None, log=print) -> list[Row]:
 
 
 def _measure(kind: str, cfg: dict, data, threads: int, out_dir: Path | None, log) -> list[Row]:
-    from amips.train import train_model
+    from amips.training.train import train_model
 
     t_start = time.perf_counter()
     load0 = load_average()

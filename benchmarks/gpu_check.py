@@ -8,7 +8,7 @@ Checks, in order (each section is timed; the report says what passed):
 
 1. **Labels**: ``exact_topk`` on CUDA (torch matmul blocks) vs the CPU engines (numpy, faiss) for k = 1 and
    k = 10, and ``per_cluster_top1``, on random unit vectors with duplicated keys (exact ties: the lowest index
-   must win everywhere). Indices and exact scores must be bit-identical (amips.exact_order: cuBLAS float32 only
+   must win everywhere). Indices and exact scores must be bit-identical (amips.exact.order: cuBLAS float32 only
    proposes candidates; the order is decided by the same float64 re-scoring on every device).
 2. **Training**: SupportNet, KeyNet and KeyNet-resnet, each trained twice with the same seed for ``--steps``
    steps on CUDA. Reported: whether the two EMA weight sets are bitwise identical (else the max abs
@@ -79,8 +79,8 @@ def _sync(device: str) -> None:
 
 
 def check_labels(args, device: str) -> dict:
-    from amips.clustering import kmeans
-    from amips.labels import CPU_ENGINES, exact_topk, per_cluster_top1
+    from amips.exact.clustering import kmeans
+    from amips.exact.labels import CPU_ENGINES, exact_topk, per_cluster_top1
 
     rng = np.random.default_rng(0)
     base = unit(rng, args.label_check_keys // 4, args.dim)
@@ -113,7 +113,7 @@ def check_labels(args, device: str) -> dict:
 
 def _train_once(kind: str, args, device: str, keys: np.ndarray, queries: np.ndarray, targets: np.ndarray):
     from amips.models import ModelSpec, build_model, parameter_count
-    from amips.train import TrainData, TrainSpec, train_model
+    from amips.training.train import TrainData, TrainSpec, train_model
 
     spec = ModelSpec.from_dict(MODEL_KINDS[kind])
     model = build_model(spec, args.dim, keys.shape[0], seed=0)
@@ -135,7 +135,7 @@ def _train_once(kind: str, args, device: str, keys: np.ndarray, queries: np.ndar
 
 
 def check_training(args, device: str) -> dict:
-    from amips.labels import exact_topk
+    from amips.exact.labels import exact_topk
 
     rng = np.random.default_rng(1)
     keys = unit(rng, args.train_keys, args.dim)
@@ -156,7 +156,7 @@ def check_training(args, device: str) -> dict:
 
 
 def time_labels(args, device: str) -> dict:
-    from amips.labels import exact_topk
+    from amips.exact.labels import exact_topk
 
     rng = np.random.default_rng(2)
     keys = unit(rng, args.label_keys, args.dim)
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: error: CUDA is not available to torch {torch.__version__}{build}; --dry runs the check "
               "on the CPU", file=sys.stderr)
         return 2
-    from amips.io import atomic_write_json, atomic_write_text
+    from amips.data.io import atomic_write_json, atomic_write_text
     from benchmarks.report import git_commit
 
     device = "cpu" if args.dry else "cuda"

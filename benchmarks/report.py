@@ -8,7 +8,7 @@ import math
 import subprocess
 from pathlib import Path
 
-from amips.io import atomic_path, atomic_write_json, atomic_write_text
+from amips.data.io import atomic_path, atomic_write_json, atomic_write_text
 from benchmarks.common import COLUMNS, Row, fmt
 
 BEGIN, END = "<!-- BEGIN GENERATED TABLE -->", "<!-- END GENERATED TABLE -->"

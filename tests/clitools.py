@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amips.cli import main
-from amips.io import MARKER_DIR
-from amips.stages import make_dataset
+from amips.data.io import MARKER_DIR
+from amips.pipeline.stages import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 AMIPS = Path(sys.executable).with_name("amips")

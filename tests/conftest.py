@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from amips.augment import augment_queries, split_rows
-from amips.data import structured_embeddings
-from amips.labels import exact_topk
+from amips.data.augment import augment_queries, split_rows
+from amips.data.sets import structured_embeddings
+from amips.exact.labels import exact_topk
 
 
 @pytest.fixture(autouse=True)

@@ -34,8 +34,8 @@ def digest(*arrays: np.ndarray) -> str:
 
 def results() -> dict[str, str]:
     """Digest of every exact result: engines × k, per-cluster targets, ranks in both conventions."""
-    from amips.labels import exact_topk, per_cluster_top1
-    from amips.metrics import RANK_TIES, target_ranks
+    from amips.exact.labels import exact_topk, per_cluster_top1
+    from amips.evaluation.metrics import RANK_TIES, target_ranks
 
     out = {}
     for name, (queries, keys) in problems().items():
@@ -57,9 +57,9 @@ def results() -> dict[str, str]:
 def partitions() -> dict[str, str]:
     """Digest of the faiss k-means clustering (router targets) and IVF partition of a small structured set: faiss'
     float32 training, not the exact order, so equal only while no key sits on a near-tie between two centroids."""
-    from amips.clustering import kmeans
-    from amips.data import structured_embeddings
-    from amips.ivf import build_ivf
+    from amips.exact.clustering import kmeans
+    from amips.data.sets import structured_embeddings
+    from amips.exact.ivf import build_ivf
 
     keys = structured_embeddings(5000, 10, 64, seed=0).keys
     clustering = kmeans(keys, 8, seed=0)

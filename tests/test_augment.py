@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amips.augment import augment_queries, split_rows
-from amips.data import gaussian_sphere, structured_embeddings
+from amips.data.augment import augment_queries, split_rows
+from amips.data.sets import gaussian_sphere, structured_embeddings
 
 
 def test_augmented_copies_are_unit_and_grouped_by_source(rng):

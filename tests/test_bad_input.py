@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from amips.cli import main
-from amips.labels import exact_topk
+from amips.exact.labels import exact_topk
 from amips.models import ModelSpec, build_model, save_model
-from amips.train import TrainData, TrainSpec, train_model
+from amips.training.train import TrainData, TrainSpec, train_model
 from clitools import TINY_FIT, files_under, make_data, run, run_process
 
 
@@ -116,12 +116,12 @@ def _router_model(ws: Workspace) -> Path:
 
 
 def _missing_wordnet(ws: Workspace) -> list:
-    ws.monkeypatch.setattr("amips.text.build.DEFAULT_ROOT", ws.root / "no-wordnet")
+    ws.monkeypatch.setattr("amips.data.text.build.DEFAULT_ROOT", ws.root / "no-wordnet")
     return ["text", "--source", "wordnet", "--out", ws.out]
 
 
 def _missing_wikipedia(ws: Workspace) -> list:
-    ws.monkeypatch.setattr("amips.text.wikipedia.PACKAGE", "amips_test_absent_wikipedia_package")
+    ws.monkeypatch.setattr("amips.data.text.wikipedia.PACKAGE", "amips_test_absent_wikipedia_package")
     return ["text", "--source", "wikipedia", "--out", ws.out]
 
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from amips.cli import build_parser, main
-from amips.data import load_key_query_files
-from amips.evaluate import predict
-from amips.labels import exact_topk
+from amips.data.sets import load_key_query_files
+from amips.evaluation.evaluate import predict
+from amips.exact.labels import exact_topk
 from amips.models import load_model
 from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, run, run_process
 
@@ -215,15 +215,15 @@ def test_predict_writes_the_models_keys(fitted, tmp_path, capsys):
 def test_cli_names_mirror_the_registries():
     from dataclasses import fields
 
-    from amips import names
-    from amips.data import SYNTHETIC_SOURCES
+    from amips.cli import choices as names
+    from amips.data.sets import SYNTHETIC_SOURCES
     from amips.models.homogenize import HOMOGENIZATIONS, KINDS
     from amips.models.skipmlp import RECTIFIERS
     from amips.models.spec import ModelSpec
-    from amips.retrieval import RETRIEVAL_TERMS
-    from amips.routing_terms import ROUTING_TERMS
-    from amips.selection import SELECTORS
-    from amips.train import TrainSpec
+    from amips.training.retrieval import RETRIEVAL_TERMS
+    from amips.training.routing_terms import ROUTING_TERMS
+    from amips.training.selection import SELECTORS
+    from amips.training.train import TrainSpec
     import amips.cli as cli
 
     assert names.MODEL_KINDS == KINDS and names.HOMOGENIZATIONS == HOMOGENIZATIONS

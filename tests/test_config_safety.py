@@ -1,4 +1,4 @@
-"""Configs that cannot hurt (amips.config_limits, amips.config_memory): names that would leave results/ or
+"""Configs that cannot hurt (amips.pipeline.config_limits, amips.pipeline.config_memory): names that would leave results/ or
 paper_figures/, YAML alias bombs, NaN/Inf, sizes that cannot fit in memory, warm-ups longer than training."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from amips.config import SCHEMA, load_config, validate_config
-from amips.config_limits import ENTRY_NAME_PATTERN, RUN_NAME_PATTERN
-from amips.io import InputError
+from amips.pipeline.config import SCHEMA, load_config, validate_config
+from amips.pipeline.config_limits import ENTRY_NAME_PATTERN, RUN_NAME_PATTERN
+from amips.data.io import InputError
 from clitools import REPO, run
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

@@ -1,4 +1,4 @@
-"""Controls (amips.controls): closed forms against numpy references, exact identity metrics, file-level stage."""
+"""Controls (amips.evaluation.controls): closed forms against numpy references, exact identity metrics, file-level stage."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from amips.augment import augment_queries, split_rows
-from amips.controls import (CONTROLS, ControlOptions, control_data, control_predictions, evaluate_controls,
+from amips.data.augment import augment_queries, split_rows
+from amips.evaluation.controls import (CONTROLS, ControlOptions, control_data, control_predictions, evaluate_controls,
                             fit_control, least_squares_scale, ridge_map, scalar_coefficient)
-from amips.data import gaussian_sphere, normalize_rows
-from amips.fingerprint import array_digest
-from amips.io import InputError
-from amips.labels import exact_topk
-from amips.manifest import write_manifest
-from amips.metrics import evaluate_predictions
+from amips.data.sets import gaussian_sphere, normalize_rows
+from amips.core.fingerprint import array_digest
+from amips.data.io import InputError
+from amips.exact.labels import exact_topk
+from amips.data.manifest import write_manifest
+from amips.evaluation.metrics import evaluate_predictions
 
 
 def _problem(n: int = 600, m: int = 300, d: int = 8, copies: int = 1, seed: int = 0):
@@ -93,7 +93,7 @@ def test_blend_picks_alpha_by_validation_match_rate_and_scale_by_least_squares()
     ridge = fit_control("ridge", data)
     alpha = blend.params["blend_fraction"]
     # brute force over the same grid: the chosen α has the best validation match rate
-    from amips.metrics import retrieval_metrics, target_ranks
+    from amips.evaluation.metrics import retrieval_metrics, target_ranks
 
     rates = []
     for a in np.linspace(0, 1, 11):

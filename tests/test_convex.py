@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from amips.data import gaussian_sphere
-from amips.labels import exact_topk
+from amips.data.sets import gaussian_sphere
+from amips.exact.labels import exact_topk
 from amips.models import ModelSpec, build_model
 from amips.models.init import principled_moments
-from amips.train import TrainData, TrainSpec, train_model
+from amips.training.train import TrainData, TrainSpec, train_model
 
 
 def _trained(rectifier: str, init_row_sum: float | None = None, steps: int = 60):
@@ -104,7 +104,7 @@ def test_row_sum_fix_lets_softplus_recover_from_the_initial_output_in_warm_up():
 
 
 def test_zpath_stats_count_damped_and_negative_weights():
-    from amips.convex import zpath_stats
+    from amips.training.convex import zpath_stats
 
     for rectifier in ("identity", "softplus", "relu"):
         model = build_model(ModelSpec(kind="supportnet", depth=3, wx_inject=2, width=10, rectifier=rectifier), 6, 50)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from amips.coverage import key_coverage
-from amips.data import gaussian_sphere, structured_embeddings
-from amips.labels import exact_topk
+from amips.evaluation.coverage import key_coverage
+from amips.data.sets import gaussian_sphere, structured_embeddings
+from amips.exact.labels import exact_topk
 
 
 def test_unit_norm_keys_are_all_hit_and_spread_hides_keys():

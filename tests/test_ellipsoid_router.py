@@ -7,9 +7,9 @@ import pytest
 
 from amips.experiments.ellipsoid_router import ListEllipsoids, fit_ellipsoids, fit_flops, mean_coverage
 from amips.experiments.list_routers import RouterData, fit_router
-from amips.io import InputError
-from amips.ivf import build_ivf
-from amips.labels import exact_topk
+from amips.data.io import InputError
+from amips.exact.ivf import build_ivf
+from amips.exact.labels import exact_topk
 
 
 def test_scores_are_the_support_function_of_the_ellipsoid():

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from amips.clustering import kmeans
-from amips.data import structured_embeddings
-from amips.flops import dense_flops, exact_search_flops, query_flops
-from amips.ivf import build_ivf, exact_search_row, ivf_sweep, nprobe_grid
-from amips.labels import exact_topk, per_cluster_top1
+from amips.exact.clustering import kmeans
+from amips.data.sets import structured_embeddings
+from amips.exact.flops import dense_flops, exact_search_flops, query_flops
+from amips.exact.ivf import build_ivf, exact_search_row, ivf_sweep, nprobe_grid
+from amips.exact.labels import exact_topk, per_cluster_top1
 from amips.models import ModelSpec, build_model, parameter_count
-from amips.router import centroid_scores, routing_curve
-from amips.tables import aggregate_ivf, aggregate_router, best_within_budget, summarize_curves
+from amips.evaluation.router import centroid_scores, routing_curve
+from amips.reporting.tables import aggregate_ivf, aggregate_router, best_within_budget, summarize_curves
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_routing_curve_with_true_scores_is_perfect_and_centroids_are_not(data):
 
 def test_learned_router_training_targets_feed_routing(data):
     """A router trained briefly routes better than chance (sanity of the multi-output pipeline)."""
-    from amips.train import TrainData, TrainSpec, train_model
+    from amips.training.train import TrainData, TrainSpec, train_model
 
     keys, queries, _ = data
     clustering = kmeans(keys, 4, seed=0)
@@ -143,8 +143,8 @@ def test_router_aggregation(tmp_path):
 
 
 def test_ivf_index_round_trip_and_corrupt_file(data, tmp_path):
-    from amips.io import InputError
-    from amips.ivf import load_ivf, save_ivf
+    from amips.data.io import InputError
+    from amips.exact.ivf import load_ivf, save_ivf
 
     keys, queries, top1 = data
     ivf = build_ivf(keys, nlist=16)

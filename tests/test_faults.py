@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from amips.io import MARKER_DIR, OutputError, atomic_write_text, written_by_amips
+from amips.data.io import MARKER_DIR, OutputError, atomic_write_text, written_by_amips
 from clitools import AMIPS, TINY_FIT, TINY_MODEL, files_under, make_data, run, run_process
 
 RESUME_STEPS = ("--steps", 1000, "--checkpoint-every", 5)

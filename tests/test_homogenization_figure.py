@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from amips.homogenization_figure import homogenization_table, plot_homogenization
-from amips.sweeps import Skip
+from amips.experiments.homogenization_figure import homogenization_table, plot_homogenization
+from amips.training.sweeps import Skip
 
 
 def _summary() -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from amips.config import SCHEMA
+from amips.pipeline.config import SCHEMA
 from amips.models import HOMOGENIZATIONS, HOMOGENIZERS, ModelSpec, build_model, is_noop, parameter_count
 from amips.models.factory import expected_parameter_count, load_model, save_model
 from amips.models.homogenize import applies, build_homogenizer

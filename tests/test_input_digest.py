@@ -1,5 +1,5 @@
 """The pipeline sees content, not only mtimes: a user input replaced by another file with an older or preserved
-modification time (``cp -p``, ``mv``, a restore) reruns what depends on it (amips.input_digest)."""
+modification time (``cp -p``, ``mv``, a restore) reruns what depends on it (amips.data.input_digest)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-import amips.input_digest
-from amips.input_digest import MISSING, DigestCache, dataset_digests, dataset_files
+import amips.data.input_digest
+from amips.data.input_digest import MISSING, DigestCache, dataset_digests, dataset_files
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -44,7 +44,7 @@ def test_an_unchanged_file_is_not_read_again(tmp_path, monkeypatch):
     data = tmp_path / "corpus.jsonl"
     data.write_text('{"text": "a"}\n')
     first = DigestCache(tmp_path / "cache.json").sha256(data)
-    monkeypatch.setattr(amips.input_digest, "file_sha256", lambda path: pytest.fail(f"{path} was read again"))
+    monkeypatch.setattr(amips.data.input_digest, "file_sha256", lambda path: pytest.fail(f"{path} was read again"))
     assert DigestCache(tmp_path / "cache.json").sha256(data) == first  # from the JSON cache
     assert DigestCache(tmp_path / "cache.json").sha256(tmp_path / "absent") == MISSING
 

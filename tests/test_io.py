@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amips.data import load_key_query_files
-from amips.io import MARKER_DIR, InputError, atomic_path, atomic_save_npy, atomic_write_json, load_embeddings
+from amips.data.sets import load_key_query_files
+from amips.data.io import MARKER_DIR, InputError, atomic_path, atomic_save_npy, atomic_write_json, load_embeddings
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -85,10 +85,10 @@ def test_memmap_loading_checks_finiteness(tmp_path):
 
 
 def test_read_json_restores_the_non_finite_numbers_json_cannot_hold(tmp_path):
-    """Written as null plus a flag (amips.io.json_text), read back as the floats they were, nested or not."""
+    """Written as null plus a flag (amips.data.io.json_text), read back as the floats they were, nested or not."""
     import math
 
-    from amips.io import atomic_write_json, read_json
+    from amips.data.io import atomic_write_json, read_json
 
     record = {"loss": float("nan"), "records": [{"recall@1_at_0.1": float("inf"), "n": 3}], "ok": 1.5}
     atomic_write_json(tmp_path / "r.json", record)

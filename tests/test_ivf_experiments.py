@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from amips.data import structured_embeddings
+from amips.data.sets import structured_embeddings
 from amips.experiments.breakeven import breakeven_n, breakeven_table
 from amips.experiments.hybrid import centroids_of, hybrid_sweeps, split_lists
 from amips.experiments.list_routers import RouterData, fit_router, list_targets, train_ltr
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-from amips.flops import query_flops, training_flops
-from amips.io import InputError
-from amips.ivf import build_ivf, faiss_hnsw_sweep, ivf_sweep, nprobe_grid
-from amips.labels import exact_topk
+from amips.exact.flops import query_flops, training_flops
+from amips.data.io import InputError
+from amips.exact.ivf import build_ivf, faiss_hnsw_sweep, ivf_sweep, nprobe_grid
+from amips.exact.labels import exact_topk
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_list_targets_hold_each_lists_best_key(problem):
 def test_amips_router_costs_its_forward(problem, tmp_path):
     keys, queries, top, ivf = problem
     targets, _ = list_targets(queries, keys, ivf)
-    from amips.flops import dense_flops
+    from amips.exact.flops import dense_flops
     from amips.models import load_model
 
     d, nlist = keys.shape[1], ivf.nlist
@@ -208,7 +208,7 @@ def test_ivf_experiment_config_errors_name_the_key(mutate, message):
 
     import yaml
 
-    from amips.config_checks import run_checks
+    from amips.pipeline.config_checks import run_checks
 
     config = yaml.safe_load((Path(__file__).parent / "config" / "config.yaml").read_text())
     run_checks(config)
@@ -229,9 +229,9 @@ def test_list_best_scores_in_chunks_equal_the_full_gather():
 
 def _stage_inputs(problem, tmp_path):
     """keys.npy, a labels directory (train/test splits) and a saved IVF index, as the pipeline writes them."""
-    from amips.fingerprint import array_digest
-    from amips.ivf import save_ivf
-    from amips.manifest import write_manifest
+    from amips.core.fingerprint import array_digest
+    from amips.exact.ivf import save_ivf
+    from amips.data.manifest import write_manifest
 
     keys, queries, top, ivf = problem
     labels = tmp_path / "labels"

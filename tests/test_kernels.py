@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import kernel_probe  # noqa: E402
 
-from amips.exact_order import exact_scores  # noqa: E402
+from amips.exact.order import exact_scores  # noqa: E402
 
 
 def _cpu_flags() -> set[str]:

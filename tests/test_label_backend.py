@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-import amips.label_backend as lb
-from amips.io import InputError
-from amips.labels import CPU_ENGINES, exact_topk
+import amips.exact.label_backend as lb
+from amips.data.io import InputError
+from amips.exact.labels import CPU_ENGINES, exact_topk
 
 BIG = 10 * lb.MIN_FLOP_TO_MEASURE
 

@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from amips.clustering import kmeans
-from amips.io import InputError
-from amips.candidates import CandidatePool, add_block_numpy
-from amips.exact_order import candidate_margins, exact_scores, max_row_norm
-from amips.labels import exact_topk, per_cluster_top1
+from amips.exact.clustering import kmeans
+from amips.data.io import InputError
+from amips.exact.candidates import CandidatePool, add_block_numpy
+from amips.exact.order import candidate_margins, exact_scores, max_row_norm
+from amips.exact.labels import exact_topk, per_cluster_top1
 
 
 def _brute_topk(queries, keys, k):
-    """The definition (amips.exact_order) on every pair: exact scores, then score descending, index ascending."""
+    """The definition (amips.exact.order) on every pair: exact scores, then score descending, index ascending."""
     n, m = len(queries), len(keys)
     scores = exact_scores(queries, keys, np.repeat(np.arange(n), m), np.tile(np.arange(m), n)).reshape(n, m)
     order = np.lexsort((np.broadcast_to(np.arange(m), scores.shape), -scores), axis=1)[:, :k]

@@ -12,7 +12,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from amips.envlock import LOCK_DIR, LOCK_FILES, lock_mismatches, lock_status, locked_versions, read_lock
+from amips.core.envlock import LOCK_DIR, LOCK_FILES, lock_mismatches, lock_status, locked_versions, read_lock
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

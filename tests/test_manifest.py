@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amips.fingerprint import array_digest
-from amips.io import InputError
-from amips.manifest import MANIFEST, remove_manifest, verify_manifest, write_manifest
-from amips.stages import make_labels
+from amips.core.fingerprint import array_digest
+from amips.data.io import InputError
+from amips.data.manifest import MANIFEST, remove_manifest, verify_manifest, write_manifest
+from amips.pipeline.stages import make_labels
 from clitools import AMIPS, TINY_MODEL, make_data, run
 
 LABELS_ARGS = ("--noise-copies", 4, "--test-size", 0.9, "--quiet")  # the test split (written last) is the biggest

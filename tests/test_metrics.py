@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amips.exact_order import exact_scores
-from amips.labels import exact_topk
-from amips.metrics import RANK_TIES, evaluate_predictions, retrieval_metrics, routing_metrics, target_ranks
+from amips.exact.order import exact_scores
+from amips.exact.labels import exact_topk
+from amips.evaluation.metrics import RANK_TIES, evaluate_predictions, retrieval_metrics, routing_metrics, target_ranks
 
 
 def _exact_rank_reference(preds, keys, targets, rank_ties):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from amips.cli import main
-from amips.io import written_by_amips
+from amips.data.io import written_by_amips
 from clitools import TINY_FIT, TINY_MODEL, make_data, run
 
 
@@ -146,7 +146,7 @@ def test_folder_outputs_holding_a_users_file_need_overwrite(made, tmp_path, caps
 KILLED_WRITER = """
 import os, sys
 import numpy as np
-from amips.io import atomic_save_npy
+from amips.data.io import atomic_save_npy
 
 target, killed = sys.argv[1], sys.argv[2]
 atomic_save_npy(target, np.zeros(3))

@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from amips.cli import main
-from amips.fingerprint import tensors_digest
-from amips.io import atomic_save_npy, sibling_path
-from amips.tables import load_runs
+from amips.core.fingerprint import tensors_digest
+from amips.data.io import atomic_save_npy, sibling_path
+from amips.reporting.tables import load_runs
 from clitools import TINY_FIT, TINY_MODEL, make_data, run, run_process
 
 
@@ -175,7 +175,7 @@ def test_hand_made_model_files_are_refused_naming_the_field(made, tmp_path, caps
 
 
 def test_search_k_beyond_memory_fails_fast_with_the_estimate(made, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("amips.resources.available_memory", lambda: 2**20)  # a machine with 1 MiB free
+    monkeypatch.setattr("amips.core.resources.available_memory", lambda: 2**20)  # a machine with 1 MiB free
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the memory check")
@@ -236,7 +236,7 @@ def test_long_legal_output_names_work(made, tmp_path, capsys, monkeypatch):
 
 def test_temporaries_of_long_names_left_by_killed_writers_are_removed(tmp_path):
     target = tmp_path / ("k" * 246 + ".npy")
-    code = ("import os; from amips.io import atomic_path\n"
+    code = ("import os; from amips.data.io import atomic_path\n"
             f"with atomic_path({str(target)!r}, suffix='.tmp.npy') as tmp:\n"
             "    tmp.write_bytes(b'half')\n    os._exit(9)\n")
     subprocess.run([os.sys.executable, "-c", code], check=False)

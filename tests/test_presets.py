@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from amips.cli import _model_spec, _train_spec, build_parser
-from amips.metrics import retrieval_metrics, target_ranks
-from amips.presets import PRESETS
+from amips.evaluation.metrics import retrieval_metrics, target_ranks
+from amips.training.presets import PRESETS
 from clitools import REPO
 
 # method.md, transcribed: §1.5/§4/§6.3 architecture, §5.2–§5.3 and train_amips_fiqa.yaml optimisation, §6.2 labels,
@@ -54,7 +54,7 @@ def test_without_a_preset_the_cli_defaults_apply():
 
 
 def test_every_training_knob_of_the_config_is_a_fit_option():
-    from amips.train import TrainSpec
+    from amips.training.train import TrainSpec
     from dataclasses import fields
 
     commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001

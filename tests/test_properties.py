@@ -19,11 +19,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amips.augment import split_rows
+from amips.data.augment import split_rows
 from amips.cli import main
-from amips.io import MARKER_DIR
-from amips.train import TrainSpec
-from amips.validation import carve_validation
+from amips.data.io import MARKER_DIR
+from amips.training.train import TrainSpec
+from amips.training.validation import carve_validation
 from clitools import make_data
 
 SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,

@@ -1,4 +1,4 @@
-"""Retrieval-aligned training terms (amips.retrieval): gradients, coverage, configuration, training, pipeline wiring."""
+"""Retrieval-aligned training terms (amips.training.retrieval): gradients, coverage, configuration, training, pipeline wiring."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from amips.data import structured_embeddings
-from amips.io import InputError
-from amips.ivf import build_ivf, ivf_sweep
-from amips.labels import exact_topk
+from amips.data.sets import structured_embeddings
+from amips.data.io import InputError
+from amips.exact.ivf import build_ivf, ivf_sweep
+from amips.exact.labels import exact_topk
 from amips.models import ModelSpec, build_model
-from amips.retrieval import (RETRIEVAL_TERMS, ListCrossEntropy, ListMargin, Partition, list_coverage, list_scores,
+from amips.training.retrieval import (RETRIEVAL_TERMS, ListCrossEntropy, ListMargin, Partition, list_coverage, list_scores,
                              make_retrieval)
-from amips.train import StaleCheckpoint, TrainData, TrainSpec, run_fingerprint, train_model
+from amips.training.train import StaleCheckpoint, TrainData, TrainSpec, run_fingerprint, train_model
 
 
 def _inputs(seed: int = 0, batch: int = 6, lists: int = 5, dim: int = 4):

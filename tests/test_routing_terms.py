@@ -1,4 +1,4 @@
-"""Routing terms of multi-output models (amips.routing_terms): the term, its configuration, training with it."""
+"""Routing terms of multi-output models (amips.training.routing_terms): the term, its configuration, training with it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from amips.io import InputError
-from amips.labels import per_cluster_top1
+from amips.data.io import InputError
+from amips.exact.labels import per_cluster_top1
 from amips.models import ModelSpec, build_model
-from amips.routing_terms import OracleCrossEntropy, make_routing, uses_routing
-from amips.train import TrainData, TrainSpec, train_model
+from amips.training.routing_terms import OracleCrossEntropy, make_routing, uses_routing
+from amips.training.train import TrainData, TrainSpec, train_model
 
 
 def test_oracle_ce_is_cross_entropy_against_the_best_target():
@@ -53,7 +53,7 @@ def _router_data(problem, clusters: int) -> TrainData:
 
 def _oracle_accuracy(model, data: TrainData) -> float:
     """Fraction of rows whose highest output is the oracle cluster (the one that holds the exact top-1)."""
-    from amips.losses import all_target_scores
+    from amips.training.losses import all_target_scores
 
     with torch.no_grad():
         return float((model(data.queries).argmax(1) == all_target_scores(data.queries, data.keys,

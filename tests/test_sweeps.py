@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from amips.config import check_config
-from amips.io import InputError
-from amips.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
+from amips.pipeline.config import check_config
+from amips.data.io import InputError
+from amips.training.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 

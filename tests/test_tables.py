@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amips.tables import aggregate
+from amips.reporting.tables import aggregate
 
 
 def test_aggregate_mean_and_std_over_seeds(tmp_path):
@@ -49,8 +49,8 @@ def test_summary_keeps_routers_and_controls_apart_from_mips_models(tmp_path):
 
 def test_control_rows_join_the_summary_and_the_figures(tmp_path):
     """Controls (no parameters_fraction) become marked rows of the table and reference lines of the figures."""
-    from amips.plots import plot_compression, plot_match_rate
-    from amips.tables import split_controls
+    from amips.reporting.plots import plot_compression, plot_match_rate
+    from amips.reporting.tables import split_controls
 
     files = []
     for i, (model, kind, frac) in enumerate((("supportnet", "supportnet", 0.1), ("supportnet", "supportnet", 0.2),
@@ -75,7 +75,7 @@ def test_control_rows_join_the_summary_and_the_figures(tmp_path):
 
 
 def test_curves_average_over_seeds_never_over_model_sizes():
-    from amips.tables import summarize_curves
+    from amips.reporting.tables import summarize_curves
 
     rows = pd.DataFrame({"dataset": "d", "method": ["m", "m", "m", "plain"], "nprobe": 1, "seed": [0, 1, 0, 0],
                          "parameters_fraction": [0.01, 0.01, 0.03, np.nan], "recall@1": [0.4, 0.6, 0.9, 0.3]})

@@ -1,12 +1,12 @@
-"""Tests for amips.text.beir on a tiny BEIR-format directory."""
+"""Tests for amips.data.text.beir on a tiny BEIR-format directory."""
 
 import shutil
 from pathlib import Path
 
 import pytest
 
-from amips.io import InputError
-from amips.text.beir import load_beir
+from amips.data.io import InputError
+from amips.data.text.beir import load_beir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "text" / "beir"
 

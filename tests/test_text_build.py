@@ -1,4 +1,4 @@
-"""Tests for amips.text.build.build_text_dataset (fake encoder, plus one run with the real model)."""
+"""Tests for amips.data.text.build.build_text_dataset (fake encoder, plus one run with the real model)."""
 
 import importlib.util
 import json
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amips.io import InputError, load_embeddings
-from amips.text import encoder
-from amips.text.build import build_text_dataset
+from amips.data.io import InputError, load_embeddings
+from amips.data.text import encoder
+from amips.data.text.build import build_text_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures" / "text"
 

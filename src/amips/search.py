@@ -1,7 +1,7 @@
 """Search with a trained model: its predicted key ĝ(x) replaces the query x in a top-k MIPS over the keys.
 
-Exhaustive search ranks every key by ⟨ĝ(x), k_j⟩ (:func:`amips.labels.exact_topk`); IVF search probes ``nprobe``
-of the ``nlist`` lists of a faiss ``IndexIVFFlat`` with inner product (:mod:`amips.ivf`). Results are written as
+Exhaustive search ranks every key by ⟨ĝ(x), k_j⟩ (:func:`amips.exact.labels.exact_topk`); IVF search probes ``nprobe``
+of the ``nlist`` lists of a faiss ``IndexIVFFlat`` with inner product (:mod:`amips.exact.ivf`). Results are written as
 ``.npz`` (``indices`` and ``scores``), ``.npy`` (indices only) or ``.json`` (both; a missing IVF result is null).
 """
 
@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from amips.evaluate import predict
-from amips.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
-from amips.labels import exact_topk
-from amips.ivf import default_nlist
-from amips.metrics import finite_rows
+from amips.evaluation.evaluate import predict
+from amips.data.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
+from amips.exact.labels import exact_topk
+from amips.exact.ivf import default_nlist
+from amips.data.arrays import finite_rows
 from amips.models.factory import load_checked_model
 from amips.models.networks import AmipsModel
-from amips.resources import check_fits
+from amips.core.resources import check_fits
 
 OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
 PICKED_BYTES = 2**28  # keys gathered at once by query_scores
@@ -75,7 +75,7 @@ def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf
         raise InputError(f"the model predicts non-finite keys for {int(broken.sum())} of {len(pred_keys)} queries "
                          f"(first: query {int(np.argmax(broken))}); it is diverged or corrupted, no results written")
     if ivf:
-        from amips.ivf import build_ivf, ivf_search
+        from amips.exact.ivf import build_ivf, ivf_search
 
         index = build_ivf(keys, nlist, seed=seed)
         indices = ivf_search(index, pred_keys, nprobe, k)[0].astype(np.int64)
@@ -140,8 +140,8 @@ def predict_keys(model_path: str | Path, queries_path: str | Path, batch_size: i
     Returns (keys [n, d], scores [n]) for a MIPS model, (keys [n, C, d], scores [n, C]) for a C-output router.
     Raises ``InputError`` if the file does not fit the model or any prediction is not finite.
     """
-    from amips.data import unit_queries
-    from amips.io import load_embeddings
+    from amips.data.sets import unit_queries
+    from amips.data.io import load_embeddings
     from amips.models.factory import check_model_dim, load_payload, model_from_payload
 
     model = model_from_payload(load_payload(model_path), str(model_path))

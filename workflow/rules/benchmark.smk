@@ -8,7 +8,7 @@ import os as _os
 rule benchmarks:
     input:
         code=sorted(_glob.glob("benchmarks/*.py"))
-        + ["src/amips/labels.py", "src/amips/train.py"]
+        + ["src/amips/exact/labels.py", "src/amips/training/train.py"]
         + sorted(_glob.glob("src/amips/models/*.py")),
     output:
         csv="benchmarks/results/benchmarks.csv",

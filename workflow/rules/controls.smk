@@ -1,4 +1,4 @@
-# Controls a learned model must beat (amips.controls): identity x, best scalar c·x, ridge map, blend; fitted on the
+# Controls a learned model must beat (amips.evaluation.controls): identity x, best scalar c·x, ridge map, blend; fitted on the
 # training rows (validation carved by source query), evaluated on the test split with the models' metric code.
 
 

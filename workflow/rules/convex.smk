@@ -1,4 +1,4 @@
-# Early-training diagnostics of SupportNet z-paths (amips.convex): loss, gradient norm, key norm, damped weights.
+# Early-training diagnostics of SupportNet z-paths (amips.training.convex): loss, gradient norm, key norm, damped weights.
 
 
 rule convex_diagnostics:

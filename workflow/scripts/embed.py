@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule embed → amips.text.build_text_dataset (all-MiniLM-L6-v2, offline, cached)."""
+"""Snakemake adapter for rule embed → amips.data.text.build_text_dataset (all-MiniLM-L6-v2, offline, cached)."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.text import build_text_dataset  # noqa: E402
+from amips.data.text import build_text_dataset  # noqa: E402
 
 spec = snakemake.params.spec
 build_text_dataset(

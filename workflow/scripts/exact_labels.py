@@ -1,12 +1,12 @@
-"""Snakemake adapter for rule exact_labels → amips.stages.make_labels (CUDA when the job has a GPU)."""
+"""Snakemake adapter for rule exact_labels → amips.pipeline.stages.make_labels (CUDA when the job has a GPU)."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.runinfo import configure_torch, select_device  # noqa: E402
-from amips.stages import make_labels  # noqa: E402
+from amips.core.runinfo import configure_torch, select_device  # noqa: E402
+from amips.pipeline.stages import make_labels  # noqa: E402
 
 device = select_device(snakemake.resources.get("gpu", 0))
 configure_torch(snakemake.threads, device)

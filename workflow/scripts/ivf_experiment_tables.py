@@ -1,7 +1,7 @@
 """Snakemake adapter for rules aggregate_ivf_experiment / plot_ivf_experiment / breakeven → amips.experiments."""
 import pandas as pd
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 

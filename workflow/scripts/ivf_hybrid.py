@@ -1,7 +1,7 @@
 """Snakemake adapter for rule ivf_hybrid → amips.experiments.stages.ivf_hybrid."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 

@@ -1,7 +1,7 @@
 """Snakemake adapter for rules list_router_fixed / list_router_amips → amips.experiments.stages.list_router."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 

@@ -1,12 +1,12 @@
-"""Snakemake adapter for rule plot_match_rate → amips.plots.plot_match_rate."""
+"""Snakemake adapter for rule plot_match_rate → amips.reporting.plots.plot_match_rate."""
 import pandas as pd
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.plots import plot_match_rate  # noqa: E402
-from amips.tables import write_csv  # noqa: E402
+from amips.reporting.plots import plot_match_rate  # noqa: E402
+from amips.reporting.tables import write_csv  # noqa: E402
 
 table = pd.read_csv(snakemake.input.summary)  # drawn, and written beside the figure
 

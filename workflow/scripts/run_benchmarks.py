@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 sys.stdout = sys.stderr  # the benchmark prints its progress; keep it in the log

@@ -1,7 +1,7 @@
 """Snakemake adapter for rule scaling_controls → amips.experiments.scaling_stages.scaling_controls_point."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 

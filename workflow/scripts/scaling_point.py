@@ -1,12 +1,12 @@
 """Snakemake adapter for rule scaling_point → amips.experiments.scaling_stages.scaling_model_point."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
 from amips.experiments.scaling_stages import scaling_model_point  # noqa: E402
-from amips.runinfo import select_device  # noqa: E402
+from amips.core.runinfo import select_device  # noqa: E402
 
 cfg = snakemake.params.cfg
 scaling_model_point(

@@ -1,5 +1,5 @@
 """Snakemake adapter for rule scaling_table → amips.experiments.scaling_stages.scaling_table."""
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 

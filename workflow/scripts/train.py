@@ -1,14 +1,14 @@
-"""Snakemake adapter for rule train → amips.stages.train_run (CUDA when the job has a GPU)."""
+"""Snakemake adapter for rule train → amips.pipeline.stages.train_run (CUDA when the job has a GPU)."""
 from pathlib import Path
 
-from amips.logs import redirect_to_log
+from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
 from amips.models import ModelSpec  # noqa: E402
-from amips.runinfo import select_device  # noqa: E402
-from amips.stages import train_run  # noqa: E402
-from amips.train import TrainSpec  # noqa: E402
+from amips.core.runinfo import select_device  # noqa: E402
+from amips.pipeline.stages import train_run  # noqa: E402
+from amips.training.train import TrainSpec  # noqa: E402
 
 train_run(
     keys_path=snakemake.input.key_file,

@@ -19,14 +19,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from amips.io import InputError
-
-if TYPE_CHECKING:
-    from amips.experiments.list_routers import FittedRouter, RouterData
+from amips.data.io import InputError
+from amips.experiments.router_data import FittedRouter, RouterData
 
 DEFAULT_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5)
 SELECTION_PROBES = (1, 2, 4, 8, 16)
@@ -118,11 +116,9 @@ def mean_coverage(scores: np.ndarray, true_list: np.ndarray, probes: tuple[int, 
                           if p <= scores.shape[1]]))
 
 
-def fit_ellipsoid(data: "RouterData", cfg: dict[str, Any], seed: int, workdir: Path | None) -> "FittedRouter":
+def fit_ellipsoid(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path | None) -> FittedRouter:
     """The ``ellipsoid`` list router (``cfg``: rank, scales): fitted to the keys of each list, its scale chosen on
     up to 4096 training queries (a seeded subset)."""
-    from amips.experiments.list_routers import FittedRouter
-
     rank = int(cfg.get("rank", 8))
     scales = [float(s) for s in cfg.get("scales", DEFAULT_SCALES)]
     if not scales or any(not np.isfinite(s) or s < 0 for s in scales):

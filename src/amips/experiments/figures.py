@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from amips.experiments.breakeven import BASELINES, fixed_cost, per_query_cost
-from amips.plots import _line, _style_recall_axes, save_figure
+from amips.reporting.plots import _line, _style_recall_axes, save_figure
 
 BUDGET_BAND = (0.01, 0.20)  # the FLOP budgets of the target, as fractions of exact search
 

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-from amips.ivf import IvfIndex, nprobe_grid
+from amips.exact.ivf import IvfIndex, nprobe_grid
 
 
 def centroids_of(ivf: IvfIndex) -> np.ndarray:

@@ -9,7 +9,7 @@ with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per
   W ∈ R^{nlist×d} initialised at the centroids, trained with softmax cross-entropy on each query's oracle list
   (the list that holds its exact top-1); 2·d·nlist FLOPs, as plain IVF.
 * ``amips`` — a multi-output AMIPS model (SupportNet or KeyNet, amips.models) whose output l regresses the list's
-  best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.train on the per-list targets);
+  best inner product max_{k ∈ list l} ⟨x, k⟩ (the paper's router, trained by amips.training.train on the per-list targets);
   its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
   only (key_weight 0) it costs one forward and backward per sample.
 * ``ellipsoid`` — each list's support function approximated by that of an ellipsoid fitted to its keys (mean +
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,47 +33,19 @@ import numpy as np
 import torch
 
 from amips.experiments.ellipsoid_router import fit_ellipsoid
-from amips.flops import exact_search_flops, query_flops, training_flops
-from amips.ivf import IvfIndex
+from amips.exact.flops import exact_search_flops, query_flops, training_flops
+from amips.exact.ivf import IvfIndex
+from amips.experiments.router_data import FittedRouter, RouterData
 
 log = logging.getLogger("amips.experiments.list_routers")
-
-
-@dataclass
-class FittedRouter:
-    """A trained router: ``scores(x [n, d]) → [n, nlist]``, its per-query FLOPs and its training cost."""
-
-    name: str
-    scores: Callable[[np.ndarray], np.ndarray]
-    flops: float
-    train_flops: float = 0.0
-    train_seconds: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RouterData:
-    """What every router is fitted on: keys [m, d], the IVF index, training queries [N, d], their exact top-1 key
-    [N] and the best key of every list [N, nlist]."""
-
-    keys: np.ndarray
-    ivf: IvfIndex
-    queries: np.ndarray
-    top1: np.ndarray
-    list_top1: np.ndarray
-
-    @property
-    def oracle_list(self) -> np.ndarray:
-        """[N] list holding each query's exact top-1 key."""
-        return self.ivf.key_list[self.top1]
 
 
 def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex,
                  device: str = "cpu") -> tuple[np.ndarray, dict[str, float]]:
     """Exact best key of every IVF list for each query, and its cost: ([N, nlist] int64, {label_seconds,
     label_flops}). One pass over all keys (2·N·m·d FLOPs; chunked BLAS on the CPU, torch on ``cuda``); an empty
-    list is an error (amips.labels.per_cluster_top1)."""
-    from amips.labels import per_cluster_top1
+    list is an error (amips.exact.labels.per_cluster_top1)."""
+    from amips.exact.labels import per_cluster_top1
 
     t0 = time.perf_counter()
     targets = per_cluster_top1(queries, keys, ivf.key_list, ivf.nlist, device=device)
@@ -147,8 +118,8 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
     fields); the weights of the last step are kept (no validation split here). Saved to ``workdir/model.pt``;
     training resumes from ``workdir/checkpoint.pt`` (a stale one is discarded), which the caller deletes."""
     from amips.models import ModelSpec
-    from amips.stages import train_arrays
-    from amips.train import TrainSpec
+    from amips.training.runs import train_arrays
+    from amips.training.train import TrainSpec
 
     model_spec = ModelSpec(**{k: v for k, v in cfg["model"].items() if k != "training"})
     train_spec = TrainSpec.from_dict({**cfg["training"], "select": "last", "eval_every": 0,
@@ -159,7 +130,7 @@ def fit_amips(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -
 
     model = load_model(workdir / "model.pt", data.keys.shape[1])
     per_query = float(query_flops(model, with_key=False))  # scores only (a KeyNet's scores need its keys)
-    # a score-only objective trains on the forward alone (amips.train); otherwise on the predicted keys too
+    # a score-only objective trains on the forward alone (amips.training.train); otherwise on the predicted keys too
     trained = query_flops(model, with_key=train_spec.key_weight > 0)
     return FittedRouter(f"{model.spec.kind}", lambda x: model_scores(model, x), per_query,
                         float(training_flops(trained, train_spec.steps, train_spec.batch_size)),
@@ -258,7 +229,7 @@ NEEDS_LIST_TARGETS = ("amips", "residual")
 
 def fit_router(kind: str, data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
     """Fit the router registered as ``kind`` (see :data:`ROUTERS`)."""
-    from amips.io import InputError
+    from amips.data.io import InputError
 
     if kind not in ROUTERS:
         raise InputError(f"unknown list router {kind!r}; choose one of {', '.join(ROUTERS)}")

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from amips.ivf import IvfIndex
+from amips.exact.ivf import IvfIndex
 
 log = logging.getLogger("amips.experiments.routed")
 

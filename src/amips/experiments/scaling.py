@@ -5,10 +5,10 @@ knob a user controls. For each n the training rows are those of the first n sour
 permutation (with their noisy copies; the subsets are nested in n and the same for every model and seed), the
 validation and test splits stay those of the labels stage, and every run reports on the test split:
 
-* exhaustive match rate, MRR and key error rn2 (as :mod:`amips.evaluate`);
+* exhaustive match rate, MRR and key error rn2 (as :mod:`amips.evaluation.evaluate`);
 * the routing coverage at p probes of the dataset's IVF index — probing with ĝ(x) and ranking with x reaches
   exactly this recall@1 (the true key is x's best key) — with its cost per query: network + coarse step
-  2·d·nlist + scan 2·d·(keys in the probed lists) FLOPs (:func:`amips.ivf.ivf_sweep`);
+  2·d·nlist + scan 2·d·(keys in the probed lists) FLOPs (:func:`amips.exact.ivf.ivf_sweep`);
 * from those, the best recall@1 within a FLOP budget (a fraction of exact search), beside plain IVF's.
 
 The controls that depend on the training data (ridge map, blend; identity and c·x do not) are refitted at each n.
@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from amips.io import InputError
+from amips.data.io import InputError
 
 DEFAULT_BUDGETS = (0.05, 0.1, 0.2)
 POINT_METRICS = ("match_rate", "mrr", "key_error_rn2")
@@ -45,10 +45,10 @@ def nested_subset(source: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def coverage_rows(ivf: Any, vectors: np.ndarray, true_top1: np.ndarray, nprobes: Sequence[int],
                   network_flops: float) -> list[dict[str, float]]:
     """Routing coverage of ``vectors`` [n, d] (ĝ(x), or x itself with network_flops = 0) at each p of ``nprobes``
-    (those ≤ nlist), with its FLOPs per query as :func:`amips.ivf.ivf_sweep` counts them (network + coarse step +
+    (those ≤ nlist), with its FLOPs per query as :func:`amips.exact.ivf.ivf_sweep` counts them (network + coarse step +
     scanned lists); one row per p: nprobe, routing_coverage, flops, scanned_keys. Coverage needs only the coarse
     step, so the lists are ranked once for the largest p (no list is scanned); a non-finite vector never covers."""
-    from amips.metrics import finite_rows
+    from amips.data.arrays import finite_rows
 
     probes = [p for p in nprobes if p <= ivf.nlist]
     if not probes:

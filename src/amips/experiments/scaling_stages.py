@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from amips.experiments.scaling import DEFAULT_BUDGETS, coverage_rows, nested_subset, point_record, summarize
-from amips.folders import open_labels
-from amips.io import InputError, atomic_write_json, load_embeddings
+from amips.data.folders import open_labels
+from amips.data.io import InputError, atomic_write_json, load_embeddings
 
 log = logging.getLogger("amips.experiments.scaling")
 CONTROL_VAL_ROWS = 16384  # validation rows the refitted controls are tuned on, at most (a fixed random subset)
@@ -49,17 +49,17 @@ def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_pat
     partition. Writes one JSON record (:func:`amips.experiments.scaling.point_record` plus the run's train info)."""
     import faiss
 
-    from amips.evaluate import predict
-    from amips.flops import exact_search_flops, query_flops
-    from amips.ivf import load_ivf
-    from amips.metrics import evaluate_predictions
+    from amips.evaluation.evaluate import predict
+    from amips.exact.flops import exact_search_flops, query_flops
+    from amips.exact.ivf import load_ivf
+    from amips.evaluation.metrics import evaluate_predictions
     from amips.models import ModelSpec
-    from amips.runinfo import configure_torch
+    from amips.core.runinfo import configure_torch
     from amips.models.factory import load_checked_model
-    from amips.retrieval import uses_retrieval
-    from amips.stages import load_partition, train_arrays
-    from amips.train import TrainSpec
-    from amips.validation import selection_eval_fn
+    from amips.training.retrieval import uses_retrieval
+    from amips.training.runs import load_partition, train_arrays
+    from amips.training.train import TrainSpec
+    from amips.training.validation import selection_eval_fn
 
     configure_torch(threads, device)
     faiss.omp_set_num_threads(max(1, threads))
@@ -91,13 +91,13 @@ def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_
                            out_json: str | Path, dataset: str, names: Sequence[str], n: int, nprobes: Sequence[int],
                            cfg: dict[str, Any], budgets: Sequence[float] = DEFAULT_BUDGETS,
                            subset_seed: int = 0) -> list[dict[str, Any]]:
-    """Refit each control of ``names`` (:mod:`amips.controls`) on the first ``n`` training source queries (tuned on
+    """Refit each control of ``names`` (:mod:`amips.evaluation.controls`) on the first ``n`` training source queries (tuned on
     the labels' validation split) and evaluate it as :func:`scaling_model_point` evaluates a model."""
-    from amips.controls import ControlData, control_options, control_predictions, fit_control
-    from amips.flops import exact_search_flops
-    from amips.ivf import load_ivf
-    from amips.metrics import evaluate_predictions
-    from amips.validation import capped_rows
+    from amips.evaluation.controls import ControlData, control_options, control_predictions, fit_control
+    from amips.exact.flops import exact_search_flops
+    from amips.exact.ivf import load_ivf
+    from amips.evaluation.metrics import evaluate_predictions
+    from amips.training.validation import capped_rows
 
     splits = load_scaling_splits(keys_path, Path(labels_dir), n, subset_seed)
     keys, (train_q, train_t), (val_q, val_t), (test_q, test_t) = splits.keys, splits.train, splits.val, splits.test
@@ -129,8 +129,8 @@ def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, s
     """Collect the points, add plain IVF (the natural query, dataset → ``ivf/baselines.csv``) as a row at every n,
     and write the per-run CSV, the mean ± std CSV and Markdown, and the figure."""
     from amips.experiments.figures import plot_data_scaling
-    from amips.io import atomic_write_text, read_json
-    from amips.tables import write_csv
+    from amips.data.io import atomic_write_text, read_json
+    from amips.reporting.tables import write_csv
 
     records = []
     for path in point_files:

@@ -1,7 +1,7 @@
 """File-level stages of the IVF experiments (used by the Snakemake scripts): hybrid probing, list routers,
 break-even. Each reads the mips labels' train/test splits and the IVF index of rule ivf_baselines, and writes one
-CSV (atomically) in the column layout of :func:`amips.ivf.ivf_sweep`, plus the training cost of learned methods:
-``train_seconds``, ``train_flops`` (estimate, :func:`amips.flops.training_flops`), ``label_seconds`` and
+CSV (atomically) in the column layout of :func:`amips.exact.ivf.ivf_sweep`, plus the training cost of learned methods:
+``train_seconds``, ``train_flops`` (estimate, :func:`amips.exact.flops.training_flops`), ``label_seconds`` and
 ``label_flops`` (the exact labels the method is trained on)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amips.folders import LabelsFolder, open_labels
-from amips.io import load_embeddings, load_npy, read_json
+from amips.data.folders import LabelsFolder, open_labels
+from amips.data.io import load_embeddings, load_npy, read_json
 
 log = logging.getLogger("amips.experiments.stages")
 
@@ -45,14 +45,14 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     training-FLOPs estimate."""
     import faiss
 
-    from amips.evaluate import predict
+    from amips.evaluation.evaluate import predict
     from amips.experiments.hybrid import hybrid_sweeps
-    from amips.flops import query_flops, training_flops
-    from amips.ivf import load_ivf
+    from amips.exact.flops import query_flops, training_flops
+    from amips.exact.ivf import load_ivf
     from amips.models.factory import load_checked_model
-    from amips.runinfo import configure_torch
-    from amips.stages import _model_seconds_per_query
-    from amips.tables import write_csv
+    from amips.core.runinfo import configure_torch
+    from amips.evaluation.evaluate import model_seconds_per_query
+    from amips.reporting.tables import write_csv
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
@@ -62,7 +62,7 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     num_train = load_npy(labels.manifest.verified("train_queries.npy"), "train queries", mmap=True).shape[0]
     model, payload = load_checked_model(model_path, keys)
     predicted = predict(model, test_q, batch_size)[1][:, 0, :]
-    net_seconds = _model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
+    net_seconds = model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
     net_flops = float(query_flops(model))
     ivf = load_ivf(index_path)
     rows = hybrid_sweeps(ivf, test_q, predicted, test_top1, list(cfg.get("k_values", [1, 10])), net_flops,
@@ -87,9 +87,9 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     once per dataset for all the routers trained on it, with ``<out_npy stem>.json``: label_seconds, label_flops,
     num_rows, nlist, device."""
     from amips.experiments.list_routers import list_targets
-    from amips.io import atomic_save_npy, atomic_write_json
-    from amips.ivf import load_ivf
-    from amips.runinfo import configure_torch
+    from amips.data.io import atomic_save_npy, atomic_write_json
+    from amips.exact.ivf import load_ivf
+    from amips.core.runinfo import configure_torch
 
     configure_torch(threads, device)
     keys = load_embeddings(keys_path, "keys")
@@ -107,7 +107,7 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
 def load_list_targets(path: str | Path, ivf, num_rows: int) -> tuple[np.ndarray, dict[str, float]]:
     """Read :func:`write_list_targets`' file and its cost; checked against the index (every entry of column l
     must be a key of list l) and the training split (``num_rows``)."""
-    from amips.io import InputError
+    from amips.data.io import InputError
 
     path = Path(path)
     targets = load_npy(path, "list targets")
@@ -134,9 +134,9 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
 
     from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
     from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-    from amips.ivf import load_ivf, nprobe_grid
-    from amips.runinfo import configure_torch
-    from amips.tables import write_csv
+    from amips.exact.ivf import load_ivf, nprobe_grid
+    from amips.core.runinfo import configure_torch
+    from amips.reporting.tables import write_csv
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
@@ -183,7 +183,7 @@ def versus_ivf_markdown(curves: pd.DataFrame, budgets: tuple[float, ...] = TARGE
     """Markdown: at each FLOPs budget (fraction of exact search), plain IVF's best recall@1, the best other method
     and its margin (positive: the method beats plain IVF at equal FLOPs; measured from 0 where plain IVF has no
     operating point within the budget)."""
-    from amips.tables import best_within_budget
+    from amips.reporting.tables import best_within_budget
 
     lines = ["\n## Best method vs plain IVF at equal FLOPs\n\n",
              "| dataset | FLOPs budget | plain IVF recall@1 | best other method | its recall@1 | margin |\n",
@@ -214,8 +214,8 @@ def aggregate_experiment(files: list[str | Path], out_csv: str | Path, out_md: s
                          title: str) -> pd.DataFrame:
     """Curves (mean ± std over seeds) of the baselines and one experiment's methods; the Markdown holds the
     equal-FLOPs / equal-wall-clock tables, coverage at equal probes and the comparison with plain IVF."""
-    from amips.io import atomic_write_text
-    from amips.tables import aggregate_ivf
+    from amips.data.io import atomic_write_text
+    from amips.reporting.tables import aggregate_ivf
 
     curves = aggregate_ivf(files, out_csv, out_md, title=title, extra_metrics=COST_METRICS)
     text = Path(out_md).read_text(encoding="utf-8") + versus_ivf_markdown(curves)
@@ -228,8 +228,8 @@ def breakeven(curve_files: list[str | Path], out_csv: str | Path, out_md: str | 
     """Break-even table (:func:`amips.experiments.breakeven.breakeven_table`) and figure over aggregated curves."""
     from amips.experiments.breakeven import breakeven_markdown, breakeven_table
     from amips.experiments.figures import plot_breakeven
-    from amips.io import atomic_write_text
-    from amips.tables import _read_csvs, write_csv
+    from amips.data.io import atomic_write_text
+    from amips.reporting.tables import _read_csvs, write_csv
 
     curves = pd.concat(_read_csvs(curve_files), ignore_index=True)
     curves = curves.drop_duplicates(subset=[c for c in ("dataset", "method", "nprobe", "ef") if c in curves])

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from amips.fingerprint import array_digest, tensors_digest
-from amips.io import InputError, atomic_path
+from amips.core.fingerprint import array_digest, tensors_digest
+from amips.data.io import InputError, atomic_path
 from amips.models.homogenize import homogenizer_class
 from amips.models.networks import AmipsModel, KeyNet, SupportNet
 from amips.models.sizing import exact_parameter_count, parameter_budget, solve_width

@@ -25,13 +25,21 @@ sweep skips such runs instead of training the same function twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import Callable, ClassVar, Protocol, TypeVar
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from amips.models.spec import ModelSpec
+
+class SpecLike(Protocol):
+    """What a wrapper reads of a model spec (:class:`amips.models.spec.ModelSpec`, which imports this module)."""
+
+    rectifier: str
+
+    def replace(self, **changes: object) -> "SpecLike": ...
+
+
+Spec = TypeVar("Spec", bound=SpecLike)
 
 _EPS = 1e-12
 GAUGE_RANK = 8
@@ -81,7 +89,7 @@ class Homogenizer(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def net_spec(cls, spec: "ModelSpec") -> "ModelSpec":
+    def net_spec(cls, spec: Spec) -> Spec:
         """The spec the inner network is built from (a wrapper may constrain it); default: ``spec`` itself."""
         return spec
 
@@ -190,7 +198,7 @@ class HomogeneousICNN(Homogenizer):
         return Guarantee(homogeneous=True, convexity="always", unit_norm_noop=False)
 
     @classmethod
-    def net_spec(cls, spec: "ModelSpec") -> "ModelSpec":
+    def net_spec(cls, spec: Spec) -> Spec:
         rectifier = "softplus" if spec.rectifier == "identity" else spec.rectifier
         return spec.replace(use_bias=False, activation="leaky_relu", rectifier=rectifier)
 

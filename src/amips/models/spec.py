@@ -8,7 +8,7 @@ from typing import Any
 from amips.models.activations import ACTIVATIONS
 from amips.models.homogenize import HOMOGENIZATIONS, homogenizer_class
 from amips.models.homogenize import KINDS as MODEL_KINDS
-from amips.settings import from_mapping
+from amips.core.settings import from_mapping
 
 __all__ = ["ModelSpec", "MODEL_KINDS", "HOMOGENIZATIONS"]
 

@@ -1,0 +1,16 @@
+"""Choices and defaults the command line shows, without importing torch (so that ``amips --help`` is instant)."""
+
+from __future__ import annotations
+
+# Each constant mirrors a registry or a dataclass default defined next to the code that uses it;
+# tests/test_cli.py::test_cli_names_mirror_the_registries fails if one drifts.
+
+SYNTHETIC_SOURCES = ("structured", "gaussian")  # amips.data.sets.SYNTHETIC_SOURCES
+MODEL_KINDS = ("supportnet", "keynet")  # amips.models.homogenize.KINDS
+HOMOGENIZATIONS = ("none", "radial", "gauge", "homogeneous_icnn")  # amips.models.homogenize.HOMOGENIZATIONS
+RECTIFIERS = ("identity", "softplus", "relu")  # amips.models.skipmlp.RECTIFIERS
+SELECTIONS = ("best_val", "last")  # amips.training.selection.SELECTORS
+RETRIEVAL_TERMS = ("list_ce", "list_margin")  # amips.training.retrieval.RETRIEVAL_TERMS
+ROUTING_TERMS = ("oracle_ce",)  # amips.training.routing_terms.ROUTING_TERMS
+MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4}  # ModelSpec
+TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val"}  # amips.training.train.TrainSpec

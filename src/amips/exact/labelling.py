@@ -1,0 +1,45 @@
+"""Labelling a query set: noise-augmented copies and the exact (per-cluster) top-1 key of every row."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from amips.core.resources import check_fits
+from amips.data.augment import augment_queries
+from amips.exact.clustering import Clustering, kmeans
+from amips.exact.labels import exact_topk, per_cluster_top1
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Noise-augmented queries [N, d], the source query of each row [N], exact per-cluster top-1 keys [N, C],
+    the key clustering, and the seconds spent in exact search."""
+
+    queries: np.ndarray
+    source: np.ndarray
+    targets: np.ndarray
+    clustering: Clustering
+    seconds: float
+
+
+def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], device: str = "cpu") -> Labels:
+    """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels)."""
+    seed = int(cfg.get("seed", 0))
+    rows = queries.shape[0] * (1 + int(cfg.get("noise_copies", 0)))
+    check_fits(12 * rows * queries.shape[1], f"labelling {rows} query rows (with noise copies) of dimension "
+                                             f"{queries.shape[1]}")
+    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed,
+                                        cfg.get("query_norms", "unit"))
+    num_clusters = int(cfg.get("num_clusters", 1))
+    clustering = kmeans(keys, num_clusters, seed=seed)
+    chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}
+    t0 = time.perf_counter()
+    if num_clusters == 1:
+        targets = exact_topk(augmented, keys, 1, device=device, **chunks)[1]
+    else:
+        targets = per_cluster_top1(augmented, keys, clustering.assignments, num_clusters, device=device, **chunks)
+    return Labels(augmented, source, targets, clustering, time.perf_counter() - t0)
