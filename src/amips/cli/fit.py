@@ -7,7 +7,7 @@ import dataclasses
 
 from amips.cli.options import (add_model, add_noise, add_overwrite, add_retrieval, add_runtime, add_training,
                                build_model_spec, build_train_spec, chosen_device, float_arg, label_option,
-                               retrieval_term, show_progress)
+                               retrieval_term, show_progress, training_option_names)
 
 NAME = "fit"
 HELP = "train a model on your own keys/queries .npy files"
@@ -46,13 +46,14 @@ def run(args: argparse.Namespace) -> None:
     retrieval = retrieval_term(args)
     if retrieval is not None:
         train_spec = dataclasses.replace(train_spec, retrieval=retrieval)
-    info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
-                          label_option(args, "noise_copies", 4), label_option(args, "noise_std", 0.02), args.seed,
-                          chosen_device(args), args.threads, progress=show_progress(args), restart=args.restart,
-                          val_fraction=(args.val_fraction if args.val_fraction is not None
-                                        else label_option(args, "validation_fraction", 0.1)),
-                          val_queries_path=args.val_queries, val_split=label_option(args, "split", "by_source"),
-                          ivf_index_path=args.ivf_index, overwrite=args.overwrite)
+    with training_option_names():
+        info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
+                              label_option(args, "noise_copies", 4), label_option(args, "noise_std", 0.02), args.seed,
+                              chosen_device(args), args.threads, progress=show_progress(args), restart=args.restart,
+                              val_fraction=(args.val_fraction if args.val_fraction is not None
+                                            else label_option(args, "validation_fraction", 0.1)),
+                              val_queries_path=args.val_queries, val_split=label_option(args, "split", "by_source"),
+                              ivf_index_path=args.ivf_index, overwrite=args.overwrite)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
     selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
                 if "selected_val_match_rate" in info else "")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from amips.cli.choices import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, ROUTING_TERMS,
                                SELECTIONS, TRAIN_DEFAULTS)
@@ -305,7 +306,30 @@ def build_train_spec(args: argparse.Namespace) -> TrainSpec:
     fields = {**CLI_TRAINING_DEFAULTS, **_resolved(args, TRAINING_OPTIONS, "training")}
     fields.setdefault("warmup_steps", fields["steps"] // 20)
     eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)
-    return TrainSpec(**fields, checkpoint_every=args.checkpoint_every, log_every=args.log_every, eval_every=eval_every)
+    with training_option_names():
+        return TrainSpec(**fields, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                         eval_every=eval_every)
+
+
+# the TrainSpec field each training option sets, as the library's messages name it → the option a user typed
+_FIELD_OPTIONS = {field: f"--{dest.replace('_', '-')}" for dest, field in
+                  {**TRAINING_OPTIONS, "checkpoint_every": "checkpoint_every", "eval_every": "eval_every",
+                   "log_every": "log_every"}.items()}
+_FIELD_WORD = re.compile(r"(?<![\w.-])(" + "|".join(sorted(_FIELD_OPTIONS, key=len, reverse=True)) + r")(?![\w-])")
+
+
+@contextlib.contextmanager
+def training_option_names() -> Iterator[None]:
+    """Re-raise a training-settings error that starts with a TrainSpec field (``batch_size=… exceeds``,
+    ``warmup_steps must be in [0, steps]``) as a :class:`UsageError` naming the options instead
+    (``--batch-size``, ``--warmup-steps``, ``--steps``)."""
+    try:
+        yield
+    except ValueError as err:  # InputError is a ValueError
+        message = str(err)
+        if not _FIELD_WORD.match(message):
+            raise
+        raise UsageError(_FIELD_WORD.sub(lambda m: _FIELD_OPTIONS[m.group(1)], message)) from err
 
 
 def label_option(args: argparse.Namespace, name: str, default: Any) -> Any:

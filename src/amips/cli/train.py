@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from amips.cli.options import (add_model, add_overwrite, add_routing, add_runtime, add_training, build_model_spec,
-                               build_train_spec, chosen_device, routing_term, show_progress)
+                               build_train_spec, chosen_device, routing_term, show_progress, training_option_names)
 from amips.data.io import check_distinct_paths, check_replaceable
 
 NAME = "train"
@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> None:
     routing = routing_term(args)
     if routing is not None:
         train_spec = dataclasses.replace(train_spec, routing=routing)
-    info = train_run(dataset_keys(args.data), args.labels, args.out, model_spec, train_spec, args.seed,
-                     chosen_device(args), args.threads, progress=show_progress(args), on_stale="error",
-                     stale_hint="rerun with --restart to discard it and train from step 0", restart=args.restart)
+    with training_option_names():
+        info = train_run(dataset_keys(args.data), args.labels, args.out, model_spec, train_spec, args.seed,
+                         chosen_device(args), args.threads, progress=show_progress(args), on_stale="error",
+                         stale_hint="rerun with --restart to discard it and train from step 0", restart=args.restart)
     print(f"saved {Path(args.out) / 'model.pt'} ({info['kind']}, {info['num_parameters']} parameters, "
           f"{info['train_seconds']:.1f} s)")
