@@ -264,3 +264,21 @@ def test_train_a_router_with_the_routing_term(tmp_path, capsys):
     usage = run(capsys, "train", "--labels", router_labels, "--out", tmp_path / "r2", "--data", data,
                 "--routing-weight", 0.1)
     assert usage.code != 0 and "--routing-weight needs --routing oracle_ce" in usage.err
+
+
+def test_run_directories_split_counts_and_files_for_folders(tmp_path, capsys):
+    """`train --out` makes a run directory that `evaluate --model` accepts (and says which file it read); `labels`
+    reports every split it writes; a file given where a folder is expected is named as such."""
+    from clitools import TINY_MODEL, make_data, run
+
+    data = make_data(tmp_path / "data")
+    wrong = run(capsys, "labels", "--data", data / "keys.npy", "--out", tmp_path / "lab")
+    assert wrong.code == 2 and "is a file, but a dataset folder is expected here" in wrong.err
+    made = run(capsys, "labels", "--data", data, "--out", tmp_path / "lab", "--noise-copies", "1")
+    assert made.code == 0 and "train" in made.out and "validation" in made.out and "test)" in made.out
+    trained = run(capsys, "train", "--data", data, "--labels", tmp_path / "lab", "--out", tmp_path / "run.pt",
+                  *TINY_MODEL, "--steps", "10", "--batch-size", "32", "--quiet")
+    assert trained.code == 0 and (tmp_path / "run.pt" / "model.pt").is_file()
+    scored = run(capsys, "evaluate", "--model", tmp_path / "run.pt", "--data", data, "--labels", tmp_path / "lab")
+    assert scored.code == 0 and "match_rate" in scored.out
+    assert "is a run directory" in scored.err and "model.pt" in scored.err

@@ -50,5 +50,6 @@ def run(args: argparse.Namespace) -> None:
            "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
     meta = make_labels(args.data, args.out, cfg, device)
-    print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_test']} test) "
+    print(f"wrote labels for {meta['num_rows']} rows ({meta['num_train']} train, {meta['num_val']} validation, "
+          f"{meta['num_test']} test) "
           f"to {args.out}")

@@ -92,6 +92,9 @@ def verify_manifest(folder: str | Path, kind: str, expected_inputs: Mapping[str,
     """
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.is_file():
+        raise InputError(f"{folder} is a file, but a {kind} folder is expected here (give the folder that holds "
+                         f"it: {folder.parent})")
     if not folder.is_dir():
         raise InputError(f"{kind} folder not found: {folder}")
     if not path.exists():

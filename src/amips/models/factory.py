@@ -93,6 +93,11 @@ def load_payload(path: str | Path, what: str = "model") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
+    if path.is_dir():
+        if not (path / "model.pt").is_file():
+            raise InputError(f"{what} path {path} is a directory without model.pt; give the model file")
+        log.info("%s is a run directory (amips train --out): using %s", path, path / "model.pt")
+        path = path / "model.pt"
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt archives
