@@ -74,18 +74,21 @@ class CandidatePool:
         full = counts >= self.k
         self.raise_kth(s32[starts[full] + self.k - 1], rows[starts[full]])
 
-    def _cut_to_exact_topk(self) -> None:
-        """Keep only each query's exact top-k pairs (exact scores computed where missing)."""
+    def _fill_exact(self) -> None:
+        """Compute the exact scores still missing (NaN) in the pool."""
         todo = np.isnan(self.s64)
         self.s64[todo] = exact_scores(self.queries, self.keys, self.rows[todo], self.cols[todo])
+
+    def _cut_to_exact_topk(self) -> None:
+        """Keep only each query's exact top-k pairs."""
+        self._fill_exact()
         order = order_rows(self.rows, self.cols, self.s64)
         self._keep(order)
         self._keep(first_k_per_row(self.rows, self.k))
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(exact scores [c, k] float64, key indices [c, k] int64), best first; ties: lower index first."""
-        todo = np.isnan(self.s64)
-        self.s64[todo] = exact_scores(self.queries, self.keys, self.rows[todo], self.cols[todo])
+        self._fill_exact()
         return select_topk(self.queries, self.keys, self.rows, self.cols, len(self.margins), self.k, self.s64)
 
 

@@ -55,7 +55,7 @@ def max_row_norm(rows: np.ndarray) -> float:
 def candidate_margins(queries: np.ndarray, key_norm: float) -> np.ndarray:
     """2·e(q) per query [n] float64: a key within this of the k-th best float32 score may be in the exact top-k."""
     c, a = error_coefficients(queries.shape[1])
-    norms = np.sqrt(np.einsum("nd,nd->n", *(2 * (np.asarray(queries, np.float64),))))
+    norms = np.linalg.norm(np.asarray(queries, np.float64), axis=1)
     return 2.0 * (c * norms * key_norm + a)
 
 
