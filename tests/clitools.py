@@ -54,3 +54,16 @@ def files_under(path: Path) -> set[str]:
     if not path.exists():
         return set()
     return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and MARKER_DIR not in p.parts}
+
+
+def metrics_table(text: str) -> dict[str, str]:
+    """The ``metric  value`` table that ``amips evaluate`` prints (between its header and the baselines), as a dict."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == ["metric", "value"]) + 1
+    table = {}
+    for line in lines[start:]:
+        fields = line.split()
+        if len(fields) != 2:
+            break
+        table[fields[0]] = fields[1]
+    return table

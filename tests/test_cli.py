@@ -19,7 +19,7 @@ from amips.data.sets import load_key_query_files
 from amips.evaluation.evaluate import predict
 from amips.exact.labels import exact_topk
 from amips.models import load_model
-from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, run, run_process
+from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, metrics_table, run, run_process
 
 COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "predict", "check-config")
 
@@ -60,7 +60,7 @@ def test_pipeline_stages_round_trip(tmp_path, capsys):
     assert result.code == 0, result.err
     record = json.loads((runs / "metrics.json").read_text())
     assert 0 <= record["match_rate"] <= 1 and record["kind"] == "supportnet" and record["num_test_queries"] == 40
-    table = dict(line.split() for line in result.out.splitlines()[1:])
+    table = metrics_table(result.out)
     assert float(table["match_rate"]) == pytest.approx(record["match_rate"], abs=1e-4)
 
 
@@ -127,9 +127,9 @@ def test_evaluate_on_queries_prints_the_table(fitted, tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     result = run(capsys, "evaluate", "--model", model, "--keys", data / "keys.npy", "--queries", data / "queries.npy")
     assert result.code == 0, result.err
-    lines = result.out.splitlines()
-    assert lines[0].split() == ["metric", "value"] and lines[1].split()[0] == "match_rate"
-    assert "num_test_queries  100" in result.out
+    assert result.out.startswith("scored: the TRAINING queries of")  # the fixture's model was fitted on them
+    assert list(metrics_table(result.out))[0] == "match_rate"
+    assert "num_test_queries  100" in result.out and "x, the query itself" in result.out
     assert files_under(tmp_path) == set()  # nothing written without --out
 
 
@@ -180,7 +180,7 @@ def _run_readme_command(command, cwd: Path, capsys) -> None:
 def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
     blocks = _readme_blocks()
     assert [lang for lang, _ in blocks] == ["bash", "text", "python", "bash"]
-    shown = dict(line.split() for line in blocks[1][1].splitlines()[1:])  # the metrics table the README shows
+    shown = metrics_table(blocks[1][1])  # the metrics table the README shows
     monkeypatch.chdir(tmp_path)
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # the clone's default config, next to your data
     for lang, code in blocks:
@@ -227,6 +227,9 @@ def test_cli_names_mirror_the_registries():
     import amips.cli as cli
 
     assert names.MODEL_KINDS == KINDS and names.HOMOGENIZATIONS == HOMOGENIZATIONS
+    from amips.evaluation.metrics import RANK_TIES, RECALL_1PCT
+
+    assert names.RANK_TIES == RANK_TIES and names.RECALL_1PCT == RECALL_1PCT
     assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
     assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS) and set(names.ROUTING_TERMS) == set(ROUTING_TERMS)
     assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)

@@ -48,7 +48,7 @@ def test_explicit_options_override_the_preset():
 
 
 def test_without_a_preset_the_cli_defaults_apply():
-    args = _parse()
+    args = _parse("--preset", "none")
     training = _train_spec(args)
     assert (training.steps, training.batch_size, training.warmup_steps, training.select) == (2000, 512, 100, "best_val")
 

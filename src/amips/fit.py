@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from amips.exact.labels import exact_topk
 from amips.models import ModelSpec
 from amips.core.runinfo import configure_torch
 from amips.search import load_mips_model
-from amips.exact.ivf import build_ivf, save_ivf
+from amips.exact.ivf import IvfIndex, build_ivf, load_checked_ivf, save_ivf
+from amips.evaluation.baselines import model_baselines
 from amips.training.retrieval import Partition, uses_retrieval
 from amips.exact.labelling import label_queries
-from amips.training.runs import load_partition, train_arrays
+from amips.training.runs import train_arrays
 from amips.training.train import TrainSpec
 from amips.training.validation import carve_validation, selection_eval_fn
 
@@ -59,6 +60,8 @@ def fit_embeddings(
     val_split: str = "by_source",
     ivf_index_path: str | Path | None = None,
     overwrite: bool = False,
+    cap_batch: bool = False,
+    with_baselines: bool = True,
 ) -> dict[str, Any]:
     """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
 
@@ -78,7 +81,12 @@ def fit_embeddings(
     ``<out_path>.ivf`` so that the model can be searched with the index it was trained for.
 
     ``out_path`` (and that index) may be neither an input nor a file that amips did not write (unless ``overwrite``);
-    error messages name the ``amips fit`` options.
+    error messages name the ``amips fit`` options. ``cap_batch``: a batch larger than the training rows becomes all of
+    them (logged) instead of an error (for a preset's batch size on a small data set).
+
+    With ``with_baselines`` the returned info holds ``baselines`` (:func:`amips.evaluation.baselines.baselines`): the
+    query itself and IVF probing with x vs ĝ on the validation queries (the training queries without a validation
+    split), on the retrieval term's index or else one built here (⌊√m⌋ lists, seed 0, not saved).
     """
     out_path = Path(out_path)
     if out_path.is_dir():
@@ -109,7 +117,12 @@ def fit_embeddings(
             label_cfg["val_queries"] = array_digest(val_q)
         else:
             val_q, val_t = labels.queries[val_rows], labels.targets[val_rows]
-        partition = _partition(ds.keys, train_spec, ivf_index_path, outputs.get("IVF index output"))
+        if cap_batch and train_spec.batch_size > train_q.shape[0]:
+            log.info("batch size %d exceeds the %d training rows: training on batches of all %d", train_spec.batch_size,
+                     train_q.shape[0], train_q.shape[0])
+            train_spec = replace(train_spec, batch_size=int(train_q.shape[0]))
+        ivf, index_source = _index(ds.keys, train_spec, ivf_index_path, outputs.get("IVF index output"))
+        partition = Partition.from_ivf(ivf) if uses_retrieval(train_spec.retrieval) else None
         eval_fn = selection_eval_fn(ds.keys, val_q, val_t, train_q, train_t, device=device, seed=seed,
                                     partition=partition)
         if restart and ckpt.exists():
@@ -118,39 +131,92 @@ def fit_embeddings(
         if out_path.exists():
             log.warning("%s exists and will be replaced by the new model", out_path)
         extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
-                 "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0])}}
+                 "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0]),
+                          "queries_sha256": array_digest(ds.queries)}}
         info, _ = train_arrays(ds.keys, train_q, train_t, out_path, ckpt, model_spec, train_spec, seed,
                                device, threads, eval_fn=eval_fn, progress=progress, extra=extra,
                                fingerprint_extra={"labels": label_cfg}, partition=partition,
                                on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
         ckpt.unlink(missing_ok=True)
+        if with_baselines:
+            held_out = val_q.shape[0] > 0
+            model, _ = load_mips_model(out_path, ds.keys)
+            if ivf is None:
+                ivf, index_source = evaluation_index(ds.keys, None, None)
+            info["baselines"] = model_baselines(
+                model, ds.keys, val_q if held_out else train_q, val_t if held_out else train_t, ivf, index_source,
+                "the validation split" if held_out else "the TRAINING queries: no validation split", device=device)
     return info
 
 
-def _partition(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
-               new_index_path: Path | None) -> Partition | None:
-    """The IVF partition a retrieval term trains on: of ``index_path``, else of a new index saved at
-    ``new_index_path``; None without a retrieval term."""
+def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
+           new_index_path: Path | None) -> tuple[IvfIndex | None, str]:
+    """The IVF index a retrieval term trains on and where it came from: ``index_path``, else a new index saved at
+    ``new_index_path``; (None, "") without a retrieval term."""
     if not uses_retrieval(train_spec.retrieval):
-        return None
+        return None, ""
     if index_path is not None:
-        return load_partition(index_path, keys)
+        return load_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, seed=0)
     save_ivf(ivf, new_index_path)
     log.info("built an IVF index of %d lists for the retrieval term; saved to %s", ivf.nlist, new_index_path)
-    return Partition.from_ivf(ivf)
+    return ivf, f"the retrieval term's, saved as {new_index_path}"
 
 
 def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path: str | Path, device: str = "cpu",
-                     threads: int = 1, batch_size: int = 1024, allow_other_keys: bool = False) -> dict[str, Any]:
+                     threads: int = 1, batch_size: int = 1024, allow_other_keys: bool = False,
+                     conventions: dict[str, str] | None = None, with_baselines: bool = False,
+                     ivf_index_path: str | Path | None = None, nlist: int | None = None) -> dict[str, Any]:
     """Metrics of a saved model on queries [n, d] against their exact top-1 keys [m, d] (all from files).
 
-    Returns the model's train info followed by the metrics of :func:`amips.evaluation.metrics.evaluate_predictions`.
+    Returns the model's train info followed by the metrics of :func:`amips.evaluation.metrics.evaluate_predictions`
+    (``conventions``: ``rank_ties``, ``recall_at_1pct``), ``scored`` (which queries: a warning is logged, and the
+    field says so, when they are the queries the model was trained on) and, with ``with_baselines``, ``baselines``
+    (:func:`amips.evaluation.baselines.model_baselines` on the IVF index ``ivf_index_path``, else one built here).
     """
     configure_torch(threads, device)
+    conventions = {"rank_ties": "index", "recall_at_1pct": "ceil", **(conventions or {})}
     ds = load_key_query_files(keys_path, queries_path)
     model, payload = load_mips_model(model_path, ds.keys, allow_other_keys)
+    scored = f"the queries of {queries_path}"
+    if payload.get("data", {}).get("queries_sha256") == array_digest(ds.queries):
+        log.warning("%s holds the queries model %s was trained from: these numbers measure the fit, not "
+                    "generalisation; evaluate held-out queries (or a labels folder's test split with --labels)",
+                    queries_path, model_path)
+        scored = f"the TRAINING queries of {queries_path}"
     t0 = time.perf_counter()
     targets = exact_topk(ds.queries, ds.keys, 1, device=device)[1]
-    metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device)
-    return {**payload.get("train_info", {}), **metrics, "eval_seconds": time.perf_counter() - t0}
+    metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device, **conventions)
+    record = {**conventions, **payload.get("train_info", {}), **metrics, "eval_seconds": time.perf_counter() - t0,
+              "scored": scored}
+    if with_baselines:
+        ivf, source = evaluation_index(ds.keys, ivf_index_path, nlist)
+        record["baselines"] = model_baselines(model, ds.keys, ds.queries, targets, ivf, source, scored,
+                                              batch_size=batch_size, device=device, **conventions)
+    return record
+
+
+def labels_baselines(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, device: str = "cpu",
+                     batch_size: int = 1024, allow_other_keys: bool = False, conventions: dict[str, str] | None = None,
+                     ivf_index_path: str | Path | None = None, nlist: int | None = None) -> dict[str, Any] | None:
+    """:func:`amips.evaluation.baselines.model_baselines` of a saved MIPS model on the test split of a labels folder
+    (None for a router: its baselines are the router curves of the pipeline)."""
+    from amips.data.folders import open_labels
+    from amips.data.io import load_embeddings
+
+    keys = load_embeddings(keys_path, "keys")
+    queries, targets = open_labels(labels_dir, keys, keys_path).split("test")
+    model, _ = load_mips_model(model_path, keys, allow_other_keys)
+    if model.num_outputs != 1 or targets.shape[1] != 1:
+        return None
+    ivf, source = evaluation_index(keys, ivf_index_path, nlist)
+    return model_baselines(model, keys, queries, targets, ivf, source, f"the test split of {labels_dir}",
+                           batch_size=batch_size, device=device, **(conventions or {}))
+
+
+def evaluation_index(keys: np.ndarray, index_path: str | Path | None, nlist: int | None) -> tuple[IvfIndex, str]:
+    """The IVF index the baselines probe: ``index_path`` (checked against keys [m, d]) or one built here."""
+    if index_path is not None:
+        return load_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
+    ivf = build_ivf(keys, nlist, seed=0)
+    return ivf, f"built here: {'⌊√m⌋' if nlist is None else nlist} lists, seed 0, not saved"

@@ -12,5 +12,7 @@ RECTIFIERS = ("identity", "softplus", "relu")  # amips.models.skipmlp.RECTIFIERS
 SELECTIONS = ("best_val", "last")  # amips.training.selection.SELECTORS
 RETRIEVAL_TERMS = ("list_ce", "list_margin")  # amips.training.retrieval.RETRIEVAL_TERMS
 ROUTING_TERMS = ("oracle_ce",)  # amips.training.routing_terms.ROUTING_TERMS
+RANK_TIES = ("index", "strict")  # amips.evaluation.metrics.RANK_TIES
+RECALL_1PCT = ("ceil", "floor")  # amips.evaluation.metrics.RECALL_1PCT
 MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4}  # ModelSpec
 TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val"}  # amips.training.train.TrainSpec

@@ -91,6 +91,15 @@ def load_ivf(path: str | Path) -> IvfIndex:
     return _wrap(index)
 
 
+def load_checked_ivf(path: str | Path, keys: np.ndarray) -> IvfIndex:
+    """:func:`load_ivf`, refused in one line unless the index holds keys [m, d] of the same shape."""
+    ivf = load_ivf(path)
+    if ivf.key_list.shape[0] != keys.shape[0] or ivf.index.d != keys.shape[1]:
+        raise InputError(f"IVF index {path} holds {ivf.key_list.shape[0]} keys of dimension {ivf.index.d}, the "
+                         f"keys are {keys.shape[0]} × {keys.shape[1]}")
+    return ivf
+
+
 def nprobe_grid(nlist: int) -> list[int]:
     """1, 2, 4, … up to nlist (always including nlist): the full sweep."""
     grid = [1 << i for i in range(int(math.log2(nlist)) + 1)]
@@ -113,13 +122,14 @@ def ivf_search(ivf: IvfIndex, vectors: np.ndarray, nprobe: int,
 
 
 def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes: list[int], k_values: list[int],
-              extra_flops: float = 0.0, extra_seconds: float = 0.0) -> list[dict[str, float]]:
+              extra_flops: float = 0.0, extra_seconds: float = 0.0, log_points: bool = True) -> list[dict[str, float]]:
     """Recall of the exact top-1 for each nprobe; cost per query = coarse step + scanned lists (+ the network).
 
     Args:
         vectors: the IVF queries [n, d] (natural x, or the projected ĝ(x)).
         true_top1: exact top-1 key index of the *natural* query [n].
         extra_flops, extra_seconds: per-query cost of producing ``vectors`` (the network; 0 for natural).
+        log_points: log each operating point (INFO) as it is measured.
     Returns one row per nprobe: nprobe, recall@k for k in k_values (recall@1 is the match rate),
     routing_coverage (the fraction of queries whose true top-1 key lies in one of the probed lists: what probing with
     ``vectors`` and ranking the candidates with the natural query would reach; for the natural query it equals
@@ -142,8 +152,9 @@ def ivf_sweep(ivf: IvfIndex, vectors: np.ndarray, true_top1: np.ndarray, nprobes
         for k in k_values:
             row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1) & finite))
         rows.append(row)
-        log.info("IVF nprobe %d/%d: recall@1 %.4f, %.0f keys scanned per query (%.1f s)", nprobe, ivf.nlist,
-                 row.get("recall@1", float("nan")), row["scanned_keys"], time.perf_counter() - t0)
+        if log_points:
+            log.info("IVF nprobe %d/%d: recall@1 %.4f, %.0f keys scanned per query (%.1f s)", nprobe, ivf.nlist,
+                     row.get("recall@1", float("nan")), row["scanned_keys"], time.perf_counter() - t0)
     return rows
 
 

@@ -71,3 +71,16 @@ def exact_parameter_count(
     mask = injection_mask(depth, wx_inject)
     skips = sum(dim * (out_dim if i == depth - 1 else width) for i, on in enumerate(mask) if on)
     return first + hidden + last + skips
+
+
+def budget_note(num_parameters: int, budget: int, rule: str, tolerance: float = 0.05) -> str | None:
+    """Why a model has more than ``tolerance`` above its parameter budget (None when it has not): the rule that
+    made its width, stated in the words ``fit`` and ``evaluate`` print."""
+    if num_parameters <= budget * (1 + tolerance):
+        return None
+    if rule == "official":
+        why = ("the official budget rule (rectangular_dims) leaves the input skip into the output layer uncounted "
+               "and rounds the width to a multiple of 4 (at least 4); --budget-rule exact counts every parameter")
+    else:
+        why = "the exact budget rule still needs a width of at least 1 and rounds it to an integer"
+    return f"{num_parameters:,} parameters for a budget of {budget:,}: {why}"

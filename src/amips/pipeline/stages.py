@@ -194,10 +194,11 @@ def _train_labels(keys: np.ndarray, labels: LabelsFolder, out: Path, model_spec:
         eval_fn = selection_eval_fn(keys, val_q, val_t, train_q, train_t, eval_batch_size, device, seed,
                                     partition=partition)
     label_cfg = labels.meta().get("config", {})
+    data = {"labels": str(labels.path), "queries_sha256": labels.manifest.inputs.get("queries")}
     info, history = train_arrays(keys, train_q, train_t, out / "model.pt", out / "checkpoint.pt", model_spec,
                                  train_spec, seed, device, threads, eval_fn=eval_fn, progress=progress,
-                                 fingerprint_extra={"labels": label_cfg}, on_stale=on_stale, stale_hint=stale_hint,
-                                 partition=partition)
+                                 extra={"data": data}, fingerprint_extra={"labels": label_cfg}, on_stale=on_stale,
+                                 stale_hint=stale_hint, partition=partition)
     atomic_write_json(out / "history.json", {"info": info, "history": history})
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return info

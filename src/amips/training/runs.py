@@ -12,7 +12,7 @@ from amips.core.errors import InputError
 from amips.core.fingerprint import array_digest
 from amips.core.resources import check_fits, training_bytes
 from amips.core.runinfo import environment_info
-from amips.exact.ivf import load_ivf
+from amips.exact.ivf import load_checked_ivf
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.models.factory import expected_parameter_count, resolve_width
 from amips.models.sizing import parameter_budget
@@ -22,11 +22,7 @@ from amips.training.train import TrainData, TrainSpec, train_model
 
 def load_partition(index_path: str | Path, keys: np.ndarray) -> Partition:
     """The partition (centroids, key lists) of the IVF index at ``index_path``, which must hold keys [m, d]."""
-    ivf = load_ivf(index_path)
-    if ivf.key_list.shape[0] != keys.shape[0] or ivf.index.d != keys.shape[1]:
-        raise InputError(f"IVF index {index_path} holds {ivf.key_list.shape[0]} keys of dimension {ivf.index.d}, the "
-                         f"keys are {keys.shape[0]} × {keys.shape[1]}")
-    return Partition.from_ivf(ivf)
+    return Partition.from_ivf(load_checked_ivf(index_path, keys))
 
 
 def train_arrays(

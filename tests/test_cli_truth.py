@@ -1,0 +1,193 @@
+"""The command line tells the truth (issue 21): fit's defaults are the measured recipe, a no-op wrapper is named,
+fit and evaluate print the baselines a model must beat, evaluate names what it scored and takes the official
+conventions, a parameter count above the budget is explained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from amips.cli import _model_spec, _train_spec, build_parser
+from amips.cli.options import retrieval_term
+from amips.training.presets import PRESETS
+from clitools import make_data, run
+
+SMALL_FIT = ("--steps", "40", "--eval-every", "20", "--threads", "1")
+
+
+def _parse_fit(*argv: str):
+    return build_parser().parse_args(["fit", "--keys", "k.npy", "--queries", "q.npy", "--out", "m.pt", *argv])
+
+
+def test_fit_defaults_are_the_recommended_recipe():
+    args = _parse_fit()
+    spec, training = _model_spec(args), _train_spec(args)
+    recipe = PRESETS["recommended"]
+    assert (spec.kind, spec.resnet, spec.homogenization) == ("keynet", True, "none")
+    assert {k: getattr(spec, k) for k in recipe["model"]} == recipe["model"]
+    assert (training.steps, training.batch_size, training.lr_peak, training.warmup_steps) == (1200, 1024, 0.002, 100)
+    assert retrieval_term(args) == {"name": "list_ce", "weight": 0.1, "temperature": 0.05}
+
+
+def test_recommended_supportnet_is_radial_and_not_resnet():
+    spec = _model_spec(_parse_fit("--model", "supportnet"))
+    assert (spec.homogenization, spec.resnet, spec.depth) == ("radial", False, 4)
+
+
+def test_preset_none_gives_the_plain_defaults_and_explicit_options_win():
+    args = _parse_fit("--preset", "none")
+    assert retrieval_term(args) is None and _model_spec(args).resnet is False
+    assert _train_spec(args).steps == 2000
+    args = _parse_fit("--retrieval", "none", "--steps", "50")
+    assert retrieval_term(args) is None
+    assert _train_spec(args).warmup_steps == 2  # the preset's 100 warm-up steps exceed the 50 typed: 5 %
+    assert retrieval_term(_parse_fit("--retrieval-weight", "0.5"))["weight"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("truth")
+    make_data(root / "d", num_keys=400, num_queries=300, dim=16)
+    make_data(root / "held", num_keys=400, num_queries=120, dim=16, seed=5)
+    held = np.load(root / "held" / "queries.npy")
+    np.save(root / "held_queries.npy", held)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """fit with the recommended recipe (shortened), its printed output and the model file."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from amips.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["fit", "--keys", str(data / "d/keys.npy"), "--queries", str(data / "d/queries.npy"),
+                     "--out", str(data / "m.pt"), *SMALL_FIT])
+    assert code == 0, err.getvalue()
+    return out.getvalue(), err.getvalue()
+
+
+def test_fit_prints_the_baselines_on_the_validation_split(fitted, data):
+    out, _ = fitted
+    assert "baselines on the same 90 queries (the validation split)" in out
+    assert "x, the query itself            1.0000" in out
+    assert (data / "m.pt.ivf").exists(), "the recommended recipe's retrieval term saves its index"
+    assert "IVF, 20 lists (the retrieval term's, saved as" in out
+    assert "verdict:" in out.splitlines()[-1]
+
+
+def test_fit_explains_a_budget_it_exceeds(fitted):
+    out, _ = fitted
+    assert "note:" in out and "official budget rule" in out and "--budget-rule exact" in out
+
+
+def test_fit_caps_a_preset_batch_to_the_training_rows(fitted):
+    _, err = fitted
+    assert "exceeds the" in err and "training on batches of all" in err
+
+
+def test_fit_warns_about_a_no_op_wrapper(data, tmp_path, capsys):
+    res = run(capsys, "fit", "--keys", data / "d/keys.npy", "--queries", data / "d/queries.npy", "--out",
+              tmp_path / "r.pt", "--homogenization", "radial", "--retrieval", "none", "--no-baselines", *SMALL_FIT)
+    assert res.code == 0, res.err
+    warnings = [line for line in res.err.splitlines() if "does nothing" in line]
+    assert len(warnings) == 1 and "--homogenization radial" in warnings[0] and "||x|| = 1" in warnings[0]
+    assert "baselines" not in res.out
+
+
+def test_evaluate_names_what_it_scored_and_warns_on_training_queries(fitted, data, capsys):
+    train = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
+                data / "d/queries.npy", "--no-baselines")
+    assert train.code == 0, train.err
+    assert train.out.startswith("scored: the TRAINING queries of")
+    assert "was trained from" in train.err
+    held = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
+               data / "held_queries.npy", "--ivf-index", data / "m.pt.ivf")
+    assert held.code == 0, held.err
+    assert held.out.startswith("scored: the queries of") and "trained from" not in held.err
+    assert f"IVF, 20 lists (--ivf-index {data / 'm.pt.ivf'})" in held.out
+
+
+def test_evaluate_baselines_equal_a_brute_force_count(fitted, data, tmp_path, capsys):
+    """Each printed IVF number recounted by hand: lists from the index's centroids, probes by inner product."""
+    from amips.exact.ivf import load_ivf
+    from amips.search import load_mips_model
+    from amips.evaluation.evaluate import predict
+
+    out = tmp_path / "e.json"
+    res = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
+              data / "held_queries.npy", "--ivf-index", data / "m.pt.ivf", "--out", out, "--quiet")
+    assert res.code == 0, res.err
+    record = json.loads(out.read_text())
+    keys = np.load(data / "d/keys.npy")
+    queries = np.load(data / "held_queries.npy").astype(np.float64)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    top1 = (queries @ keys.T.astype(np.float64)).argmax(axis=1)
+    ivf = load_ivf(data / "m.pt.ivf")
+    centroids = ivf.index.quantizer.reconstruct_n(0, ivf.nlist).astype(np.float64)
+    model, _ = load_mips_model(data / "m.pt", keys)
+    pred = predict(model, queries.astype(np.float32))[1][:, 0].astype(np.float64)
+    true_list = ivf.key_list[top1]
+    for row in record["baselines"]["ivf"]["rows"]:
+        p = row["nprobe"]
+        by_x = np.argsort(-(queries @ centroids.T), axis=1, kind="stable")[:, :p]
+        by_g = np.argsort(-(pred @ centroids.T), axis=1, kind="stable")[:, :p]
+        assert row["recall@1 query"] == pytest.approx((by_x == true_list[:, None]).any(axis=1).mean(), abs=1e-9)
+        assert row["recall@1 probe ĝ, rank x"] == pytest.approx((by_g == true_list[:, None]).any(axis=1).mean(),
+                                                                 abs=1e-9)
+        scanned = ivf.list_sizes[by_x].sum(axis=1).mean()
+        assert row["flops query"] == pytest.approx(2 * keys.shape[1] * (ivf.nlist + scanned))
+    assert record["baselines"]["query_itself"]["match_rate"] == 1.0
+    assert record["baselines"]["model"]["match_rate"] == pytest.approx(record["match_rate"])
+
+
+def test_evaluate_official_conventions(tmp_path, capsys):
+    """Duplicate keys: strict rank ties count no equal key ahead, the labels' order counts the lower index."""
+    from amips.cli import main
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(50, 8)).astype(np.float32)
+    keys = np.concatenate([base, base])  # every key twice
+    queries = rng.normal(size=(60, 8)).astype(np.float32)
+    np.save(tmp_path / "k.npy", keys)
+    np.save(tmp_path / "q.npy", queries)
+    assert main(["fit", "--keys", str(tmp_path / "k.npy"), "--queries", str(tmp_path / "q.npy"), "--out",
+                 str(tmp_path / "m.pt"), "--preset", "none", "--steps", "20", "--batch-size", "16", "--width", "8",
+                 "--depth", "2", "--no-baselines", "--quiet"]) == 0
+    capsys.readouterr()
+    records = {}
+    for name, extra in {"amips": (), "official": ("--preset", "official"),
+                        "override": ("--preset", "official", "--rank-ties", "index", "--recall-at-1pct", "ceil")}.items():
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", "--model", str(tmp_path / "m.pt"), "--keys", str(tmp_path / "k.npy"), "--queries",
+                     str(tmp_path / "q.npy"), "--no-baselines", "--out", str(out), "--quiet", *extra]) == 0
+        records[name] = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert "rank ties strict, recall@1% over floor(0.01·m)" in printed
+    assert (records["official"]["rank_ties"], records["official"]["recall_at_1pct"]) == ("strict", "floor")
+    assert (records["override"]["rank_ties"], records["override"]["recall_at_1pct"]) == ("index", "ceil")
+    assert records["override"]["mrr"] == records["amips"]["mrr"]
+    assert records["official"]["mrr"] >= records["amips"]["mrr"]  # a tied copy is never ahead under strict
+
+
+def test_budget_note_names_the_rule():
+    from amips.models.sizing import budget_note
+
+    assert budget_note(1000, 990, "official") is None
+    assert "rectangular_dims" in budget_note(337_312, 192_000, "official")
+    assert "exact budget rule" in budget_note(50, 10, "exact")
+
+
+def test_baselines_refuse_a_router():
+    from amips.evaluation.baselines import model_baselines
+
+    class Router:
+        num_outputs = 3
+
+    with pytest.raises(ValueError, match="MIPS model"):
+        model_baselines(Router(), np.zeros((4, 2)), np.zeros((2, 2)), np.zeros((2, 3), int), None, "", "")
