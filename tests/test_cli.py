@@ -103,7 +103,8 @@ def test_ivf_search_probing_every_list_equals_exhaustive(fitted, tmp_path, capsy
     data, model = fitted
     common = ("--model", model, "--keys", data / "keys.npy", "--queries", data / "queries.npy", "--k", 3)
     assert run(capsys, "search", *common, "--out", tmp_path / "exact.npy").code == 0
-    result = run(capsys, "search", *common, "--ivf", "--nlist", 8, "--nprobe", 8, "--out", tmp_path / "ivf.npy")
+    result = run(capsys, "search", *common, "--ivf", "--nlist", 8, "--nprobe", 8, "--rerank", "none",
+                 "--out", tmp_path / "ivf.npy")
     assert result.code == 0 and "IVF" in result.out
     exact, ivf = np.load(tmp_path / "exact.npy"), np.load(tmp_path / "ivf.npy")
     assert ivf.shape == exact.shape == (100, 3)

@@ -1,8 +1,12 @@
-"""Search with a trained model: its predicted key ĝ(x) replaces the query x in a top-k MIPS over the keys.
+"""Top-k MIPS from the command line's library side: with the query x itself, or a model's predicted key ĝ(x).
 
-Exhaustive search ranks every key by ⟨ĝ(x), k_j⟩ (:func:`amips.exact.labels.exact_topk`); IVF search probes ``nprobe``
-of the ``nlist`` lists of a faiss ``IndexIVFFlat`` with inner product (:mod:`amips.exact.ivf`). Results are written as
-``.npz`` (``indices`` and ``scores``), ``.npy`` (indices only) or ``.json`` (both; a missing IVF result is null).
+Without a model the query searches for itself: exactly over all keys (:func:`amips.exact.labels.exact_topk`), or
+through a faiss IVF or HNSW index (:mod:`amips.exact.index_store`) — the baseline a model is compared with. With a
+model its predicted key ĝ(x) is the probe: over all keys it ranks every key by ⟨ĝ(x), k_j⟩; through an index it
+selects the candidates (the probed IVF lists, the HNSW walk), which the query x then ranks exactly
+(``rerank='query'``, the default) or which keep the index's own order by ĝ(x) (``rerank='none'``). Results are
+written as ``.npz`` (``indices`` and ``scores``), ``.npy`` (indices only) or ``.json`` (both; a missing result is
+null); :func:`recall` scores them against exact top-1 targets (:func:`read_targets`, :func:`labels_targets`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from amips.evaluation.evaluate import predict
 from amips.data.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
 from amips.exact.labels import exact_topk
+from amips.exact.index_store import HNSW_EF_SEARCH, RERANKS, SearchIndex, build_index, index_search
 from amips.exact.ivf import default_nlist
 from amips.data.arrays import finite_rows
 from amips.models.factory import load_checked_model
@@ -31,7 +36,8 @@ class SearchResult:
     """Top-k keys of each query, best first by ⟨ĝ(x), key⟩.
 
     Attributes:
-        indices: [n, k] int64 key rows; −1 where an IVF search found fewer than k keys in the probed lists.
+        indices: [n, k] int64 key rows; −1 where an index search found fewer than k keys (the probed IVF lists, the
+            HNSW walk).
         scores: [n, k] float32 inner products ⟨x, key⟩ of the (unit-normalised) query with each returned key;
             −inf where the index is −1.
     """
@@ -49,52 +55,141 @@ def load_mips_model(path: str | Path, keys: np.ndarray, allow_other_keys: bool =
     return model, payload
 
 
-def search(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, k: int, ivf: bool = False,
+def search(model: AmipsModel | None, keys: np.ndarray, queries: np.ndarray, k: int, ivf: bool = False,
            nlist: int | None = None, nprobe: int = 8, batch_size: int = 1024, device: str = "cpu",
-           seed: int = 0) -> SearchResult:
-    """Top-k keys [m, d] for unit queries [n, d], searched with the model's predicted keys.
+           seed: int = 0, hnsw: bool = False, hnsw_m: int | None = None, ef_search: int = HNSW_EF_SEARCH,
+           ef_construction: int | None = None, index: SearchIndex | None = None,
+           rerank: str | None = None) -> SearchResult:
+    """Top-k keys [m, d] for unit queries [n, d], searched with the model's predicted keys (``model`` None: with the
+    queries themselves).
 
     Args:
         ivf: search a faiss IVF index (``nlist`` lists, default ⌊√m⌋; ``nprobe`` ≤ nlist probed) instead of all
             keys.
-        seed: seed of the IVF k-means.
+        hnsw: search a faiss HNSW index (``hnsw_m`` links, ``ef_construction``; efSearch = max(``ef_search``, k)).
+        index: a ready index (:func:`amips.exact.index_store.open_index`) to search instead of building one.
+        seed: seed of the IVF k-means / the HNSW level draw of a built index.
+        rerank: 'query' — the index's candidates ranked exactly by the query; 'none' — the index's own top-k by the
+            probe. Default (None): 'query' through an index, 'none' over all keys, where 'query' with a model is
+            an error (it would be the exact search of the query itself).
     """
     m = keys.shape[0]
+    kind = index.kind if index is not None else "ivf" if ivf else "hnsw" if hnsw else None
+    if ivf and hnsw:
+        raise InputError("search either an IVF or an HNSW index, not both")
+    if index is not None and (ivf or hnsw) and kind != ("ivf" if ivf else "hnsw"):
+        raise InputError(f"the index given is {kind}, but {'ivf' if ivf else 'hnsw'} was asked for")
     if not 1 <= k <= m:
         raise InputError(f"k={k} must be between 1 and the number of keys m={m}")
-    if ivf and nlist is not None and not 1 <= nlist <= m:
-        raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={m}")
-    if ivf and nprobe < 1:
-        raise InputError(f"nprobe must be >= 1, got {nprobe}")
-    if ivf and nprobe > (nlist or default_nlist(m)):
-        raise InputError(f"nprobe={nprobe} exceeds the index's {nlist or default_nlist(m)} lists")
-    check_search_fits(queries.shape[0], k, keys.shape[1])
+    if index is not None and index.num_keys != m:
+        raise InputError(f"the index holds {index.num_keys} keys, the keys are {m}")
+    if kind == "ivf":
+        lists = index.nlist if index is not None else nlist or default_nlist(m)
+        if index is None and nlist is not None and not 1 <= nlist <= m:
+            raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={m}")
+        if nprobe < 1:
+            raise InputError(f"nprobe must be >= 1, got {nprobe}")
+        if nprobe > lists:
+            raise InputError(f"nprobe={nprobe} exceeds the index's {lists} lists")
+    rerank = default_rerank(kind) if rerank is None else rerank
+    if rerank not in RERANKS:
+        raise InputError(f"unknown rerank {rerank!r}; choose one of {', '.join(RERANKS)}")
+    if kind is None and rerank == "query" and model is not None:
+        raise InputError("rerank='query' needs an IVF or HNSW index: over all keys it is the exact search of the "
+                         "query itself (no model)")
+    check_search_fits(queries.shape[0], k, keys.shape[1], candidates=max(ef_search, k) if kind == "hnsw" else 0)
+    probes = queries if model is None else predicted_keys(model, queries, batch_size, device)
+    if kind is None:
+        indices = exact_topk(probes, keys, k, device=device)[1]
+    else:
+        if index is None:
+            index = build_index(keys, kind, nlist, seed, hnsw_m, ef_construction)
+        indices = index_search(index, probes, k, nprobe, ef_search, rerank, queries, keys)
+    return SearchResult(indices, query_scores(queries, keys, indices))
+
+
+def default_rerank(kind: str | None) -> str:
+    """The rerank of :func:`search` when none is given: 'query' through an index, 'none' over all keys."""
+    return "query" if kind is not None else "none"
+
+
+def predicted_keys(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    """The model's predicted keys [n, d] of unit queries [n, d]; an ``InputError`` if any is not finite."""
     pred_keys = predict(model, queries, batch_size, device)[1][:, 0, :]
     broken = ~finite_rows(pred_keys)
     if broken.any():
         raise InputError(f"the model predicts non-finite keys for {int(broken.sum())} of {len(pred_keys)} queries "
                          f"(first: query {int(np.argmax(broken))}); it is diverged or corrupted, no results written")
-    if ivf:
-        from amips.exact.ivf import build_ivf, ivf_search
-
-        index = build_ivf(keys, nlist, seed=seed)
-        indices = ivf_search(index, pred_keys, nprobe, k)[0].astype(np.int64)
-    else:
-        indices = exact_topk(pred_keys, keys, k, device=device)[1]
-    return SearchResult(indices, query_scores(queries, keys, indices))
+    return pred_keys
 
 
-def search_bytes(num_queries: int, k: int, dim: int, json_output: bool = False) -> int:
+def recall(indices: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """recall@1 and recall@k of results [n, k] against each query's exact top-1 key [n]: the fraction of queries
+    whose target is the first result, and among the k results."""
+    k = indices.shape[1]
+    hits = indices == targets[:, None]
+    return {"recall@1": float(hits[:, 0].mean()), f"recall@{k}": float(hits.any(axis=1).mean())}
+
+
+def read_targets(path: str | Path, num_queries: int, num_keys: int, name: str = "--targets") -> np.ndarray:
+    """Exact top-1 key rows [n] int64 of the queries from a ``.npy`` file (integers [n] or [n, 1] in [0, m))."""
+    from amips.data.io import load_npy
+
+    targets = load_npy(path, f"{name} {path}")
+    if targets.ndim == 2 and targets.shape[1] == 1:
+        targets = targets[:, 0]
+    if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer):
+        raise InputError(f"{name} {path}: expected integer key rows [n], got {targets.dtype} {list(targets.shape)}")
+    if targets.shape[0] != num_queries:
+        raise InputError(f"{name} {path}: {targets.shape[0]} targets, --queries has {num_queries} rows")
+    if targets.size and (targets.min() < 0 or targets.max() >= num_keys):
+        raise InputError(f"{name} {path}: key rows must be in [0, {num_keys}), got values from {targets.min()} to "
+                         f"{targets.max()}")
+    return targets.astype(np.int64)
+
+
+def labels_targets(labels_dir: str | Path, keys: np.ndarray, keys_path: str | Path, queries: np.ndarray,
+                   name: str = "--labels") -> tuple[np.ndarray, str]:
+    """(exact top-1 targets [n], split name) of the split of an amips labels folder whose queries are ``queries``.
+
+    The folder is verified against ``keys`` (:func:`amips.data.folders.open_labels`); its split (test, val or train)
+    whose queries, unit-normalised, equal ``queries`` bit for bit is the one scored — so ``--queries`` must be that
+    split's ``<split>_queries.npy`` (or the same array). Router labels (per-cluster targets) are refused.
+    """
+    from amips.data.folders import open_labels
+    from amips.data.io import load_npy
+    from amips.data.sets import normalize_rows
+
+    folder = open_labels(labels_dir, keys, keys_path)
+    for split in ("test", "val", "train"):
+        if not folder.has(split):
+            continue
+        rows = load_npy(folder.manifest.verified(f"{split}_queries.npy"), f"{split} queries", mmap=True).shape[0]
+        if rows != queries.shape[0]:
+            continue
+        split_queries, targets = folder.split(split)
+        if np.array_equal(normalize_rows(split_queries), queries):
+            if targets.shape[1] != 1:
+                raise InputError(f"{name} {labels_dir}: per-cluster router labels ({targets.shape[1]} targets a "
+                                 "query), not exact top-1 MIPS labels")
+            return targets[:, 0], split
+    raise InputError(f"{name} {labels_dir}: none of its splits holds the --queries queries; give a split's "
+                     f"queries file (e.g. {Path(labels_dir) / 'test_queries.npy'}) as --queries, or use --targets "
+                     "or --exact-recall")
+
+
+def search_bytes(num_queries: int, k: int, dim: int, json_output: bool = False, candidates: int = 0) -> int:
     """Estimated peak memory of :func:`search` (then :func:`save_results` as JSON): exact top-k scores (float64)
-    and indices, the returned scores, the predicted keys, the search's and :func:`query_scores`' working sets, and
-    for JSON two nested lists of Python numbers (~100 bytes a result)."""
-    results = (20 + (100 if json_output else 0)) * num_queries * k
+    and indices, the returned scores, the predicted keys, the search's and :func:`query_scores`' working sets,
+    ``candidates`` per query re-ranked (HNSW: rows, columns and scores of each pair), and for JSON two nested lists
+    of Python numbers (~100 bytes a result)."""
+    results = (20 + (100 if json_output else 0)) * num_queries * k + 40 * num_queries * candidates
     return results + 4 * num_queries * dim + 24 * 2048 * (65536 + k) + PICKED_BYTES
 
 
-def check_search_fits(num_queries: int, k: int, dim: int, json_output: bool = False) -> None:
+def check_search_fits(num_queries: int, k: int, dim: int, json_output: bool = False, candidates: int = 0) -> None:
     """``InputError`` with the estimate if the top-``k`` search of ``num_queries`` queries cannot fit in memory."""
-    check_fits(search_bytes(num_queries, k, dim, json_output),
+    check_fits(search_bytes(num_queries, k, dim, json_output, candidates),
                f"searching the top {k} keys of {num_queries} queries{' (JSON output)' if json_output else ''}")
 
 
