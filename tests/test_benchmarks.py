@@ -83,3 +83,23 @@ def _peak_module():
 def test_flop_per_cycle_follows_the_measured_fma_width(variant, one_core, expected):
     """An AVX-512 Intel core at 3.8 GHz does 64 FLOP/cycle: dividing by 32 implied a 7.6 GHz clock."""
     assert _peak_module().measured_flop_per_cycle(variant, one_core) == expected
+
+
+@pytest.mark.timeout(120)
+def test_quick_startup_benchmark_writes_its_rows(tmp_path):
+    """benchmarks/bench_startup.py (run on its own, not by run.py): the first line and the argument error of `amips
+    fit` against `python -c "import torch"`; it fails if the command prints no first line or not the one-line error."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_startup.py"), "--quick", "--reps", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=110)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with (tmp_path / "startup.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames[: len(COLUMNS)] == COLUMNS
+        rows = list(reader)
+    assert {r["metric"] for r in rows} == {"wall_s", "first_line_s", "argument_error_s"}
+    for r in rows:
+        assert r["benchmark"] == "startup" and math.isfinite(float(r["value"])) and float(r["value"]) > 0, r
+        if r["baseline"] != "":
+            assert r["baseline_name"] == 'python -c "import torch"' and float(r["ratio"]) > 0, r
+    first = next(r for r in rows if r["metric"] == "first_line_s")
+    assert "amips: fit: keys" in first["notes"] and "loading torch" in first["notes"]

@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Iterator, NoReturn, Protocol, Sequence
 
-from amips.cli import check_config, evaluate, fit, generate, labels, predict, search, text, train
+from amips.cli import check_config, evaluate, fit, generate, labels, predict, preflight, search, text, train
 from amips.cli.choices import SYNTHETIC_SOURCES
 from amips.cli.options import Formatter, UsageError, add_common
 from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/test_presets.py
@@ -27,8 +27,10 @@ README_HINT = "See README.md, section 'Using your own embeddings', for a walk-th
 class Command(Protocol):
     """What a command module provides: every subcommand is a module of this package, a thin layer over library
     functions (:mod:`amips.pipeline.stages`, :mod:`amips.fit`, :mod:`amips.search`, …) that imports torch only in
-    ``run``, so that ``amips --help`` stays fast; the option groups several commands share are in
-    :mod:`amips.cli.options`, the choices shown without importing torch in :mod:`amips.cli.choices`."""
+    ``run``, so that ``amips --help`` stays fast and :mod:`amips.cli.preflight` checks the files its options name
+    (by destination: ``keys``, ``queries``, ``data``, ``model``, ``out``, …) before ``run``; the option groups several
+    commands share are in :mod:`amips.cli.options`, the choices shown without importing torch in
+    :mod:`amips.cli.choices`."""
 
     NAME: str  # the subcommand, as typed
     HELP: str  # its line in ``amips --help``
@@ -58,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION,
                                     formatter_class=Formatter)
-        sub.set_defaults(handler=command.run)
         add_common(sub)
         command.add_arguments(sub)
+        sub.set_defaults(handler=command.run, preflight=preflight.plan(command.NAME, sub))
     return parser
 
 
@@ -99,8 +101,10 @@ def _fail(exc: BaseException, debug: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``amips`` command line; returns the exit code (0 ok, 2 error, 130 interrupted).
 
-    Unusable input (``InputError``/``ValueError``), unwritable output (``OSError``, ``OutputError``) and command-line
-    mistakes (:class:`UsageError`) are reported as one line ``amips: error: …`` on stderr with exit code 2;
+    The files the options name are checked first, from their headers, before torch is imported
+    (:mod:`amips.cli.preflight`). Unusable input (``InputError``/``ValueError``), unwritable output (``OSError``,
+    ``OutputError``) and command-line mistakes (:class:`UsageError`) are reported as one line ``amips: error: …`` on
+    stderr with exit code 2;
     ``--debug`` or ``AMIPS_DEBUG=1`` prints the traceback as well.
     """
     debug = os.environ.get("AMIPS_DEBUG", "") not in ("", "0")
@@ -108,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         debug = debug or args.debug
         with _log_to_stderr(args.quiet):
+            preflight.run(args)  # the files, before the handler imports torch; the first line
             args.handler(args)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0

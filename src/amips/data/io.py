@@ -316,6 +316,22 @@ def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -
         mmap: memory-map the file read-only instead of reading it into memory.
     """
     path = Path(path)
+    if mmap:
+        _check_npy_file(path, name)
+    else:
+        read_npy_header(path, name)
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise InputError(f"{name} file holds a pickled object array, expected numeric data: {path}") from exc
+        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
+
+
+def _check_npy_file(path: Path, name: str) -> None:
+    """``path`` exists, is a readable file and starts with the ``.npy`` magic string."""
     if not path.exists():
         raise InputError(f"{name} file not found: {path}")
     if path.is_dir():
@@ -328,25 +344,17 @@ def load_npy(path: str | os.PathLike, name: str = "array", mmap: bool = False) -
     if magic != b"\x93NUMPY":
         hint = " (looks like an .npz archive; save a single array with np.save)" if zipfile.is_zipfile(path) else ""
         raise InputError(f"{name} file is not a .npy file{hint}: {path}")
-    if not mmap:
-        _check_npy_size(path, name)
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise InputError(f"{name} file holds a pickled object array, expected numeric data: {path}") from exc
-        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
 
 
-def _check_npy_size(path: Path, name: str) -> None:
-    """Before reading a ``.npy`` file: the data its header promises must be in the file and fit in memory.
+def read_npy_header(path: str | os.PathLike, name: str = "array") -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of a ``.npy`` file, read from its header alone (no data is read).
 
-    A header that cannot be parsed, or an object array, is left for ``np.load`` to report.
+    The checks :func:`load_npy` makes before reading, with its one-line ``InputError`` messages: the file exists,
+    is a ``.npy`` file with a readable header, holds no pickled objects, holds all the data its header promises,
+    and that data fits in the memory available.
     """
-    from amips.core.resources import check_fits
-
+    path = Path(path)
+    _check_npy_file(path, name)
     try:
         with path.open("rb") as fh:
             version = np.lib.format.read_magic(fh)
@@ -354,15 +362,18 @@ def _check_npy_size(path: Path, name: str) -> None:
                 np.lib.format.read_array_header_2_0
             shape, _, dtype = read_header(fh)
             offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
-    except (ValueError, OSError, EOFError, SyntaxError):
-        return
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise InputError(f"{name} file is corrupt or truncated ({exc}): {path}") from exc
     if dtype.hasobject:
-        return
+        raise InputError(f"{name} file holds a pickled object array, expected numeric data: {path}")
+    from amips.core.resources import check_fits
+
     promised = math.prod(shape) * dtype.itemsize
     if size - offset < promised:
         raise InputError(f"{name} file is corrupt or truncated: its header promises {promised} bytes of data "
                          f"(shape {shape}, {dtype}), the file has {size - offset}: {path}")
     check_fits(promised, f"reading {name} file {path} (shape {shape}, {dtype})")
+    return shape, dtype
 
 
 def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
@@ -374,20 +385,26 @@ def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) ->
     Raises:
         InputError: naming ``name`` and the problem.
     """
-    if array.dtype.kind not in "fiu":
-        raise InputError(f"{name} must be a numeric float array, got dtype {array.dtype}")
-    if array.ndim != 2:
-        raise InputError(f"{name} must be 2-D [n, d], got shape {tuple(array.shape)}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise InputError(f"{name} is empty (shape {tuple(array.shape)})")
-    if dim is not None and array.shape[1] != dim:
-        raise InputError(f"{name} has dimension {array.shape[1]} but the keys have dimension {dim}")
+    check_embedding_shape(tuple(array.shape), array.dtype, name, dim)
     out = np.asarray(array, dtype=np.float32)
     bad = ~np.isfinite(out)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise InputError(f"{name} contains NaN or Inf ({int(bad.sum())} values, first in row {row})")
     return out
+
+
+def check_embedding_shape(shape: tuple[int, ...], dtype: np.dtype, name: str, dim: int | None = None) -> None:
+    """The checks of :func:`validate_embeddings` that need only the shape and dtype (those of a ``.npy`` header):
+    a non-empty 2-D [n, d] numeric array, of dimension ``dim`` when given."""
+    if dtype.kind not in "fiu":
+        raise InputError(f"{name} must be a numeric float array, got dtype {dtype}")
+    if len(shape) != 2:
+        raise InputError(f"{name} must be 2-D [n, d], got shape {shape}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise InputError(f"{name} is empty (shape {shape})")
+    if dim is not None and shape[1] != dim:
+        raise InputError(f"{name} has dimension {shape[1]} but the keys have dimension {dim}")
 
 
 def load_embeddings(path: str | os.PathLike, name: str, dim: int | None = None, mmap: bool = False) -> np.ndarray:

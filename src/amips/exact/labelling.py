@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from amips.core.progress import ProgressLog
 from amips.core.resources import check_fits
 from amips.data.augment import augment_queries
 from amips.exact.clustering import Clustering, kmeans
 from amips.exact.labels import exact_topk, per_cluster_top1
+
+log = logging.getLogger("amips.exact.labelling")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,10 @@ class Labels:
 
 
 def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], device: str = "cpu") -> Labels:
-    """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels)."""
+    """Noise-augment ``queries`` and find the exact (per-cluster) top-1 key of every row (``cfg`` as in make_labels).
+
+    A search that takes more than a few seconds logs its progress (``labels: 12288/30000 rows (41%), 410 rows/s,
+    ETA 20s``, :class:`amips.core.progress.ProgressLog`)."""
     seed = int(cfg.get("seed", 0))
     rows = queries.shape[0] * (1 + int(cfg.get("noise_copies", 0)))
     check_fits(12 * rows * queries.shape[1], f"labelling {rows} query rows (with noise copies) of dimension "
@@ -39,7 +46,11 @@ def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], de
     chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}
     t0 = time.perf_counter()
     if num_clusters == 1:
-        targets = exact_topk(augmented, keys, 1, device=device, **chunks)[1]
+        with ProgressLog(augmented.shape[0], "labels", "rows", logger=log) as progress:
+            targets = exact_topk(augmented, keys, 1, device=device, progress=progress.update, **chunks)[1]
     else:
-        targets = per_cluster_top1(augmented, keys, clustering.assignments, num_clusters, device=device, **chunks)
+        with ProgressLog(augmented.shape[0] * num_clusters, f"labels ({num_clusters} clusters)", "row-cluster pairs",
+                         logger=log) as progress:
+            targets = per_cluster_top1(augmented, keys, clustering.assignments, num_clusters, device=device,
+                                       progress=progress.update, **chunks)
     return Labels(augmented, source, targets, clustering, time.perf_counter() - t0)

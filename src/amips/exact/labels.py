@@ -19,6 +19,8 @@ from amips.exact.candidates import CandidatePool, add_block_numpy, add_block_tor
 from amips.exact.order import candidate_margins, float32_floor, max_row_norm
 from amips.data.io import InputError
 
+Progress = Callable[[int], None]  # told the number of query rows done after each chunk
+
 # Width of the numpy engine's GEMM tiles (keys per tile): measured best of 256–65536 on Zen 4 (bench_labels).
 NUMPY_TILE_COLUMNS = 4096
 # Neighbours faiss returns beyond k per key slice: a query with more candidates than that is recomputed by numpy.
@@ -41,7 +43,7 @@ def _chunks(total: int, size: int) -> Iterator[slice]:
 
 def _exact_topk_numpy(
     queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int,
-    tile_columns: int = NUMPY_TILE_COLUMNS,
+    tile_columns: int = NUMPY_TILE_COLUMNS, progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """numpy BLAS engine: GEMM tiles of ≤ query_chunk × min(key_chunk, tile_columns) float32 scores, each reduced to
     its candidates while hot (:func:`amips.exact.candidates.add_block_numpy`), then the candidates re-scored exactly.
@@ -68,11 +70,13 @@ def _exact_topk_numpy(
                 np.matmul(q, tile.T, out=block)
                 add_block_numpy(pool, block, ks.start + ts.start)
         out_s[qs], out_i[qs] = pool.result()
+        if progress is not None:
+            progress(qs.stop - qs.start)
     return out_s, out_i
 
 
 def _exact_topk_faiss(
-    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int
+    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """faiss engine: ``faiss.knn`` (the kernel of IndexFlatIP.search) for the float32 candidates, re-scored exactly.
 
@@ -112,6 +116,8 @@ def _exact_topk_faiss(
             rows = np.flatnonzero(overflow)
             best_s[rows], best_i[rows] = _exact_topk_numpy(chunk[rows], keys, k, query_chunk, key_chunk)
         out_s[qs], out_i[qs] = best_s, best_i
+        if progress is not None:
+            progress(qs.stop - qs.start)
     return out_s, out_i
 
 
@@ -131,6 +137,7 @@ def exact_topk(
     key_chunk: int = 65536,
     device: str | None = "cpu",
     backend: str = "auto",
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k MIPS: (scores [n, k] float64, indices [n, k] int64) in the exact order of amips.exact.order.
 
@@ -146,6 +153,8 @@ def exact_topk(
         backend: 'numpy' (BLAS tiles) or 'faiss' (faiss.knn), CPU only; 'torch' (any device; the CUDA path);
             'auto': torch on CUDA, and on the CPU the engine measured fastest on this machine
             (:func:`amips.exact.label_backend.cpu_engine`, cached per machine; AMIPS_LABEL_BACKEND forces one).
+        progress: called with the number of query rows done after each chunk of ``query_chunk`` queries (e.g.
+            :meth:`amips.core.progress.ProgressLog.update`).
     """
     if queries.ndim != 2 or keys.ndim != 2:
         raise InputError(f"queries and keys must be 2-D, got shapes {queries.shape} and {keys.shape}")
@@ -162,12 +171,12 @@ def exact_topk(
     if backend in CPU_ENGINES and device != "cpu":
         raise InputError(f"the {backend} label backend runs on the CPU only")
     if backend == "torch" or device.startswith("cuda"):
-        return _exact_topk_torch(queries, keys, k, query_chunk, key_chunk, device)
+        return _exact_topk_torch(queries, keys, k, query_chunk, key_chunk, device, progress)
     if backend == "auto":
         from amips.exact.label_backend import cpu_engine
 
         backend = cpu_engine(CPU_ENGINES, keys.shape[1], k, flop=2.0 * queries.shape[0] * m * keys.shape[1])
-    return CPU_ENGINES[backend](queries, keys, k, query_chunk, key_chunk)
+    return CPU_ENGINES[backend](queries, keys, k, query_chunk, key_chunk, progress=progress)
 
 
 @contextlib.contextmanager
@@ -184,7 +193,8 @@ def _full_float32_matmuls() -> Iterator[None]:
 
 
 def _exact_topk_torch(
-    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int, device: str
+    queries: np.ndarray, keys: np.ndarray, k: int, query_chunk: int, key_chunk: int, device: str,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """torch path (the CUDA one): key chunks moved to ``device`` once; each float32 block reduced to its candidates
     on the device (:func:`amips.exact.candidates.add_block_torch`), which are re-scored exactly on the CPU."""
@@ -202,6 +212,8 @@ def _exact_topk_torch(
             for ks, kb in key_blocks:
                 add_block_torch(pool, q @ kb.T, ks.start)
             out_s[qs], out_i[qs] = pool.result()
+            if progress is not None:
+                progress(qs.stop - qs.start)
     return out_s, out_i
 
 
@@ -214,12 +226,13 @@ def per_cluster_top1(
     key_chunk: int = 65536,
     device: str | None = "cpu",
     backend: str = "auto",
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Global index of the best key *within each cluster*: [n, C] int64 (router targets).
 
     Runs exact top-1 on each cluster's keys in turn (total work = one pass over all keys); ties: lowest index.
     With backend 'auto' on the CPU the engine is chosen once, for the whole pass (see :func:`exact_topk`).
-    An empty cluster is an error.
+    An empty cluster is an error. ``progress`` is called with the rows done in each cluster's pass (n × C in all).
     """
     if backend == "auto" and resolve_device(device) == "cpu" and keys.ndim == 2:
         from amips.exact.label_backend import cpu_engine
@@ -230,6 +243,6 @@ def per_cluster_top1(
         members = np.flatnonzero(assignments == c)
         if members.size == 0:
             raise InputError(f"cluster {c} has no keys; use fewer clusters")
-        _, local = exact_topk(queries, keys[members], 1, query_chunk, key_chunk, device, backend)
+        _, local = exact_topk(queries, keys[members], 1, query_chunk, key_chunk, device, backend, progress)
         out[:, c] = members[local[:, 0]]
     return out

