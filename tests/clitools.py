@@ -17,7 +17,9 @@ AMIPS = Path(sys.executable).with_name("amips")
 
 # A model and schedule small enough for a fraction of a second of training on one core.
 TINY_MODEL = ("--model", "keynet", "--depth", "2", "--wx-inject", "2", "--width", "16")
-TINY_FIT = (*TINY_MODEL, "--steps", "30", "--batch-size", "32", "--noise-copies", "1", "--threads", "1", "--quiet")
+# fit without its recommended preset (no retrieval term, no IVF index, no baselines): the plain defaults
+TINY_FIT = (*TINY_MODEL, "--preset", "none", "--no-baselines", "--steps", "30", "--batch-size", "32", "--noise-copies",
+            "1", "--threads", "1", "--quiet")
 
 
 @dataclass

@@ -76,7 +76,7 @@ def shared(tmp_path_factory):
     keys, queries = np.load(data / "keys.npy"), np.load(data / "queries.npy")
     targets = exact_topk(queries, keys, 1)[1]
     checkpoint = root / "other.ckpt"
-    train_model(build_model(ModelSpec(kind="keynet", depth=2, width=8), 8, 200),
+    train_model(build_model(ModelSpec(kind="keynet", depth=2, width=8, homogenization="none"), 8, 200),
                 TrainData(torch.from_numpy(queries), torch.from_numpy(targets), torch.from_numpy(keys)),
                 TrainSpec(steps=20, batch_size=16, lr_peak=1e-3, select="last"), checkpoint_path=checkpoint,
                 stop_after=10)

@@ -290,3 +290,21 @@ def test_all_target_scores_are_the_gathered_inner_products(rng):
     expected = torch.einsum("ncd,nd->nc", keys[idx], queries)
     torch.testing.assert_close(all_target_scores(queries, keys, idx, chunk=7), expected)
     torch.testing.assert_close(targets_for(queries, keys, idx)[0], expected)
+
+
+def test_best_val_coverage_selects_on_the_list_coverage_and_needs_a_retrieval_term():
+    from amips.training.selection import make_selector
+    from amips.training.train import TrainSpec
+
+    with pytest.raises(ValueError, match="best_val_coverage needs a retrieval term"):
+        TrainSpec(steps=10, batch_size=4, lr_peak=0.01, select="best_val_coverage")
+    TrainSpec(steps=10, batch_size=4, lr_peak=0.01, select="best_val_coverage", retrieval={"name": "list_ce"})
+    selector = make_selector("best_val_coverage")
+    module = torch.nn.Linear(2, 1)
+    for step, (match, coverage) in enumerate([(0.9, 0.40), (0.5, 0.55), (0.4, 0.50)], start=1):
+        with torch.no_grad():
+            module.weight.fill_(step)
+        selector.observe(step, {"val_match_rate": match, "val_list_coverage": coverage}, module)
+    chosen = selector.apply(module, 3)
+    assert chosen == {"select": "best_val_coverage", "selected_step": 2, "selected_val_list_coverage": 0.55}
+    assert float(module.weight[0, 0]) == 2.0

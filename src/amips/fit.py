@@ -137,6 +137,8 @@ def fit_embeddings(
                                device, threads, eval_fn=eval_fn, progress=progress, extra=extra,
                                fingerprint_extra={"labels": label_cfg}, partition=partition,
                                on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
+        if "IVF index output" in outputs:  # written with the model, so that a failed fit leaves neither
+            save_ivf(ivf, outputs["IVF index output"])
         ckpt.unlink(missing_ok=True)
         if with_baselines:
             held_out = val_q.shape[0] > 0
@@ -151,15 +153,16 @@ def fit_embeddings(
 
 def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
            new_index_path: Path | None) -> tuple[IvfIndex | None, str]:
-    """The IVF index a retrieval term trains on and where it came from: ``index_path``, else a new index saved at
-    ``new_index_path``; (None, "") without a retrieval term."""
+    """The IVF index a retrieval term trains on and where it came from: ``index_path``, else a new one (⌊√m⌋ lists,
+    seed 0, the same on every call) that the caller saves at ``new_index_path`` with the model; (None, "") without a
+    retrieval term."""
     if not uses_retrieval(train_spec.retrieval):
         return None, ""
     if index_path is not None:
         return load_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, seed=0)
-    save_ivf(ivf, new_index_path)
-    log.info("built an IVF index of %d lists for the retrieval term; saved to %s", ivf.nlist, new_index_path)
+    log.info("built an IVF index of %d lists for the retrieval term; saved to %s once the model is", ivf.nlist,
+             new_index_path)
     return ivf, f"the retrieval term's, saved as {new_index_path}"
 
 

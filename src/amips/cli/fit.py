@@ -55,7 +55,12 @@ def run(args: argparse.Namespace) -> None:
     from amips.models.sizing import budget_note
 
     model_spec, train_spec = build_model_spec(args), build_train_spec(args)
-    if is_noop(model_spec.homogenization, model_spec.kind, unit_norm_queries=True):
+    noop = is_noop(model_spec.homogenization, model_spec.kind, unit_norm_queries=True)
+    if noop and args.homogenization is None:  # a default never picks a wrapper that does nothing here
+        log.info("homogenization none: the default %s wrapper of a %s equals the raw network on fit's unit-norm "
+                 "queries", model_spec.homogenization, model_spec.kind)
+        model_spec = model_spec.replace(homogenization="none")
+    elif noop:
         log.warning("--homogenization %s does nothing for a %s here: fit L2-normalises the queries and the wrapper "
                     "equals the raw network at ||x|| = 1 (use --homogenization none; it trains the same function)",
                     model_spec.homogenization, model_spec.kind)

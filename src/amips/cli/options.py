@@ -184,8 +184,9 @@ def add_training(parser: argparse.ArgumentParser, checkpoint_every: int, default
     group.add_argument("--eval-every", type=int_arg(0, BIG), default=None,
                        help="evaluate on the validation split every N steps (default: 10 times per run; 0: at the end)")
     group.add_argument("--select", choices=SELECTIONS, default=None,
-                       help="keep the weights with the best validation match rate (default), or the last ones "
-                            "(official)")
+                       help="keep the weights with the best validation match rate (default), the best validation "
+                            "IVF list coverage at one probe (best_val_coverage: for a model used as the IVF probe; "
+                            "needs --retrieval), or the last ones (official)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar; --no-progress: no progress at all (default: a bar when stderr is a "
                             "terminal, else a log line with the ETA every 5 s)")

@@ -3,7 +3,10 @@
 * ``last`` — the EMA weights after the last step (the official code);
 * ``best_val`` — the EMA weights at the evaluation step with the highest validation match rate (ties keep the
   earlier step). Evaluations happen every ``eval_every`` steps and after the last step, on the validation split
-  carved from the training queries by source (never the test split).
+  carved from the training queries by source (never the test split);
+* ``best_val_coverage`` — the same with the validation list coverage at one probe (``val_list_coverage``: the
+  fraction of validation queries whose exact top-1 key lies in the IVF list ĝ(x) ranks first), the metric of a model
+  used as the IVF probe (a retrieval-trained run; needs the partition the term trains on).
 
 A selector observes ``(step, metrics, module)`` after each evaluation, can be saved in and restored from a
 checkpoint (so that a resumed run selects exactly what an uninterrupted one selects), and finally loads the
@@ -42,8 +45,9 @@ class BestValidation:
 
     needs_validation = True
 
-    def __init__(self, metric: str = "val_match_rate") -> None:
+    def __init__(self, metric: str = "val_match_rate", name: str = "best_val") -> None:
         self.metric = metric
+        self.name = name
         self.best_value = -math.inf
         self.best_step = -1
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -66,12 +70,18 @@ class BestValidation:
     def apply(self, module: torch.nn.Module, last_step: int) -> dict[str, Any]:
         """Load the best weights into ``module``; returns the selected step and its validation value."""
         if self.best_state is None:
-            raise ValueError(f"select: best_val found no {self.metric} to select on (was the model evaluated?)")
+            raise ValueError(f"select: {self.name} found no {self.metric} to select on (was the model evaluated"
+                             + ("? it needs the IVF partition of a retrieval term)" if "coverage" in self.metric
+                                else "?)"))
         module.load_state_dict(self.best_state)
-        return {"select": "best_val", "selected_step": self.best_step, f"selected_{self.metric}": self.best_value}
+        return {"select": self.name, "selected_step": self.best_step, f"selected_{self.metric}": self.best_value}
 
 
-SELECTORS: dict[str, Callable[[], LastWeights | BestValidation]] = {"last": LastWeights, "best_val": BestValidation}
+SELECTORS: dict[str, Callable[[], LastWeights | BestValidation]] = {
+    "last": LastWeights,
+    "best_val": BestValidation,
+    "best_val_coverage": lambda: BestValidation("val_list_coverage", "best_val_coverage"),
+}
 
 
 def make_selector(name: str) -> LastWeights | BestValidation:

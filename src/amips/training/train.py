@@ -95,6 +95,9 @@ class TrainSpec:
                 raise ValueError(message)
         make_selector(self.select)
         make_retrieval(self.retrieval)
+        if self.select == "best_val_coverage" and make_retrieval(self.retrieval) is None:
+            raise ValueError("select: best_val_coverage needs a retrieval term (training.retrieval, --retrieval): "
+                             "the coverage is measured on the IVF partition it trains on")
         make_routing(self.routing)
 
     @classmethod
