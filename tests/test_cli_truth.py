@@ -191,3 +191,21 @@ def test_baselines_refuse_a_router():
 
     with pytest.raises(ValueError, match="MIPS model"):
         model_baselines(Router(), np.zeros((4, 2)), np.zeros((2, 2)), np.zeros((2, 3), int), None, "", "")
+
+
+def test_predict_keys_in_python_has_the_shapes_of_amips_predict(fitted, data, tmp_path, capsys):
+    import amips
+
+    out = tmp_path / "p.npz"
+    res = run(capsys, "predict", "--model", data / "m.pt", "--queries", data / "held_queries.npy", "--out", out)
+    assert res.code == 0, res.err
+    written = np.load(out)
+    model = amips.load_model(data / "m.pt")
+    keys, scores = amips.predict_keys(model, np.load(data / "held_queries.npy"))
+    assert keys.shape == written["keys"].shape == (120, 16) and scores.shape == written["scores"].shape == (120,)
+    np.testing.assert_array_equal(keys, written["keys"])
+    from_file = amips.predict_keys(data / "m.pt", data / "held_queries.npy")[0]
+    np.testing.assert_array_equal(from_file, keys)
+    import torch
+
+    assert model.predict(torch.from_numpy(np.load(data / "held_queries.npy")[:3]))[1].shape == (3, 1, 16)

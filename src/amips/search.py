@@ -228,21 +228,30 @@ def save_results(path: str | Path, result: SearchResult) -> None:
         atomic_write_json(path, {"indices": result.indices.tolist(), "scores": scores})
 
 
-def predict_keys(model_path: str | Path, queries_path: str | Path, batch_size: int = 1024,
+def predict_keys(model: AmipsModel | str | Path, queries: np.ndarray | str | Path, batch_size: int = 1024,
                  device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """The model's predicted keys and scores for the (L2-normalised) queries of a ``.npy`` file [n, d].
+    """The model's predicted keys and scores for queries [n, d] (an array or a ``.npy`` file; L2-normalised first, as
+    in training): what ``amips predict`` writes, from Python.
 
-    Returns (keys [n, d], scores [n]) for a MIPS model, (keys [n, C, d], scores [n, C]) for a C-output router.
-    Raises ``InputError`` if the file does not fit the model or any prediction is not finite.
+    ``model`` is a model (e.g. from :func:`amips.load_model`) or a model file. Returns (keys [n, d], scores [n]) for
+    a MIPS model, (keys [n, C, d], scores [n, C]) for a C-output router — the torch method ``model.predict(x)`` keeps
+    the cluster axis for every model ([n, C, d], C = 1 for MIPS). Raises ``InputError`` if the queries do not fit
+    the model or any prediction is not finite.
     """
+    from amips.data.io import load_embeddings, validate_embeddings
     from amips.data.sets import unit_queries
-    from amips.data.io import load_embeddings
     from amips.models.factory import check_model_dim, load_payload, model_from_payload
 
-    model = model_from_payload(load_payload(model_path), str(model_path))
-    queries = load_embeddings(queries_path, "queries")
+    if isinstance(model, (str, Path)):
+        model_path = model
+        model = model_from_payload(load_payload(model_path), str(model_path))
+    else:
+        model_path = "the model"
+    where = str(queries) if isinstance(queries, (str, Path)) else "queries"
+    queries = (load_embeddings(queries, "queries") if isinstance(queries, (str, Path))
+               else validate_embeddings(queries, "queries"))
     check_model_dim(model, queries.shape[1], model_path)
-    scores, keys = predict(model, unit_queries(queries, queries_path), batch_size, device)
+    scores, keys = predict(model, unit_queries(queries, where), batch_size, device)
     broken = ~finite_rows(scores, keys)
     if broken.any():
         raise InputError(f"the model predicts non-finite keys or scores for {int(broken.sum())} of {len(keys)} "
