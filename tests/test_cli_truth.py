@@ -209,3 +209,16 @@ def test_predict_keys_in_python_has_the_shapes_of_amips_predict(fitted, data, tm
     import torch
 
     assert model.predict(torch.from_numpy(np.load(data / "held_queries.npy")[:3]))[1].shape == (3, 1, 16)
+
+
+def test_generate_writes_held_out_queries_from_the_same_generator(tmp_path, capsys):
+    from amips.data.manifest import verify_manifest
+
+    res = run(capsys, "generate", "--num-keys", 300, "--num-queries", 100, "--held-out", 40, "--dim", 8,
+              "--out", tmp_path / "d")
+    assert res.code == 0 and "100 queries + 40 held-out queries" in res.out
+    run(capsys, "generate", "--num-keys", 300, "--num-queries", 140, "--dim", 8, "--out", tmp_path / "all")
+    together = np.load(tmp_path / "all/queries.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "d/queries.npy"), together[:100])
+    np.testing.assert_array_equal(np.load(tmp_path / "d/held_out_queries.npy"), together[100:])
+    assert "held_out_queries.npy" in verify_manifest(tmp_path / "d", "dataset").files

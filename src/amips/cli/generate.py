@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-keys", type=int_arg(2, 10**12), default=5000, help="number of keys m")
     parser.add_argument("--num-queries", type=int_arg(2, 10**12), default=2000, help="number of queries n")
     parser.add_argument("--dim", type=int_arg(1, 10**6), default=64, help="dimension d")
+    parser.add_argument("--held-out", type=int_arg(0, 10**12), default=0,
+                        help="also write held_out_queries.npy: this many more queries from the same generator, never "
+                             "trained on (to measure generalisation with `amips evaluate --queries`)")
     parser.add_argument("--seed", type=seed_int, default=0, help="random seed")
     parser.add_argument("--out", required=True, help="output directory")
     add_overwrite(parser, "files in --out")
@@ -30,6 +33,7 @@ def run(args: argparse.Namespace) -> None:
 
     check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     spec = {"source": args.source, "num_keys": args.num_keys, "num_queries": args.num_queries, "dim": args.dim,
-            "seed": args.seed}
+            "seed": args.seed, **({"held_out": args.held_out} if args.held_out else {})}
     meta = make_dataset(spec, args.out)
-    print(f"wrote {meta['num_keys']} keys and {meta['num_queries']} queries (d = {meta['dim']}) to {args.out}")
+    held = f" + {meta['num_held_out_queries']} held-out queries" if args.held_out else ""
+    print(f"wrote {meta['num_keys']} keys and {meta['num_queries']} queries{held} (d = {meta['dim']}) to {args.out}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,13 @@ def _make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         rank = int(spec.get("options", {}).get("intrinsic_dim", 8)) if source == "structured" else 0
         check_fits(8 * (sizes[0] + sizes[1]) * sizes[2] * (3 + max(rank, 0)),
                    f"generating {sizes[0]} keys and {sizes[1]} queries of dimension {sizes[2]}")
-        ds = make(*sizes, seed=int(spec.get("seed", 0)), **spec.get("options", {}))
+        held_out = int(spec.get("held_out", 0))
+        ds = make(sizes[0], sizes[1] + held_out, sizes[2], seed=int(spec.get("seed", 0)), **spec.get("options", {}))
+        if held_out:
+            queries = ds.queries
+            ds = replace(ds, queries=queries[: sizes[1]])
+            return write_dataset(ds, out_dir, {"source": source, "spec": spec, "seconds": time.perf_counter() - t0},
+                                 held_out=queries[sizes[1]:])
     elif source == "npy":
         ds = load_key_query_files(spec["keys"], spec["queries"])
     else:
@@ -82,16 +89,23 @@ def synthetic_sizes(spec: dict[str, Any]) -> tuple[int, int, int]:
     return sizes[0], sizes[1], sizes[2]
 
 
-def write_dataset(ds: KeyQuerySet, out_dir: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+def write_dataset(ds: KeyQuerySet, out_dir: str | Path, meta: dict[str, Any],
+                  held_out: np.ndarray | None = None) -> dict[str, Any]:
     """Write keys, queries and ``meta`` (plus sizes) as dataset folder ``out_dir``, its manifest last; returns the
-    meta."""
+    meta. ``held_out`` queries [h, d] (more draws of the same generator, for a user's held-out evaluation) are
+    written as ``held_out_queries.npy``."""
     out = Path(out_dir)
     remove_manifest(out)
     atomic_save_npy(out / "keys.npy", ds.keys)
     atomic_save_npy(out / "queries.npy", ds.queries)
+    files = ["keys.npy", "queries.npy", "meta.json"]
     meta = {**meta, "num_keys": int(ds.keys.shape[0]), "num_queries": int(ds.queries.shape[0]), "dim": ds.dim}
+    if held_out is not None:
+        atomic_save_npy(out / "held_out_queries.npy", held_out)
+        files.append("held_out_queries.npy")
+        meta["num_held_out_queries"] = int(held_out.shape[0])
     atomic_write_json(out / "meta.json", meta)
-    write_manifest(out, "dataset", ("keys.npy", "queries.npy", "meta.json"), {}, meta)
+    write_manifest(out, "dataset", files, {}, meta)
     return meta
 
 
