@@ -1,14 +1,18 @@
 # Two entry points for a fresh machine (see README.md):
-#   make run    set up the environment and run the default pipeline (CPU, minutes)
+#   make run    set up the environment and run the default pipeline (CPU, minutes); outputs under results/ only
 #   make test   set up the environment and run the test suite
+# and `make publish` to copy a finished run into the tracked paper_figures/<name>/ (CONFIG=config/medium.yaml for
+# another config; `make run CONFIG=...` runs one).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.amips-installed
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
+CONFIG ?=
+CONFIG_ARGS := $(if $(CONFIG),--configfile $(CONFIG))
 
-.PHONY: setup lock run test report medium wordnet gpu-check clean
+.PHONY: setup lock run publish test report medium wordnet gpu-check clean
 
 # Exact versions of everything installed (see `make lock`); torch is the 2.13.0+cpu wheel, which pip finds on
 # local disk (find-links) or on PyTorch's CPU wheel index.
@@ -37,7 +41,11 @@ lock:
 	! grep -Eiq '^(nvidia-|triton|cuda)' $(LOCK) || (echo "$(LOCK) pulls CUDA packages" >&2; exit 1)
 
 run: setup
-	$(BIN)/snakemake $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
+
+# The run of $(CONFIG) (default config.yaml; made first if missing) → paper_figures/<name>/, with its provenance.
+publish: setup
+	$(BIN)/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS) publish
 
 # WordNet 3.0 (Debian wordnet-base) for config/medium.yaml; needs root and apt-get.
 wordnet:
@@ -47,7 +55,7 @@ medium: setup wordnet
 	$(BIN)/snakemake --configfile config/medium.yaml $(SNAKEMAKE_ARGS)
 
 report: setup
-	$(BIN)/snakemake --report report.html $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake $(CONFIG_ARGS) --report report.html $(SNAKEMAKE_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

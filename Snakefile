@@ -1,10 +1,12 @@
 # amips: amortized maximum inner product search with learned support functions.
-# Run `snakemake` (profile profiles/default is picked up automatically); see README.md.
+# Run `snakemake` (profile profiles/default is picked up automatically); see README.md. A run writes only under
+# results/ (figures: results/figures/<name>/); `snakemake publish` copies a finished run to paper_figures/<name>/.
 import sys
 
 from snakemake.utils import min_version, validate
 
 from amips.pipeline.config_limits import check_loaded
+from amips.pipeline.run_names import record_run
 
 min_version("9.0")
 
@@ -35,11 +37,14 @@ include: "workflow/rules/curves.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/homogenization.smk"
 include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/publish.smk"
 
 
 onstart:
     for figure, reason in get_skipped_figures().items():
         print(f"amips: figure {figure} is skipped: {reason}", file=sys.stderr)
+    # claim the run name for this config's datasets (checked when the workflow loads) and note the start time
+    record_run(config, workflow.configfiles)
 
 
 rule all:

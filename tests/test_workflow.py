@@ -81,12 +81,14 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     runs = runs[runs["kind"] != "control"]
     assert set(runs["seed"]) == set(sweep["seeds"]) and runs["num_parameters"].gt(0).all()
     assert "±" in (tmp_path / "results/tables/tiny/summary.md").read_text()
-    provenance = yaml.safe_load((tmp_path / "paper_figures" / config["name"] / "provenance.yaml").read_text())
+    provenance = yaml.safe_load((tmp_path / "results" / "figures" / config["name"] / "provenance.yaml").read_text())
     assert provenance["config"]["name"] == config["name"] and "commit" in provenance["git"]
+    assert provenance["run"]["seconds"] >= 0  # the invocation's run time, up to the last job
+    assert not (tmp_path / "paper_figures").exists()  # a run writes only under results/; publishing is separate
     assert set(provenance["figures"]) == {"match_rate.png", "compression.png", "ivf.png", "router.png",
                                           "learning_curves.png", "ivf_hybrid.png", "ivf_routers.png",
                                           "breakeven.png", "data_scaling.png"}
-    figures = tmp_path / "paper_figures" / config["name"]
+    figures = tmp_path / "results" / "figures" / config["name"]
     hybrid = pd.read_csv(figures / "ivf_hybrid.csv")
     assert {"hnsw faiss", "hybrid supportnet (none)", "split 0.5 supportnet (none)"} <= set(hybrid["method"])
     hybrid_rows = hybrid[hybrid["method"].str.startswith("hybrid ")]
@@ -114,7 +116,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert "Data scaling" in (figures / "data_scaling.md").read_text()
     retrieval = json.loads((tmp_path / "results/tiny/mips/keynet_retrieval/none/frac0.5/seed0/history.json").read_text())
     assert "val_list_coverage" in retrieval["history"][-1] and "retrieval" in retrieval["history"][0]
-    curves = pd.read_csv(tmp_path / "paper_figures" / config["name"] / "learning_curves.csv")
+    curves = pd.read_csv(tmp_path / "results" / "figures" / config["name"] / "learning_curves.csv")
     assert {"val_match_rate", "train_match_rate", "val_key_error_rn2", "selected"} <= set(curves.columns)
     per_run = curves.groupby(["task", "model", "homogenization", "parameters_fraction", "seed"])
     assert per_run.ngroups == len(runs) and (per_run["selected"].sum() == 1).all()  # best_val: one selected step
@@ -122,7 +124,7 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
     assert (best == 0).all()
     for figure in ("match_rate", "compression", "ivf", "router", "ivf_hybrid", "ivf_routers", "breakeven",
                    "data_scaling"):
-        path = tmp_path / "paper_figures" / config["name"] / f"{figure}.png"
+        path = tmp_path / "results" / "figures" / config["name"] / f"{figure}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
         assert len(pd.read_csv(path.with_suffix(".csv"))) > 0, figure  # the numbers behind every figure
     assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))
@@ -133,6 +135,20 @@ def test_tiny_config_runs_end_to_end_and_reports(tmp_path):
                        str(tmp_path / "report.html"), cwd=REPO)
     assert report.returncode == 0, report.stderr[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 10_000
+    # `snakemake publish`: the run into paper_figures/<name>/, stale files of that folder removed, README.md kept
+    published = tmp_path / "paper_figures" / config["name"]
+    published.mkdir(parents=True)
+    (published / "README.md").write_text("notes")
+    (published / "gone.png").write_text("a figure the run no longer makes")
+    done = snakemake("--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "1", "publish", cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (published / "README.md").read_text() == "notes" and not (published / "gone.png").exists()
+    assert (published / "ivf_hybrid.csv").read_bytes() == (figures / "ivf_hybrid.csv").read_bytes()
+    assert (published / "summary.md").read_bytes() == (tables / "summary.md").read_bytes()
+    assert (published / "ivf.csv").read_bytes() == (figures / "ivf.csv").read_bytes()  # the curves drawn
+    record = yaml.safe_load((published / "provenance.yaml").read_text())
+    assert record["run"] == provenance["run"] and record["git"] == provenance["git"]
+    assert set(record["published"]["files"]) == {p.name for p in published.iterdir() if p.is_file()} - {"README.md"}
 
 
 def _dry_run_with(tmp_path: Path, mutate) -> subprocess.CompletedProcess:

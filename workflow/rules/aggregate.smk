@@ -30,11 +30,11 @@ rule plot_match_rate:
         summary="results/tables/{name}/summary.csv",
     output:
         figure=report(
-            "paper_figures/{name}/match_rate.png",
+            "results/figures/{name}/match_rate.png",
             caption="../report/match_rate.rst",
             category="Figures",
         ),
-        data="paper_figures/{name}/match_rate.csv",  # the numbers behind the figure (summary rows it draws)
+        data="results/figures/{name}/match_rate.csv",  # the numbers behind the figure (summary rows it draws)
     log:
         "logs/plot_match_rate/{name}.log",
     benchmark:
@@ -55,11 +55,11 @@ rule plot_compression:
         summary="results/tables/{name}/summary.csv",
     output:
         figure=report(
-            "paper_figures/{name}/compression.png",
+            "results/figures/{name}/compression.png",
             caption="../report/compression.rst",
             category="Figures",
         ),
-        data="paper_figures/{name}/compression.csv",  # the numbers behind the figure (summary rows it draws)
+        data="results/figures/{name}/compression.csv",  # the numbers behind the figure (summary rows it draws)
     log:
         "logs/plot_compression/{name}.log",
     benchmark:
@@ -102,8 +102,8 @@ rule plot_ivf:
     input:
         curves="results/tables/{name}/ivf.csv",
     output:
-        figure=report("paper_figures/{name}/ivf.png", caption="../report/ivf.rst", category="Figures"),
-        data="paper_figures/{name}/ivf.csv",  # the curves behind the figure
+        figure=report("results/figures/{name}/ivf.png", caption="../report/ivf.rst", category="Figures"),
+        data="results/figures/{name}/ivf.csv",  # the curves behind the figure
     log:
         "logs/plot_ivf/{name}.log",
     benchmark:
@@ -145,8 +145,8 @@ rule plot_router:
     input:
         curves="results/tables/{name}/router.csv",
     output:
-        figure=report("paper_figures/{name}/router.png", caption="../report/router.rst", category="Figures"),
-        data="paper_figures/{name}/router.csv",  # the curves behind the figure
+        figure=report("results/figures/{name}/router.png", caption="../report/router.rst", category="Figures"),
+        data="results/figures/{name}/router.csv",  # the curves behind the figure
     log:
         "logs/plot_router/{name}.log",
     benchmark:
@@ -165,8 +165,9 @@ rule plot_router:
 rule record_provenance:
     input:
         figures=get_figure_files,
+        outputs=get_provenance_inputs,  # the run's other outputs: provenance is the last job (its run time)
     output:
-        "paper_figures/{name}/provenance.yaml",
+        "results/figures/{name}/provenance.yaml",
     log:
         "logs/record_provenance/{name}.log",
     conda:

@@ -30,7 +30,7 @@ rule plot_convex_diagnostics:
     input:
         csv="results/tables/{name}/convex_diagnostics.csv",
     output:
-        figure=report("paper_figures/{name}/convex_diagnostics.png", caption="../report/convex_diagnostics.rst",
+        figure=report("results/figures/{name}/convex_diagnostics.png", caption="../report/convex_diagnostics.rst",
                       category="Figures"),
     log:
         "logs/plot_convex_diagnostics/{name}.log",

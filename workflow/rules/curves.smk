@@ -2,9 +2,9 @@ rule learning_curves:
     input:
         histories=get_curve_histories,
     output:
-        table="paper_figures/{name}/learning_curves.csv",
+        table="results/figures/{name}/learning_curves.csv",
         figure=report(
-            "paper_figures/{name}/learning_curves.png",
+            "results/figures/{name}/learning_curves.png",
             caption="../report/learning_curves.rst",
             category="Figures",
         ),

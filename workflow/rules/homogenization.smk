@@ -30,9 +30,9 @@ rule plot_homogenization:
         summary="results/tables/{name}/summary.csv",
         coverage=expand("results/{dataset}/coverage.json", dataset=DATASETS),
     output:
-        figure=report("paper_figures/{name}/homogenization.png", caption="../report/homogenization.rst",
+        figure=report("results/figures/{name}/homogenization.png", caption="../report/homogenization.rst",
                       category="Figures"),
-        table="paper_figures/{name}/homogenization.csv",
+        table="results/figures/{name}/homogenization.csv",
     log:
         "logs/plot_homogenization/{name}.log",
     benchmark:

@@ -119,8 +119,8 @@ rule aggregate_ivf_experiment:
         baselines=expand("results/{dataset}/ivf/baselines.csv", dataset=DATASETS),
         curves=get_ivf_experiment_files,
     output:
-        curves="paper_figures/{name}/ivf_{experiment}.csv",
-        markdown="paper_figures/{name}/ivf_{experiment}.md",
+        curves="results/figures/{name}/ivf_{experiment}.csv",
+        markdown="results/figures/{name}/ivf_{experiment}.md",
     wildcard_constraints:
         experiment="|".join(IVF_EXPERIMENTS),
     log:
@@ -140,9 +140,9 @@ rule aggregate_ivf_experiment:
 
 rule plot_ivf_experiment:
     input:
-        curves="paper_figures/{name}/ivf_{experiment}.csv",
+        curves="results/figures/{name}/ivf_{experiment}.csv",
     output:
-        figure="paper_figures/{name}/ivf_{experiment}.png",
+        figure="results/figures/{name}/ivf_{experiment}.png",
     wildcard_constraints:
         experiment="|".join(IVF_EXPERIMENTS),
     log:
@@ -164,9 +164,9 @@ rule breakeven:
     input:
         curves=get_ivf_experiment_tables,
     output:
-        csv="paper_figures/{name}/breakeven.csv",
-        markdown="paper_figures/{name}/breakeven.md",
-        figure="paper_figures/{name}/breakeven.png",
+        csv="results/figures/{name}/breakeven.csv",
+        markdown="results/figures/{name}/breakeven.md",
+        figure="results/figures/{name}/breakeven.png",
     log:
         "logs/breakeven/{name}.log",
     benchmark:

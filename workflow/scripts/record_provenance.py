@@ -4,6 +4,8 @@ from amips.core.logs import redirect_to_log
 redirect_to_log(snakemake.log[0])
 
 from amips.pipeline.provenance import write_provenance  # noqa: E402
+from amips.pipeline.run_names import run_time  # noqa: E402
 
-write_provenance(snakemake.output[0], dict(snakemake.params.config), list(snakemake.input.figures),
-                 snakemake.params.repo, skipped=dict(snakemake.params.skipped))
+config = dict(snakemake.params.config)
+write_provenance(snakemake.output[0], config, list(snakemake.input.figures), snakemake.params.repo,
+                 skipped=dict(snakemake.params.skipped), run=run_time(config.get("name", "quick")))

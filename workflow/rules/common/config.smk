@@ -5,7 +5,9 @@ import sys
 
 from amips.training.sweeps import plan_runs, sweep_blocks
 
+from amips.data.io import InputError
 from amips.pipeline.config import check_semantics
+from amips.pipeline.run_names import check_run_name
 
 EXPERIMENTS = config.get("experiments", {})
 # task → its sweep blocks ('mips': plain MIPS; 'router': multi-output models on k-means clusters).
@@ -17,6 +19,12 @@ DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
 # Fail before any job runs, naming the entry, on what the schema cannot see (undefined sweep names, bad training
 # overrides, counts above the key count, ...): the same checks as `amips check-config`.
 check_semantics(config)
+# A run name holds the results of one set of datasets (amips.pipeline.run_names): a config on other datasets under a
+# name already used stops here, in one line, before it could overwrite that run's tables and figures.
+try:
+    check_run_name(config)
+except InputError as _exc:
+    sys.exit(f"amips: error: {_exc}")
 
 
 # task → (runs, skips): runs whose wrapper does not apply to the model, or is a no-op duplicating a `none` run

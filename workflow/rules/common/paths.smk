@@ -7,8 +7,11 @@ from amips.training.retrieval import uses_retrieval
 RUN_DIR = "results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}"
 LABELS_DIR = "results/{dataset}/labels/{task}"
 NAME = config.get("name", "quick")
-FIGURES_DIR = f"paper_figures/{NAME}"
+# A run writes only under results/ (git-ignored): its figures, their CSVs and provenance.yaml to FIGURES_DIR, its
+# tables to TABLES_DIR. `snakemake publish` (rule publish) copies a finished run into the tracked PUBLISHED_DIR.
+FIGURES_DIR = f"results/figures/{NAME}"
 TABLES_DIR = f"results/tables/{NAME}"
+PUBLISHED_DIR = f"paper_figures/{NAME}"
 
 
 wildcard_constraints:
@@ -116,6 +119,22 @@ def get_final_outputs():
         outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
     outputs += [f for f in get_scaling_outputs() if not f.endswith(".png")]
     return outputs + [f for f in get_ivf_experiment_outputs() if not f.endswith(".png")]
+
+
+def get_provenance_inputs(wildcards=None):
+    """Every final output but provenance.yaml itself: it is recorded last, so its run time covers the whole run."""
+    return [f for f in get_final_outputs() if f != f"{FIGURES_DIR}/provenance.yaml"]
+
+
+def get_published_files(wildcards=None):
+    """What `snakemake publish` copies to PUBLISHED_DIR: the run's files of FIGURES_DIR, then its tables (runs.csv and
+    the final ones of TABLES_DIR) whose names FIGURES_DIR does not use (its ivf.csv and router.csv are the curves
+    drawn, kept over the tables of the same name)."""
+    outputs = get_final_outputs()
+    figures = [f for f in outputs if f.startswith(f"{FIGURES_DIR}/")]
+    taken = {f.rsplit("/", 1)[1] for f in figures}
+    tables = [f for f in outputs + [f"{TABLES_DIR}/runs.csv"] if f.startswith(f"{TABLES_DIR}/")]
+    return figures + [f for f in dict.fromkeys(tables) if f.rsplit("/", 1)[1] not in taken]
 
 
 def get_dataset_inputs(wildcards):

@@ -1,0 +1,121 @@
+"""Run names (amips.pipeline.run_names) and publishing a run (amips.pipeline.provenance.publish_run): a config on
+other datasets cannot reuse a run's name, and a plain run never writes the tracked paper_figures/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from amips.data.io import InputError
+from amips.pipeline.provenance import publish_run
+from amips.pipeline.run_names import check_run_name, read_record, record_run, run_datasets, run_time
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "config" / "config.yaml"
+MESSAGE = ("run name 'quick' already holds the results of another configuration (datasets: structured); set "
+           "`name:` in your config (e.g. name: mine) or delete results/figures/quick")
+
+
+def _quick() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def _own_data(config: dict) -> dict:
+    """The README's own-data template merged on config.yaml, with the name of config.yaml left in."""
+    config["datasets"]["mine"] = {"source": "npy", "keys": "my_data/keys.npy", "queries": "my_data/queries.npy"}
+    config["sweep"]["datasets"] = ["mine"]
+    return config
+
+
+def test_a_config_on_other_datasets_under_a_used_name_is_refused(tmp_path):
+    record_run(_quick(), ["config.yaml"], root=tmp_path)
+    assert read_record("quick", tmp_path)["datasets"] == ["structured"]
+    with pytest.raises(InputError) as caught:
+        check_run_name(_own_data(_quick()), root=tmp_path)
+    assert str(caught.value) == MESSAGE
+
+
+def test_other_seeds_steps_or_models_on_the_same_datasets_are_the_same_run(tmp_path):
+    record_run(_quick(), root=tmp_path)
+    config = _quick()
+    config["sweep"]["seeds"] = [7]
+    config["training"]["steps"] = 10
+    config["sweep"]["models"] = config["sweep"]["models"][:1]
+    check_run_name(config, root=tmp_path)
+    own = _own_data(_quick())
+    own["name"] = "mine"
+    check_run_name(own, root=tmp_path)  # its own name: no record yet
+    check_run_name(_own_data(_quick()), root=tmp_path / "elsewhere")  # another working directory
+
+
+def test_run_datasets_cover_every_block_and_experiment():
+    config = _quick()
+    config["extra_sweeps"] = [{**config["sweep"], "datasets": ["b"]}]
+    config["experiments"]["router"] = {"enabled": True, "datasets": ["a"]}
+    config["experiments"]["data_scaling"] = {"enabled": True, "datasets": ["c"]}
+    assert run_datasets(config) == ["a", "b", "c", "structured"]
+
+
+def test_run_time_is_read_from_the_record(tmp_path):
+    assert run_time("quick", tmp_path) is None
+    record_run(_quick(), root=tmp_path)
+    started = dt.datetime.fromisoformat(read_record("quick", tmp_path)["started"])
+    timed = run_time("quick", tmp_path, now=started + dt.timedelta(seconds=354))
+    assert timed == {"started": started.isoformat(timespec="seconds"), "seconds": 354}
+
+
+def test_publish_copies_the_run_and_removes_only_what_it_no_longer_makes(tmp_path):
+    run = tmp_path / "results" / "figures" / "quick"
+    run.mkdir(parents=True)
+    (run / "match_rate.png").write_bytes(b"png")
+    (run / "match_rate.csv").write_text("a\n1\n")
+    (run / "provenance.yaml").write_text(yaml.safe_dump({"date": "d", "run": {"seconds": 354}}))
+    tables = tmp_path / "results" / "tables" / "quick"
+    tables.mkdir(parents=True)
+    (tables / "summary.md").write_text("| t |\n")
+    dest = tmp_path / "paper_figures" / "quick"
+    dest.mkdir(parents=True)
+    for name in ("README.md", "compression.png", "match_rate.png"):
+        (dest / name).write_text("old")
+    (dest / "notes").mkdir()
+    files = [run / "provenance.yaml", run / "match_rate.png", run / "match_rate.csv", tables / "summary.md"]
+    done = publish_run(files, dest)
+    assert done == {"copied": ["match_rate.csv", "match_rate.png", "summary.md", "provenance.yaml"],
+                    "removed": ["compression.png"]}
+    assert (dest / "match_rate.png").read_bytes() == b"png" and (dest / "summary.md").read_text() == "| t |\n"
+    assert (dest / "README.md").read_text() == "old" and (dest / "notes").is_dir()
+    assert not (dest / "compression.png").exists()
+    provenance = yaml.safe_load((dest / "provenance.yaml").read_text())
+    assert provenance["run"] == {"seconds": 354} and provenance["published"]["files"] == sorted(
+        ["match_rate.csv", "match_rate.png", "summary.md", "provenance.yaml"])
+    with pytest.raises(InputError, match="cannot publish both"):
+        publish_run([run / "match_rate.csv", tables / "match_rate.csv"], dest)
+
+
+def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    return subprocess.run([snakemake, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                           "--configfile", str(path), "-n", "--cores", "1"], cwd=REPO, text=True,
+                          capture_output=True, timeout=300)
+
+
+def test_the_workflow_stops_before_any_job_with_one_line(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    record = {**config, "sweep": {**config["sweep"], "datasets": ["structured"]}, "extra_sweeps": [],
+              "experiments": {}}
+    record_run(record, root=tmp_path)
+    out = _dry_run(tmp_path, config)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.startswith("amips: error:")]
+    assert lines == ["amips: error: run name 'tiny' already holds the results of another configuration (datasets: "
+                     "structured); set `name:` in your config (e.g. name: tiny-2) or delete results/figures/tiny"]
+    assert "rule " not in out.stdout
+    config["name"] = "tiny-2"
+    assert _dry_run(tmp_path, config).returncode == 0
