@@ -222,3 +222,13 @@ def test_generate_writes_held_out_queries_from_the_same_generator(tmp_path, caps
     np.testing.assert_array_equal(np.load(tmp_path / "d/queries.npy"), together[:100])
     np.testing.assert_array_equal(np.load(tmp_path / "d/held_out_queries.npy"), together[100:])
     assert "held_out_queries.npy" in verify_manifest(tmp_path / "d", "dataset").files
+
+
+def test_fit_selects_on_the_list_coverage(data, tmp_path, capsys):
+    res = run(capsys, "fit", "--keys", data / "d/keys.npy", "--queries", data / "d/queries.npy", "--out",
+              tmp_path / "c.pt", "--select", "best_val_coverage", "--no-baselines", *SMALL_FIT)
+    assert res.code == 0, res.err
+    assert "list coverage on validation" in res.out
+    refused = run(capsys, "fit", "--keys", data / "d/keys.npy", "--queries", data / "d/queries.npy", "--out",
+                  tmp_path / "n.pt", "--select", "best_val_coverage", "--retrieval", "none", *SMALL_FIT)
+    assert refused.code == 2 and "best_val_coverage needs a retrieval term" in refused.err

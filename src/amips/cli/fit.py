@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 
 from amips.cli.options import (add_model, add_noise, add_overwrite, add_retrieval, add_runtime, add_training,
                                build_model_spec, build_train_spec, chosen_device, float_arg, label_option,
-                               retrieval_term, show_progress, training_option_names)
+                               show_progress, training_option_names)
 
 log = logging.getLogger("amips.fit")
 
@@ -64,9 +63,6 @@ def run(args: argparse.Namespace) -> None:
         log.warning("--homogenization %s does nothing for a %s here: fit L2-normalises the queries and the wrapper "
                     "equals the raw network at ||x|| = 1 (use --homogenization none; it trains the same function)",
                     model_spec.homogenization, model_spec.kind)
-    retrieval = retrieval_term(args)
-    if retrieval is not None:
-        train_spec = dataclasses.replace(train_spec, retrieval=retrieval)
     log.info("recipe: %s", describe_recipe(args, model_spec, train_spec))
     with training_option_names():
         info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
@@ -78,8 +74,9 @@ def run(args: argparse.Namespace) -> None:
                               ivf_index_path=args.ivf_index, overwrite=args.overwrite,
                               cap_batch=args.batch_size is None, with_baselines=args.baselines)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
-    selected = (f", selected step {info['selected_step']} (validation match rate {info['selected_val_match_rate']:.4f})"
-                if "selected_val_match_rate" in info else "")
+    metric = next((name for name in info if name.startswith("selected_val_")), None)
+    selected = (f", selected step {info['selected_step']} ({metric[len('selected_val_'):].replace('_', ' ')} on "
+                f"validation {info[metric]:.4f})" if metric else "")
     print(f"saved {args.out} ({info['kind']}, {info['num_parameters']:,} parameters, "
           f"{info['train_seconds']:.1f} s{resumed}{selected})")
     note = budget_note(info["num_parameters"], info["parameter_budget"], info["budget_rule"])

@@ -333,7 +333,8 @@ def build_model_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def build_train_spec(args: argparse.Namespace) -> TrainSpec:
-    """The TrainSpec of the training options, the preset and the command-line defaults."""
+    """The TrainSpec of the training options, the preset and the command-line defaults (with the retrieval term of
+    :func:`retrieval_term` for a command that has its options)."""
     from amips.training.train import TrainSpec
 
     fields = {**CLI_TRAINING_DEFAULTS, **_resolved(args, TRAINING_OPTIONS, "training")}
@@ -342,7 +343,7 @@ def build_train_spec(args: argparse.Namespace) -> TrainSpec:
     eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)
     with training_option_names():
         return TrainSpec(**fields, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                         eval_every=eval_every)
+                         eval_every=eval_every, retrieval=retrieval_term(args) if hasattr(args, "retrieval") else None)
 
 
 # the TrainSpec field each training option sets, as the library's messages name it → the option a user typed
