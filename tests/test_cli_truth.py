@@ -232,3 +232,16 @@ def test_fit_selects_on_the_list_coverage(data, tmp_path, capsys):
     refused = run(capsys, "fit", "--keys", data / "d/keys.npy", "--queries", data / "d/queries.npy", "--out",
                   tmp_path / "n.pt", "--select", "best_val_coverage", "--retrieval", "none", *SMALL_FIT)
     assert refused.code == 2 and "best_val_coverage needs a retrieval term" in refused.err
+
+
+def test_verdict_compares_at_equal_flops():
+    from amips.evaluation.baselines import verdict
+
+    rows = [{"nprobe": 1, "recall@1 query": 0.90, "recall@1 probe ĝ, rank x": 0.95, "flops query": 100.0,
+             "flops ĝ": 150.0},
+            {"nprobe": 2, "recall@1 query": 0.97, "recall@1 probe ĝ, rank x": 0.99, "flops query": 150.0,
+             "flops ĝ": 200.0}]
+    line = verdict({"query_itself": {"match_rate": 1.0}, "ivf": {"rows": rows}}, 0.8)
+    assert "-0.2000 match rate" in line and "ahead at the same nprobe 1, 2" in line
+    # ĝ at nprobe 1 (150 FLOPs, 0.95) vs x at nprobe 2 (150 FLOPs, 0.97): behind; nprobe 2 (200) vs 0.97: ahead
+    assert "at equal FLOPs (x's best within ĝ's FLOPs, network included) ahead at nprobe 2 (-0.0200 at nprobe 1)" in line

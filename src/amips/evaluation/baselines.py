@@ -94,15 +94,24 @@ def format_baselines(record: dict[str, Any]) -> str:
 
 
 def verdict(record: dict[str, Any], model_match_rate: float) -> str:
-    """One line: where the model wins or loses against the baselines of ``record``."""
+    """One line: where the model wins or loses against the baselines of ``record`` — at the same nprobe, and at
+    equal FLOPs (each ĝ row against the best recall@1 of x within the same FLOPs among the rows measured)."""
     gap = model_match_rate - record["query_itself"]["match_rate"]
     parts = [f"exhaustive search with ĝ {gap:+.4f} match rate vs the query itself (which is exact)"]
     ivf = record.get("ivf")
     if ivf is not None:
-        gains = [(r["nprobe"], r["recall@1 probe ĝ, rank x"] - r["recall@1 query"]) for r in ivf["rows"]]
+        rows = ivf["rows"]
+        gains = [(r["nprobe"], r["recall@1 probe ĝ, rank x"] - r["recall@1 query"]) for r in rows]
         better = [p for p, g in gains if g > 0]
-        first = gains[0]
-        parts.append(f"IVF probing with ĝ {first[1]:+.4f} recall@1 at nprobe {first[0]}"
-                     + (f", ahead at nprobe {', '.join(map(str, better))}" if better else ", behind at every nprobe")
-                     + " (same lists; ĝ costs its network's FLOPs on top)")
+        parts.append(f"IVF probing with ĝ {gains[0][1]:+.4f} recall@1 at nprobe {gains[0][0]}"
+                     + (f", ahead at the same nprobe {', '.join(map(str, better))}" if better
+                        else ", behind at every nprobe"))
+        equal = []
+        for r in rows:
+            affordable = [x["recall@1 query"] for x in rows if x["flops query"] <= r["flops ĝ"]]
+            equal.append((r["nprobe"], r["recall@1 probe ĝ, rank x"] - max(affordable, default=0.0)))
+        ahead = [p for p, g in equal if g > 0]
+        parts.append("at equal FLOPs (x's best within ĝ's FLOPs, network included) "
+                     + (f"ahead at nprobe {', '.join(map(str, ahead))} ({equal[0][1]:+.4f} at nprobe {equal[0][0]})"
+                        if ahead else f"behind or level everywhere ({equal[0][1]:+.4f} at nprobe {equal[0][0]})"))
     return "verdict: " + "; ".join(parts)
