@@ -180,8 +180,10 @@ def _run_readme_command(command, cwd: Path, capsys) -> None:
 
 def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
     blocks = _readme_blocks()
-    assert [lang for lang, _ in blocks] == ["bash", "text", "python", "bash"]
-    shown = metrics_table(blocks[1][1])  # the metrics table the README shows
+    assert [lang for lang, _ in blocks] == ["bash", "text", "text", "python", "bash"]
+    shown = metrics_table(blocks[2][1])  # the metrics table the README shows for `evaluate`
+    shown_ivf = {int(line.split()[0]): [float(v) for v in line.split()[1:4]]
+                 for line in blocks[2][1].splitlines() if re.match(r"\s+\d+\s+[01]\.\d{4}\s", line)}
     monkeypatch.chdir(tmp_path)
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # the clone's default config, next to your data
     for lang, code in blocks:
@@ -194,8 +196,12 @@ def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
             _run_readme_command(command, tmp_path, capsys)
     metrics = json.loads((tmp_path / "my_metrics.json").read_text())
     assert metrics["match_rate"] == pytest.approx(float(shown["match_rate"]), abs=0.05)
-    assert metrics["key_error_rn2"] < 1.0  # the model beats the identity map
-    assert np.load(tmp_path / "results_ivf.npz")["indices"].shape == (1000, 10)
+    assert metrics["scored"] == "the queries of my_data/held_out_queries.npy"
+    for row in metrics["baselines"]["ivf"]["rows"]:  # the IVF table the README shows, as measured here
+        expected = shown_ivf[row["nprobe"]]
+        assert row["recall@1 query"] == pytest.approx(expected[0], abs=0.02)
+        assert row["recall@1 probe ĝ, rank x"] == pytest.approx(expected[1], abs=0.05)
+    assert np.load(tmp_path / "results_ivf.npz")["indices"].shape == (500, 10)
 
 
 def test_predict_writes_the_models_keys(fitted, tmp_path, capsys):
