@@ -308,3 +308,23 @@ def test_best_val_coverage_selects_on_the_list_coverage_and_needs_a_retrieval_te
     chosen = selector.apply(module, 3)
     assert chosen == {"select": "best_val_coverage", "selected_step": 2, "selected_val_list_coverage": 0.55}
     assert float(module.weight[0, 0]) == 2.0
+
+
+def test_patience_stops_once_the_selection_metric_stops_improving(tiny_problem):
+    spec = ModelSpec(kind="keynet", resnet=True, depth=2, wx_inject=2, width=32)
+    data, evaluate, _ = _degrading_case(tiny_problem)
+    full = train_model(build_model(spec, 16, 600, seed=0), data,
+                       _spec(steps=200, eval_every=20, lr_peak=5e-3, select="best_val"), eval_fn=evaluate)
+    early = train_model(build_model(spec, 16, 600, seed=0), data,
+                        _spec(steps=200, eval_every=20, lr_peak=5e-3, select="best_val", patience=2),
+                        eval_fn=evaluate)
+    curve = [(h["step"], h["val_match_rate"]) for h in full.history if "val_match_rate" in h]
+    best = full.selection["selected_step"]
+    assert best + 40 < 200, "the degrading case peaks early"
+    # the same steps up to the stop (same seed), then two evaluations without a new best: stop
+    assert early.selection["stopped_at_step"] == best + 40
+    assert early.selection["selected_step"] == best
+    assert early.selection["selected_val_match_rate"] == full.selection["selected_val_match_rate"]
+    assert [h["step"] for h in early.history if "val_match_rate" in h] == [s for s, _ in curve if s <= best + 40]
+    with pytest.raises(ValueError, match="patience must be >= 0 and needs a selection"):
+        _spec(steps=100, eval_every=5, select="last", patience=2)

@@ -187,6 +187,9 @@ def add_training(parser: argparse.ArgumentParser, checkpoint_every: int, default
                        help="keep the weights with the best validation match rate (default), the best validation "
                             "IVF list coverage at one probe (best_val_coverage: for a model used as the IVF probe; "
                             "needs --retrieval), or the last ones (official)")
+    group.add_argument("--patience", type=int_arg(0, BIG), default=None,
+                       help="stop after this many validation evaluations without a better selection metric "
+                            "(default: 0, train every step)")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar; --no-progress: no progress at all (default: a bar when stderr is a "
                             "terminal, else a log line with the ETA every 5 s)")
@@ -302,7 +305,7 @@ MODEL_OPTIONS = {"parameters_fraction": "parameters_fraction", "width": "width",
 TRAINING_OPTIONS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr_peak", "lr_init": "lr_init",
                     "lr_end": "lr_end", "warmup_steps": "warmup_steps", "grad_clip": "grad_clip",
                     "ema_decay": "ema_decay", "score_weight": "score_weight", "key_weight": "key_weight",
-                    "select": "select"}
+                    "select": "select", "patience": "patience"}
 CLI_TRAINING_DEFAULTS = {"steps": 2000, "batch_size": 512, "lr_peak": 0.002828}
 
 

@@ -63,11 +63,12 @@ class TrainSpec:
     eval_every: int = 0
     log_every: int = 100
     select: str = "best_val"
+    patience: int = 0  # stop after this many evaluations without a new best of the selection metric (0: never)
     retrieval: dict[str, Any] | None = None  # amips.training.retrieval term, e.g. {name: list_ce, weight: 1, temperature: 0.05}
     routing: dict[str, Any] | None = None  # amips.training.routing_terms term of a router, e.g. {name: oracle_ce, weight: 0.003}
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every"):
+        for name in ("steps", "batch_size", "warmup_steps", "checkpoint_every", "eval_every", "log_every", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -95,6 +96,10 @@ class TrainSpec:
                 raise ValueError(message)
         make_selector(self.select)
         make_retrieval(self.retrieval)
+        if self.patience < 0 or (self.patience and (self.select == "last" or not self.eval_every)):
+            raise ValueError(f"patience must be >= 0 and needs a selection on validation (select best_val or "
+                             f"best_val_coverage) with eval_every > 0, got patience {self.patience} with select "
+                             f"{self.select!r}, eval_every {self.eval_every}")
         if self.select == "best_val_coverage" and make_retrieval(self.retrieval) is None:
             raise ValueError("select: best_val_coverage needs a retrieval term (training.retrieval, --retrieval): "
                              "the coverage is measured on the IVF partition it trains on")
@@ -352,6 +357,7 @@ def train_model(
     bar = _progress_bar(spec.steps, start, progress)
     t0, window_t, window_steps = time.perf_counter(), time.perf_counter(), 0
     end = spec.steps if stop_after is None else min(spec.steps, stop_after)
+    stopped: int | None = None  # the step at which patience ran out
     model.train()
     for step in range(start, end):
         idx = sampler.indices(step).to(device)
@@ -400,17 +406,27 @@ def train_model(
                 selector.observe(done, metrics, ema.module)
                 record.update(metrics)
                 log.info("step %d evaluation: %s", done, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+                if spec.patience and done - selector.best_step >= spec.patience * spec.eval_every and done < end:
+                    stopped = done
             history.append(record)
             window_t, window_steps = time.perf_counter(), 0
         if ckpt is not None and ((spec.checkpoint_every and done % spec.checkpoint_every == 0) or done == end):
             _check_finite(model, ema, done, probe, run_name)
             _save_checkpoint(ckpt, model, ema, opt, done, fingerprint, int(data.keys.shape[0]), history, selector)
+        if stopped is not None:
+            log.info("step %d: no better %s for %d evaluations (patience): stopping, %d of %d steps done", done,
+                     selector.metric, spec.patience, done, spec.steps)
+            end = done
+            break
     if bar is not None:
         bar.close()
     _check_finite(model, ema, end, probe, run_name)
     seconds = time.perf_counter() - t0
     ema_model: AmipsModel = ema.module
-    selection = selector.apply(ema_model, end) if end == spec.steps else {"select": spec.select, "selected_step": end}
+    if end == spec.steps or stopped is not None:
+        selection = {**selector.apply(ema_model, end), **({"stopped_at_step": stopped} if stopped else {})}
+    else:
+        selection = {"select": spec.select, "selected_step": end}
     ema_model.eval()
     return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start, selection)
 
