@@ -16,15 +16,17 @@ TASKS = sweep_blocks(config)
 DATASETS = sorted({d for block in TASKS["mips"] for d in block["datasets"]})
 
 
-# Fail before any job runs, naming the entry, on what the schema cannot see (undefined sweep names, bad training
-# overrides, counts above the key count, ...): the same checks as `amips check-config`.
-check_semantics(config)
 # A run name holds the results of one set of datasets (amips.pipeline.run_names): a config on other datasets under a
-# name already used stops here, in one line, before it could overwrite that run's tables and figures.
+# name already used stops here, in one line, before it could overwrite that run's tables and figures (and before the
+# checks below, which may need its data files).
 try:
     check_run_name(config)
 except InputError as _exc:
     sys.exit(f"amips: error: {_exc}")
+
+# Fail before any job runs, naming the entry, on what the schema cannot see (undefined sweep names, bad training
+# overrides, counts above the key count, ...): the same checks as `amips check-config`.
+check_semantics(config)
 
 
 # task → (runs, skips): runs whose wrapper does not apply to the model, or is a no-op duplicating a `none` run
