@@ -28,6 +28,7 @@ def test_fit_defaults_are_the_recommended_recipe():
     assert (spec.kind, spec.resnet, spec.homogenization) == ("keynet", True, "none")
     assert {k: getattr(spec, k) for k in recipe["model"]} == recipe["model"]
     assert (training.steps, training.batch_size, training.lr_peak, training.warmup_steps) == (1200, 1024, 0.002, 100)
+    assert (training.select, training.patience) == ("best_val", 3)
     assert retrieval_term(args) == {"name": "list_ce", "weight": 0.1, "temperature": 0.05}
 
 

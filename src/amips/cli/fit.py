@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> None:
                               ivf_index_path=args.ivf_index, overwrite=args.overwrite,
                               cap_batch=args.batch_size is None, with_baselines=args.baselines)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
+    if info.get("stopped_at_step"):
+        resumed += f", stopped at step {info['stopped_at_step']} of {train_spec.steps} (--patience {train_spec.patience})"
     metric = next((name for name in info if name.startswith("selected_val_")), None)
     selected = (f", selected step {info['selected_step']} ({metric[len('selected_val_'):].replace('_', ' ')} on "
                 f"validation {info[metric]:.4f})" if metric else "")

@@ -147,7 +147,8 @@ def add_model(parser: argparse.ArgumentParser) -> None:
 PRESET_HELP = {
     "official": "every setting of the official code (FiQA config)",
     "recommended": "the best recipe measured on real text (WordNet-50k, MiniLM): residual KeyNet, depth 4, budget "
-                   "0.01·m·d, retrieval term list_ce 0.1 / τ 0.05, 1200 steps of 1024, lr 0.002, 2 noisy copies",
+                   "0.01·m·d, retrieval term list_ce 0.1 / τ 0.05, 1200 steps of 1024, lr 0.002, 2 noisy copies, "
+                   "patience 3",
 }
 
 

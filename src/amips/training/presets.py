@@ -17,7 +17,9 @@ for 1200 steps of 1024 at peak lr 0.002 (100 warm-up steps), 2 noisy copies per 
 Measured there (3 seeds): match rate 0.732 ± 0.004 and IVF coverage above the query itself at every probe count
 1…16, where the official KeyNet reached 0.458. With ``--model supportnet`` the same recipe is the medium config's
 ``supportnet_retrieval`` (radial SupportNet, match rate 0.786 ± 0.006, slower to train: second-order autodiff).
-No wrapper in it is a no-op on unit-norm queries (the KeyNet takes ``none``).
+No wrapper in it is a no-op on unit-norm queries (the KeyNet takes ``none``). It stops after 3 validation evaluations
+without a better match rate (``patience``): on WordNet-50k the same weights (step 150, test match rate 0.728) in 600
+instead of 1200 steps, 88 s instead of 165 s (``paper_figures/early_peak/``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ RECOMMENDED_MODEL: dict[str, Any] = {"depth": 4, "wx_inject": 2, "parameters_fra
 RECOMMENDED_MODEL_BY_KIND: dict[str, dict[str, Any]] = {"keynet": {"resnet": True}}
 RECOMMENDED_HOMOGENIZATION = {"supportnet": "radial", "keynet": "none"}
 RECOMMENDED_TRAINING: dict[str, Any] = {
-    "steps": 1200, "batch_size": 1024, "lr_peak": 0.002, "warmup_steps": 100, "select": "best_val",
+    "steps": 1200, "batch_size": 1024, "lr_peak": 0.002, "warmup_steps": 100, "select": "best_val", "patience": 3,
     "retrieval": {"name": "list_ce", "weight": 0.1, "temperature": 0.05},
 }
 RECOMMENDED_LABELS: dict[str, Any] = {"noise_std": 0.02, "noise_copies": 2, "split": "by_source",
