@@ -6,3 +6,4 @@
 include: "common/config.smk"
 include: "common/paths.smk"
 include: "common/params.smk"
+include: "common/index_families.smk"

@@ -118,6 +118,7 @@ def get_final_outputs():
     if is_enabled("convex_diagnostics"):
         outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
     outputs += [f for f in get_scaling_outputs() if not f.endswith(".png")]
+    outputs += get_index_family_outputs()  # table, Markdown and figure (workflow/rules/index_families.smk)
     return outputs + [f for f in get_ivf_experiment_outputs() if not f.endswith(".png")]
 
 
