@@ -279,7 +279,7 @@ def ivf_controls(keys_path: str | Path, labels_dir: str | Path, out_csv: str | P
     import faiss
     import pandas as pd
 
-    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid
+    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid, sweep_timing
     from amips.reporting.tables import write_csv
 
     faiss.omp_set_num_threads(max(1, threads))
@@ -292,8 +292,8 @@ def ivf_controls(keys_path: str | Path, labels_dir: str | Path, out_csv: str | P
         flops = 2.0 * control.num_parameters  # a multiply-add per weight; identity and c·x: ~0
         seconds = _seconds_per_query(control, splits.test_queries)
         for r in ivf_sweep(ivf, control.predict(splits.test_queries), splits.test_target_idx[:, 0],
-                           nprobe_grid(ivf.nlist), list(ivf_cfg.get("k_values", [1, 10])),
-                           extra_flops=flops, extra_seconds=seconds):
+                           nprobe_grid(ivf.nlist, ivf_cfg.get("nprobes")), list(ivf_cfg.get("k_values", [1, 10])),
+                           extra_flops=flops, extra_seconds=seconds, **sweep_timing(ivf_cfg)):
             rows.append({"dataset": dataset, "model": f"control: {name}", "kind": "control",
                          "method": f"ivf control: {name}", "network_flops": flops, "network_seconds": seconds, **r})
     if not rows:

@@ -20,6 +20,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from amips.reporting.tables import NOT_QUIET_MARK, NOT_QUIET_NOTE, QUIET
+
 FIXED_PARTS = {"flops": ("train_flops", "label_flops", "build_flops"),
                "seconds": ("train_seconds", "label_seconds", "build_seconds")}
 BASELINES = ("ivf natural", "hnsw faiss", "hnsw")  # hnsw (hnswlib) has no FLOP count: a baseline on seconds only
@@ -55,7 +57,9 @@ def breakeven_n(fixed: float, per_query: float, base_fixed: float, base_per_quer
 def breakeven_table(curves: pd.DataFrame, recalls: Sequence[float],
                     axes: Sequence[str] = ("flops", "seconds")) -> pd.DataFrame:
     """One row per dataset × method × recall target × axis × baseline present: fixed and per-query cost of the
-    method and of the baseline, and the break-even N (``breakeven_queries``; inf = never, NaN = not reached)."""
+    method and of the baseline, and the break-even N (``breakeven_queries``; inf = never, NaN = not reached).
+    Where the curves carry ``quiet_machine`` (amips.exact.ivf), each row says whether every point of the method and
+    of the baseline was measured on a quiet machine (always True on the FLOPs axis)."""
     rows = []
     for dataset, data in curves[curves["method"] != "exact"].groupby("dataset", sort=True):
         methods = {m: f for m, f in data.groupby("method", sort=True)}
@@ -71,7 +75,14 @@ def breakeven_table(curves: pd.DataFrame, recalls: Sequence[float],
                                      "baseline": base, "fixed_cost": fixed, "per_query_cost": q,
                                      "baseline_fixed_cost": bf, "baseline_per_query_cost": bq,
                                      "breakeven_queries": breakeven_n(fixed, q, bf, bq)})
+                        if QUIET in data:
+                            rows[-1][QUIET] = axis != "seconds" or bool(_quiet(frame) and _quiet(methods[base]))
     return pd.DataFrame(rows)
+
+
+def _quiet(frame: pd.DataFrame) -> bool:
+    """Every point of a curve measured on a quiet machine (a point without the record counts as quiet)."""
+    return bool(frame[QUIET].map(lambda v: True if pd.isna(v) else bool(v)).all())
 
 
 def _fmt_n(value: float) -> str:
@@ -95,11 +106,17 @@ def breakeven_markdown(table: pd.DataFrame) -> str:
             for b, r in per_base.items()) + "\n\n")
         header = ["method", "fixed", "per query"] + [f"N* vs {b}" for b in bases]
         lines += ["| " + " | ".join(header) + " |\n", "|" + "---|" * len(header) + "\n"]
+        marked = False
         for method, rows in frame.groupby("method", sort=True):
             first = rows.iloc[0]
             cells = [method, _num(first["fixed_cost"]), _num(first["per_query_cost"])]
-            cells += [_fmt_n(float(rows.loc[rows["baseline"] == b, "breakeven_queries"].iloc[0])) for b in bases]
+            for b in bases:
+                row = rows.loc[rows["baseline"] == b].iloc[0]
+                loud = QUIET in row and not bool(row[QUIET])
+                marked |= loud
+                cells.append(_fmt_n(float(row["breakeven_queries"])) + (NOT_QUIET_MARK if loud else ""))
             lines.append("| " + " | ".join(cells) + " |\n")
+        lines.append(NOT_QUIET_NOTE if marked else "")
     return "".join(lines)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from amips.experiments.breakeven import BASELINES, fixed_cost, per_query_cost
 from amips.reporting.plots import _line, _style_recall_axes, save_figure
+from amips.reporting.tables import NOT_QUIET_AXIS, any_not_quiet
 
 BUDGET_BAND = (0.01, 0.20)  # the FLOP budgets of the issue's target, as fractions of exact search
 
@@ -21,6 +22,11 @@ def _style(method: str) -> dict:
     if method.startswith("hnsw"):
         return {"ls": ":", "color": "gray"}
     return {"ls": "--"}
+
+
+def _loud_note(curves: pd.DataFrame) -> str:
+    """A note for a wall-clock axis when some of its points were not measured on a quiet machine."""
+    return NOT_QUIET_AXIS if any_not_quiet(curves) else ""
 
 
 def plot_ivf_experiment(curves: pd.DataFrame, path: str | Path, title: str) -> None:
@@ -47,7 +53,7 @@ def plot_ivf_experiment(curves: pd.DataFrame, path: str | Path, title: str) -> N
                 if part[f"{x}_mean" if f"{x}_mean" in part else x].notna().any():
                     _line(ax, part, x, "recall@1", method, **_style(method))
         titles = ("probes (nprobe)", "FLOPs per query (router/network + coarse + scan)",
-                  "wall-clock per query [s] (incl. network)")
+                  "wall-clock per query [s] (incl. network)" + _loud_note(data))
         for ax, label in zip(row_axes, titles):
             _style_recall_axes(ax, label, "recall@1 of the exact top-1", f"{title} — {dataset}",
                                2 if label.startswith("probes") else 10)
@@ -78,7 +84,8 @@ def plot_breakeven(curves: pd.DataFrame, recalls: Sequence[float], path: str | P
         ax.set_yscale("log")
         ax.set_xlabel("queries served N")
         ax.set_ylabel("total FLOPs" if axis == "flops" else "total seconds")
-        ax.set_title(f"{dataset}: recall@1 ≥ {recall:g}, {axis}", fontsize=9)
+        ax.set_title(f"{dataset}: recall@1 ≥ {recall:g}, {axis}" + (_loud_note(data) if axis == "seconds" else ""),
+                     fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="upper left")
     save_figure(fig, path)

@@ -12,6 +12,7 @@ Per-query cost: network (``network_flops``) + one coarse product per query vecto
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Callable
@@ -20,6 +21,8 @@ import numpy as np
 
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
 from amips.exact.ivf import IvfIndex, nprobe_grid
+
+log = logging.getLogger("amips.experiments.hybrid")
 
 
 def centroids_of(ivf: IvfIndex) -> np.ndarray:
@@ -49,14 +52,18 @@ def split_lists(order_x: np.ndarray, order_g: np.ndarray, share: float) -> Calla
 
 def hybrid_sweeps(ivf: IvfIndex, queries: np.ndarray, predicted: np.ndarray, true_top1: np.ndarray,
                   k_values: list[int], network_flops: float, network_seconds: float,
-                  split_shares: list[float]) -> list[dict[str, float]]:
-    """Rows of the ``hybrid`` rule and of ``split`` for each share, over the full nprobe grid.
+                  split_shares: list[float], nprobes: list[int] | None = None, repeats: int = 1,
+                  quiet_load: float | None = None) -> list[dict[str, float]]:
+    """Rows of the ``hybrid`` rule and of ``split`` for each share, over the run's nprobe grid.
 
     Args:
         queries: natural queries x [n, d]; predicted: the model's predicted keys ĝ(x) [n, d].
         true_top1: exact top-1 key of x [n].
+        nprobes: the grid (:func:`amips.exact.ivf.nprobe_grid` of ``experiments.ivf.nprobes``; None: the full one).
+        repeats, quiet_load: the timing protocol (:mod:`amips.exact.ivf`).
     Rows carry ``probe_rule`` ('hybrid' or 'split'), ``split_share`` (NaN for hybrid) and the columns of
-    :func:`amips.experiments.routed.routed_sweep`. A non-finite ĝ(x) is a miss at every p.
+    :func:`amips.experiments.routed.routed_sweep`. A non-finite ĝ(x) is a miss at every p. A share of 1 is plain
+    IVF — the natural curve rule ivf_baselines measures once per dataset — and is not swept again.
     """
     centroids = centroids_of(ivf)
     d, nlist = queries.shape[1], ivf.nlist
@@ -67,15 +74,19 @@ def hybrid_sweeps(ivf: IvfIndex, queries: np.ndarray, predicted: np.ndarray, tru
     t0 = time.perf_counter()
     order_x = order_from_scores(queries @ centroids.T)
     x_seconds = (time.perf_counter() - t0) / len(queries)
-    grid = nprobe_grid(nlist)
+    grid = nprobe_grid(nlist) if nprobes is None else list(nprobes)
     coarse = 2.0 * d * nlist
+    timing = {"repeats": repeats, "quiet_load": quiet_load}
     rows = [{"probe_rule": "hybrid", "split_share": float("nan"), **r}
             for r in routed_sweep(ivf, queries, prefix_lists(order_g), true_top1, grid, k_values,
-                                  network_flops + coarse, network_seconds + g_seconds, valid)]
+                                  network_flops + coarse, network_seconds + g_seconds, valid, **timing)]
     for share in split_shares:
+        if share >= 1.0:
+            log.info("split share 1 is plain IVF: its curve is the natural sweep of rule ivf_baselines, not rerun")
+            continue
         # a query whose ĝ is non-finite still probes its ⌈share·p⌉ natural lists
         lists = split_lists(order_x, order_g, share)
         rows += [{"probe_rule": "split", "split_share": float(share), **r}
-                 for r in routed_sweep(ivf, queries, lists, true_top1, grid, k_values,
-                                       network_flops + 2 * coarse, network_seconds + g_seconds + x_seconds)]
+                 for r in routed_sweep(ivf, queries, lists, true_top1, grid, k_values, network_flops + 2 * coarse,
+                                       network_seconds + g_seconds + x_seconds, **timing)]
     return rows

@@ -2,7 +2,12 @@
 break-even. Each reads the mips labels' train/test splits and the IVF index of rule ivf_baselines, and writes one
 CSV (atomically) in the column layout of :func:`amips.exact.ivf.ivf_sweep`, plus the training cost of learned methods:
 ``train_seconds``, ``train_flops`` (estimate, :func:`amips.exact.flops.training_flops`), ``label_seconds`` and
-``label_flops`` (the exact labels the method is trained on)."""
+``label_flops`` (the exact labels the method is trained on).
+
+Every sweep here runs over the run's one nprobe grid (``cfg['nprobes']``, :func:`amips.exact.ivf.nprobe_grid`) with the
+timing protocol of :mod:`amips.exact.ivf` (``cfg``: timing_repeats, quiet_load). None sweeps the natural query: plain
+IVF's curve is rule ivf_baselines' ``ivf natural`` rows, measured once per dataset and index, which
+:func:`aggregate_experiment` reads from ``results/{dataset}/ivf/baselines.csv`` beside the experiment's curves."""
 
 from __future__ import annotations
 
@@ -41,14 +46,14 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
                threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
     """Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
 
-    ``cfg``: k_values, split_shares; ``training``: the run's training settings (steps, batch_size), for the
-    training-FLOPs estimate."""
+    ``cfg``: k_values, split_shares, nprobes, timing_repeats, quiet_load; ``training``: the run's training settings
+    (steps, batch_size), for the training-FLOPs estimate."""
     import faiss
 
     from amips.evaluation.evaluate import predict
     from amips.experiments.hybrid import hybrid_sweeps
     from amips.exact.flops import query_flops, training_flops
-    from amips.exact.ivf import load_ivf
+    from amips.exact.ivf import load_ivf, nprobe_grid, sweep_timing
     from amips.models.factory import load_checked_model
     from amips.core.runinfo import configure_torch
     from amips.evaluation.evaluate import model_seconds_per_query
@@ -66,7 +71,8 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     net_flops = float(query_flops(model))
     ivf = load_ivf(index_path)
     rows = hybrid_sweeps(ivf, test_q, predicted, test_top1, list(cfg.get("k_values", [1, 10])), net_flops,
-                         net_seconds, [float(s) for s in cfg.get("split_shares", [0.5])])
+                         net_seconds, [float(s) for s in cfg.get("split_shares", [0.5])],
+                         nprobe_grid(ivf.nlist, cfg.get("nprobes")), **sweep_timing(cfg))
     cost = {"network_flops": net_flops, "network_seconds": net_seconds,
             "train_seconds": float(payload.get("train_info", {}).get("train_seconds", float("nan"))),
             "train_flops": training_flops(net_flops, int(training["steps"]), int(training["batch_size"])),
@@ -127,14 +133,15 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
                 threads: int = 1, list_targets_path: str | Path | None = None) -> list[dict[str, Any]]:
     """Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
 
-    ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values.
+    ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values,
+    nprobes, timing_repeats, quiet_load.
     Routers trained on every list's best key (``amips``, ``residual``) read them from ``list_targets_path``
     (:func:`write_list_targets`; its measured seconds are their label cost), or compute them here without one."""
     import faiss
 
     from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
     from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-    from amips.exact.ivf import load_ivf, nprobe_grid
+    from amips.exact.ivf import load_ivf, nprobe_grid, sweep_timing
     from amips.core.runinfo import configure_torch
     from amips.reporting.tables import write_csv
 
@@ -162,9 +169,9 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     scores = router.scores(test_q)
     order = order_from_scores(scores)
     route_seconds = (time.perf_counter() - t0) / len(test_q)
-    rows = routed_sweep(ivf, test_q, prefix_lists(order), test_top1, nprobe_grid(ivf.nlist),
+    rows = routed_sweep(ivf, test_q, prefix_lists(order), test_top1, nprobe_grid(ivf.nlist, cfg.get("nprobes")),
                         list(cfg.get("k_values", [1, 10])), router.flops, route_seconds,
-                        np.isfinite(scores).all(axis=1))
+                        np.isfinite(scores).all(axis=1), **sweep_timing(cfg))
     name = run.get("method", f"router {router.name}")
     out = [{**run, "method": name, "router_flops": router.flops, "router_seconds": route_seconds,
             "train_seconds": router.train_seconds, "train_flops": router.train_flops, **labels, **router.info, **r}

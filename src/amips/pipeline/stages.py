@@ -255,28 +255,36 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
                   dataset: str = "", threads: int = 1, index_path: str | Path | None = None) -> list[dict[str, Any]]:
     """Natural-query IVF sweep, exact search and HNSW on the test queries; one CSV row per operating point.
 
-    The IVF index is written to ``index_path`` (if given) for the projected-query runs to search the same lists.
+    The IVF index is written to ``index_path`` (if given) for the projected-query runs to search the same lists. The
+    natural sweep is measured here once per dataset and index, over ``cfg['nprobes']``
+    (:func:`amips.exact.ivf.nprobe_grid`); the IVF experiments read its ``ivf natural`` rows from this CSV. Timing
+    protocol and load columns: :mod:`amips.exact.ivf` (``cfg``: timing_repeats, quiet_load).
     """
     import faiss
 
-    from amips.exact.ivf import build_ivf, exact_search_row, faiss_hnsw_sweep, hnsw_sweep, ivf_sweep, nprobe_grid, save_ivf
+    from amips.exact.ivf import (build_ivf, exact_search_row, faiss_hnsw_sweep, hnsw_sweep, ivf_sweep, nprobe_grid,
+                                 save_ivf, sweep_timing)
     from amips.reporting.tables import write_csv
 
+    configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
+    timing = sweep_timing(cfg)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
     ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
     if index_path is not None:
         save_ivf(ivf, index_path)
     k_values = list(cfg.get("k_values", [1, 10]))
-    rows = [{"method": "ivf natural", **r} for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist), k_values)]
-    rows.append({"method": "exact", **exact_search_row(keys, test_q, k_values)})
+    rows = [{"method": "ivf natural", **r}
+            for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist, cfg.get("nprobes")), k_values,
+                               **timing)]
+    rows.append({"method": "exact", **exact_search_row(keys, test_q, k_values, threads=threads, **timing)})
     if cfg.get("hnsw_ef"):
         rows += [{"method": "hnsw", **r} for r in hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values,
-                                                             threads=threads)]
+                                                             threads=threads, **timing)]
         if cfg.get("faiss_hnsw", False):
             rows += [{"method": "hnsw faiss", **r}
-                     for r in faiss_hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values)]
+                     for r in faiss_hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values, **timing)]
     rows = [{"dataset": dataset, **r} for r in rows]
     write_csv(pd.DataFrame(rows), out_csv)
     return rows
@@ -293,7 +301,7 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
 
     from amips.evaluation.evaluate import predict
     from amips.exact.flops import query_flops
-    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid
+    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid, sweep_timing
     from amips.reporting.tables import write_csv
 
     configure_torch(threads, "cpu")
@@ -304,8 +312,9 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
     projected = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
     ivf = load_ivf(index_path) if index_path else build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
-    rows = ivf_sweep(ivf, projected, test_t[:, 0], nprobe_grid(ivf.nlist), list(cfg.get("k_values", [1, 10])),
-                     extra_flops=query_flops(model), extra_seconds=net_seconds)
+    rows = ivf_sweep(ivf, projected, test_t[:, 0], nprobe_grid(ivf.nlist, cfg.get("nprobes")),
+                     list(cfg.get("k_values", [1, 10])), extra_flops=query_flops(model), extra_seconds=net_seconds,
+                     **sweep_timing(cfg))
     rows = [{**run, "method": f"ivf {run['model']} ({run['homogenization']})", "network_flops": query_flops(model),
              "network_seconds": net_seconds, **r} for r in rows]
     write_csv(pd.DataFrame(rows), out_csv)

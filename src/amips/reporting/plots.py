@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from amips.data.io import atomic_path  # noqa: E402
-from amips.reporting.tables import split_controls  # noqa: E402
+from amips.reporting.tables import NOT_QUIET_AXIS, any_not_quiet, split_controls  # noqa: E402
 
 CONTROL_STYLES = {"identity": ("k", "-"), "scalar": ("tab:gray", "--"), "ridge": ("tab:red", ":"),
                   "blend": ("tab:purple", "-.")}
@@ -118,7 +118,8 @@ def plot_ivf(curves: pd.DataFrame, path: str | Path) -> None:
                 style = {"ls": "-"} if method == "ivf natural" else {"ls": "--"}
             for ax, x in zip(row_axes, ("nprobe", "flops", "seconds")):
                 _line(ax, part, x, metric, method, **style)
-        titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)")
+        titles = ("probes (nprobe)", "FLOPs per query (incl. network)", "wall-clock per query [s] (incl. network)"
+                  + (NOT_QUIET_AXIS if any_not_quiet(curves[curves["dataset"] == dataset]) else ""))
         for ax, title in zip(row_axes, titles):
             _style_recall_axes(ax, title, f"{metric} of the exact top-1",
                                f"IVF-Flat (IP, √m lists) — {dataset}, {metric}", 2 if title.startswith("probes") else 10)

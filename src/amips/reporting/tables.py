@@ -134,14 +134,19 @@ def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metric
     grouped = data.groupby(keys, sort=True, dropna=False)
     mean = grouped[metrics].mean().add_suffix("_mean")
     std = grouped[metrics].std(ddof=1).fillna(0.0).add_suffix("_std")
-    return pd.concat([mean, std, grouped.size().rename("n_seeds")], axis=1).reset_index()
+    parts = [mean, std, grouped.size().rename("n_seeds")]
+    if QUIET in data:  # a point is quiet when every seed's sweep was (a file from before the column: unmarked)
+        data[QUIET] = data[QUIET].map(lambda v: True if pd.isna(v) else bool(v))
+        parts.append(data.groupby(keys, sort=True, dropna=False)[QUIET].all())
+    return pd.concat(parts, axis=1).reset_index()
 
 
 def best_within_budget(curves: pd.DataFrame, cost: str, metric: str, budgets: Sequence[float],
                        group: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
     """For each method and cost budget, the best mean ``metric`` among operating points with mean cost ≤ budget.
 
-    This is the 'at equal compute' comparison (NaN where no operating point fits the budget).
+    This is the 'at equal compute' comparison (NaN where no operating point fits the budget). On the wall-clock
+    axis (``cost`` 'seconds') each row also carries the chosen point's ``quiet_machine`` where the curves have it.
     """
     rows = []
     group = [g for g in group if g in curves.columns]
@@ -153,7 +158,22 @@ def best_within_budget(curves: pd.DataFrame, cost: str, metric: str, budgets: Se
             rows.append({**dict(zip(group, key)), f"{cost}_budget": budget,
                          f"{metric}_mean": best[f"{metric}_mean"] if best is not None else float("nan"),
                          f"{metric}_std": best[f"{metric}_std"] if best is not None else float("nan")})
+            if cost == "seconds" and QUIET in frame:
+                rows[-1][QUIET] = bool(best[QUIET]) if best is not None else True
     return pd.DataFrame(rows)
+
+
+QUIET = "quiet_machine"  # column of the sweeps (amips.exact.ivf.load_columns): wall-clock measured at low load
+NOT_QUIET_MARK = " †"
+NOT_QUIET_AXIS = "\n† not quiet: measured on a loaded machine"  # appended to a figure's wall-clock axis label
+NOT_QUIET_NOTE = ("\n† wall-clock measured on a loaded machine (1-minute load average above "
+                  "experiments.ivf.quiet_load before or after the sweep; columns load_before, load_after, "
+                  "quiet_machine of the CSV): not a quiet-machine number, not comparable across methods.\n")
+
+
+def any_not_quiet(frame: pd.DataFrame) -> bool:
+    """Some row of a curve table was measured on a loaded machine (rows without the record count as quiet)."""
+    return QUIET in frame and not frame[QUIET].map(lambda v: True if pd.isna(v) else bool(v)).all()
 
 
 def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> str:
@@ -161,14 +181,17 @@ def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> 
     budgets = sorted(table[f"{cost}_budget"].unique())
     header = ["dataset", "method"] + [f"{label} ≤ {b:.3g}" for b in budgets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    marked = False
     for (dataset, method), frame in table.groupby(["dataset", "method"], sort=True):
         cells = [str(dataset), str(method)]
         for b in budgets:
             row = frame[frame[f"{cost}_budget"] == b].iloc[0]
             mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-            cells.append("–" if pd.isna(mean) else _fmt(mean, std, 3))
+            loud = not pd.isna(mean) and QUIET in row and not bool(row[QUIET])
+            marked |= loud
+            cells.append("–" if pd.isna(mean) else _fmt(mean, std, 3) + (NOT_QUIET_MARK if loud else ""))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (NOT_QUIET_NOTE if marked else "")
 
 
 CURVE_METRICS = ("recall@1", "recall@10", "routing_coverage", "flops", "seconds", "scanned_keys", "match_rate",
@@ -212,6 +235,8 @@ def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str 
             budgets = [f * float(exact.iloc[0]) for f in BUDGET_FRACTIONS]
             table = best_within_budget(frame[frame["method"] != "exact"], cost, "recall@1", budgets)
             table[f"{cost}_budget"] = table[f"{cost}_budget"] / float(exact.iloc[0])
+            if QUIET in table:  # the budgets are fractions of exact search's wall-clock: it must be quiet too
+                table[QUIET] &= bool(frame.loc[frame["method"] == "exact", QUIET].all())
             tables.append(table)
         if tables:
             parts.append(f"\n## At equal {label} (budget as a fraction of exact search)\n\n")

@@ -83,6 +83,16 @@ def get_ivf_config(wildcards):
     return EXPERIMENTS.get("ivf", {})
 
 
+IVF_SWEEP_SETTINGS = ("k_values", "nprobes", "timing_repeats", "quiet_load")
+
+
+def get_ivf_sweep_settings():
+    """What every IVF sweep of the run shares (natural, projected, controls, hybrid, list routers): k_values, the one
+    nprobe grid (experiments.ivf.nprobes, amips.exact.ivf.nprobe_grid) and the timing protocol."""
+    ivf = EXPERIMENTS.get("ivf", {})
+    return {"k_values": ivf.get("k_values", [1, 10]), **{k: ivf[k] for k in IVF_SWEEP_SETTINGS[1:] if k in ivf}}
+
+
 def get_controls_config(wildcards):
     return {k: v for k, v in CONTROLS_CONFIG.items() if k not in ("enabled", "names", "ivf_names")}
 
@@ -94,7 +104,7 @@ def get_convex_diagnostics_models(wildcards):
 
 def get_list_router_config(wildcards):
     """Settings of one list router: the LTR block, or the model entry (+ wrapper, budget) and its training."""
-    common = {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10])}
+    common = get_ivf_sweep_settings()
     if wildcards.get("model") is None:  # ltr or residual: its own block
         return {**common, **{k: v for k, v in LIST_ROUTER.get(wildcards.router, {}).items() if k != "enabled"}}
     entry = config["models"][wildcards.model]
@@ -117,5 +127,5 @@ def get_list_router_run(wildcards):
 
 
 def get_ivf_hybrid_config(wildcards):
-    return {"k_values": EXPERIMENTS.get("ivf", {}).get("k_values", [1, 10]),
+    return {**get_ivf_sweep_settings(),
             **{k: v for k, v in EXPERIMENTS.get("ivf_hybrid", {}).items() if k not in ("enabled", "models", "seeds")}}
