@@ -25,11 +25,13 @@ def test_medium_config_plans_the_index_families_and_the_default_config_does_not(
                     "2", cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     counts = dict(line.split()[:2] for line in out.stdout.splitlines()
-                  if line.startswith(("index_families_", "aggregate_index_families")))
+                  if line.startswith(("index_families_", "aggregate_index_families", "what_wins")))
     medium = yaml.safe_load((REPO / "config/medium.yaml").read_text())["experiments"]["index_families"]
-    assert medium["enabled"] and counts == {"index_families_baselines": "1", "index_families_learned": "9",
-                                            "aggregate_index_families": "1"}
+    # 3 datasets (WordNet, WordNet with raw norms, log-normal synthetic); 9 WordNet runs + 2 seeds on each true-MIPS set
+    assert medium["enabled"] and counts == {"index_families_baselines": "3", "index_families_learned": "13",
+                                            "aggregate_index_families": "1", "what_wins": "1"}
     assert "results/figures/medium/index_families.png" in out.stdout
+    assert "results/figures/medium/what_wins.md" in out.stdout
     default = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]["index_families"]
     assert default == {"enabled": False}
 

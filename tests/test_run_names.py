@@ -119,3 +119,13 @@ def test_the_workflow_stops_before_any_job_with_one_line(tmp_path):
     assert "rule " not in out.stdout
     config["name"] = "tiny-2"
     assert _dry_run(tmp_path, config).returncode == 0
+
+
+def test_adding_datasets_extends_the_run_and_dropping_one_is_another_configuration(tmp_path):
+    record_run(_quick(), root=tmp_path)
+    more = _quick()
+    more["datasets"]["extra"] = {"source": "gaussian", "num_keys": 100, "num_queries": 50, "dim": 8, "seed": 0}
+    more.setdefault("extra_sweeps", []).append({**more["sweep"], "datasets": ["extra"]})
+    check_run_name(more, root=tmp_path)  # structured is still there: the same run, one more dataset
+    with pytest.raises(InputError, match="another configuration"):
+        check_run_name(_own_data(_quick()), root=tmp_path)  # structured left out

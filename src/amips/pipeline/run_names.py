@@ -60,13 +60,15 @@ def read_record(name: str, root: str | Path = ".") -> dict[str, Any] | None:
 
 
 def check_run_name(config: dict[str, Any], root: str | Path = ".") -> None:
-    """Raise ``InputError`` if run ``config['name']`` already holds the results of a config on other datasets."""
+    """Raise ``InputError`` if run ``config['name']`` already holds the results of a config on other datasets: one
+    that leaves out a dataset of the recorded run (adding datasets extends the same run; dropping one means another
+    configuration, whose tables and figures would replace the run's)."""
     name = config.get("name", "quick")
     record = read_record(name, root)
     if record is None or not isinstance(record.get("datasets"), list):
         return
     datasets = run_datasets(config)
-    if sorted(map(str, record["datasets"])) == datasets:
+    if set(map(str, record["datasets"])) <= set(datasets):
         return
     recorded = ", ".join(map(str, record["datasets"])) or "none"
     suggestion = "-".join(datasets[:2]) or "mine"

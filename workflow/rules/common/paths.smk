@@ -119,6 +119,7 @@ def get_final_outputs():
         outputs.append(f"{TABLES_DIR}/convex_diagnostics.csv")
     outputs += [f for f in get_scaling_outputs() if not f.endswith(".png")]
     outputs += get_index_family_outputs()  # table, Markdown and figure (workflow/rules/index_families.smk)
+    outputs += get_what_wins_outputs()  # what wins where (workflow/rules/what_wins.smk)
     return outputs + [f for f in get_ivf_experiment_outputs() if not f.endswith(".png")]
 
 
@@ -168,15 +169,16 @@ def get_control_ivf_files():
 def get_list_router_files():
     """Routing curves of every list router: the LTR baseline and each AMIPS model entry, per dataset and seed."""
     seeds = LIST_ROUTER.get("seeds", [0])
+    datasets = LIST_ROUTER.get("datasets", DATASETS)
     files = []
     if LIST_ROUTER.get("ltr", {}).get("enabled", True):
-        files += expand("results/{dataset}/list_router/ltr/seed{seed}/routing.csv", dataset=DATASETS, seed=seeds)
+        files += expand("results/{dataset}/list_router/ltr/seed{seed}/routing.csv", dataset=datasets, seed=seeds)
     for router in ("residual", "ellipsoid"):  # extensions: off unless enabled
         if LIST_ROUTER.get(router, {}).get("enabled", False):
-            files += expand("results/{dataset}/list_router/{router}/seed{seed}/routing.csv", dataset=DATASETS,
+            files += expand("results/{dataset}/list_router/{router}/seed{seed}/routing.csv", dataset=datasets,
                             router=router, seed=seeds)
     files += expand("results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
-                    dataset=DATASETS, model=LIST_ROUTER.get("models", []),
+                    dataset=datasets, model=LIST_ROUTER.get("models", []),
                     homogenization=LIST_ROUTER.get("homogenization", "none"), seed=seeds)
     return files
 
