@@ -66,3 +66,24 @@ def test_a_learned_win_and_memory_budgets(tmp_path):
     assert memory.loc[8.0, "winner"] == OFF_THE_SHELF and memory.loc[10.0, "winner"] == LEARNED
     assert "PQ8 ĝ keynet/seed0" in (tmp_path / "w.md").read_text()
     assert len(pd.read_csv(tmp_path / "w.csv")) == 3
+
+
+def test_exact_flops_from_the_sizes_when_there_is_no_exact_row():
+    from amips.experiments.what_wins import exact_flops
+
+    rows = pd.DataFrame([{"dataset": "d", "family": "pq", "method": "x", "run_id": "", "num_keys": 1000, "dim": 8,
+                          "flops_mean": 100.0, "recall@1_mean": 0.5}])
+    curves = load_curves_frame(rows)
+    assert exact_flops(curves) == 16000.0
+    table = what_wins(curves, flops_budgets=(0.01,))
+    assert table.iloc[0]["PQ"] == 0.5  # 100 FLOPs fit 1 % of 16000
+
+
+def load_curves_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.csv"
+        frame.to_csv(path, index=False)
+        return load_curves([path])

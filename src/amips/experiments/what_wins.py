@@ -93,20 +93,33 @@ def _best(frame: pd.DataFrame, cost: str, budget: float) -> tuple[float, str]:
     return float(best["recall@1_mean"]), str(best["label"])
 
 
+def exact_flops(curves: pd.DataFrame) -> float:
+    """Exact search's FLOPs per query for one dataset's curves: its ``exact`` row, else 2·m·d from the
+    ``num_keys``/``dim`` columns of the index-family rows; NaN when neither is there."""
+    exact = curves[curves["kind"] == REFERENCE]
+    if len(exact) and "flops_mean" in exact and exact["flops_mean"].notna().any():
+        return float(exact["flops_mean"].dropna().iloc[0])
+    if {"num_keys", "dim"} <= set(curves.columns):
+        sizes = curves[["num_keys", "dim"]].dropna()
+        if len(sizes):
+            return 2.0 * float(sizes["num_keys"].iloc[0]) * float(sizes["dim"].iloc[0])
+    return math.nan
+
+
 def what_wins(curves: pd.DataFrame, flops_budgets: Sequence[float] = FLOPS_BUDGETS,
               memory_budgets: Sequence[float] = ()) -> pd.DataFrame:
     """One row per (dataset, axis, budget): the best recall@1 of each off-the-shelf family and of the learned methods
     within the budget, the best of each side with its method, the winner and its margin.
 
-    ``flops_budgets`` are fractions of the dataset's exact-search FLOPs (needs its ``exact`` row); ``memory_budgets``
+    ``flops_budgets`` are fractions of the dataset's exact-search FLOPs (:func:`exact_flops`); ``memory_budgets``
     are bytes per key (rows with ``memory_bytes_mean``)."""
     rows = []
     for dataset, data in curves.groupby("dataset", sort=True):
         data = data[data["kind"].isin([OFF_THE_SHELF, LEARNED])]
-        exact = curves[(curves["dataset"] == dataset) & (curves["kind"] == REFERENCE)]
+        reference = exact_flops(curves[curves["dataset"] == dataset])
         axes = []
-        if len(exact) and "flops_mean" in data:
-            axes += [("FLOPs", "flops_mean", b, b * float(exact["flops_mean"].iloc[0])) for b in flops_budgets]
+        if not math.isnan(reference) and "flops_mean" in data:
+            axes += [("FLOPs", "flops_mean", b, b * reference) for b in flops_budgets]
         if "memory_bytes_mean" in data:
             axes += [("bytes per key", "memory_bytes_mean", b, b) for b in memory_budgets]
         for axis, cost, shown, budget in axes:
