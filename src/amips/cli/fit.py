@@ -96,4 +96,5 @@ def describe_recipe(args: argparse.Namespace, model_spec, train_spec) -> str:
     return (f"preset {args.preset}: {model_spec.kind}{' resnet' if model_spec.resnet else ''}, homogenization "
             f"{model_spec.homogenization}, depth {model_spec.depth}, budget {model_spec.parameters_fraction}·m·d; "
             f"{train_spec.steps} steps of {train_spec.batch_size}, lr {train_spec.lr_peak}, {retrieval}; "
-            f"{label_option(args, 'noise_copies', 4)} noisy copies")
+            f"{label_option(args, 'noise_copies', 4)} noisy copies; select {train_spec.select}"
+            + (f", patience {train_spec.patience}" if train_spec.patience else ""))
