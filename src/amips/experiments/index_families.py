@@ -365,7 +365,22 @@ class CompressedFamily(IndexFamily):
         return out
 
 
-class IvfPqFamily(CompressedFamily):
+class ProductCodes:
+    """Code size and label of a product-quantised family (``m_codes`` bytes of 8 bits per key)."""
+
+    name: str
+    m_codes: int
+
+    @property
+    def code_bytes(self) -> float:
+        return float(self.m_codes)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}_M{self.m_codes}"
+
+
+class IvfPqFamily(ProductCodes, CompressedFamily):
     """faiss ``IndexIVFPQ`` (IP, flat-IP coarse quantiser, residual codes of M bytes, 8 bits each), nlist = ⌊√m⌋.
 
     ``search(vectors, rerank_queries, nprobe, rerank=R, probe_vectors=p)``: the nprobe lists are those of ``p``
@@ -380,14 +395,6 @@ class IvfPqFamily(CompressedFamily):
         super().__init__(**kw)
         self.m_codes, self.nlist = int(code_bytes), nlist
         self.list_sizes: np.ndarray | None = None
-
-    @property
-    def code_bytes(self) -> float:
-        return float(self.m_codes)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}_M{self.m_codes}"
 
     def _make(self, data: np.ndarray) -> Any:
         import faiss
@@ -462,7 +469,7 @@ class ExhaustiveFamily(CompressedFamily):
         return self.table_flops(d) + self.per_code_flops(d) * m, 0.0, float(m)
 
 
-class PqFamily(ExhaustiveFamily):
+class PqFamily(ProductCodes, ExhaustiveFamily):
     """faiss ``IndexPQ`` (IP, M bytes of 8 bits): an ADC table of 2·256·d FLOPs, then M adds per code."""
 
     name = "pq"
@@ -470,14 +477,6 @@ class PqFamily(ExhaustiveFamily):
     def __init__(self, code_bytes: int = 16, **kw) -> None:
         super().__init__(**kw)
         self.m_codes = int(code_bytes)
-
-    @property
-    def code_bytes(self) -> float:
-        return float(self.m_codes)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}_M{self.m_codes}"
 
     def _make(self, data: np.ndarray) -> Any:
         import faiss
