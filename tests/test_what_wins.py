@@ -72,7 +72,7 @@ def test_exact_flops_from_the_sizes_when_there_is_no_exact_row():
     from amips.experiments.what_wins import exact_flops
 
     rows = pd.DataFrame([{"dataset": "d", "family": "pq", "method": "x", "run_id": "", "num_keys": 1000, "dim": 8,
-                          "flops_mean": 100.0, "recall@1_mean": 0.5}])
+                          "flops": 100.0, "flops_std": 0.0, "recall@1": 0.5, "recall@1_std": 0.0}])  # its naming
     curves = load_curves_frame(rows)
     assert exact_flops(curves) == 16000.0
     table = what_wins(curves, flops_budgets=(0.01,))

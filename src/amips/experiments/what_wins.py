@@ -75,7 +75,7 @@ def load_curves(files: Iterable[str | Path]) -> pd.DataFrame:
             continue
         frame = pd.read_csv(path)
         if len(frame):
-            frames.append(frame)
+            frames.append(_mean_columns(frame))
     if not frames:
         raise ValueError("what-wins table: no curves to compare")
     curves = pd.concat(frames, ignore_index=True, sort=False).drop_duplicates()
@@ -83,6 +83,13 @@ def load_curves(files: Iterable[str | Path]) -> pd.DataFrame:
     curves["index_family"], curves["kind"] = kinds[0], kinds[1]
     curves["label"] = curves.apply(label, axis=1)
     return curves
+
+
+def _mean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Name every mean ``<metric>_mean``: the index-family table writes the mean as ``<metric>`` beside
+    ``<metric>_std``."""
+    return frame.rename(columns={c: f"{c}_mean" for c in frame.columns
+                                 if f"{c}_std" in frame.columns and f"{c}_mean" not in frame.columns})
 
 
 def _best(frame: pd.DataFrame, cost: str, budget: float) -> tuple[float, str]:
