@@ -134,13 +134,22 @@ def test_evaluate_baselines_equal_a_brute_force_count(fitted, data, tmp_path, ca
     model, _ = load_mips_model(data / "m.pt", keys)
     pred = predict(model, queries.astype(np.float32))[1][:, 0].astype(np.float64)
     true_list = ivf.key_list[top1]
+
+    def probed(vectors: np.ndarray, p: int) -> tuple[np.ndarray, float]:
+        """The p lists of largest centroid score, and the share of queries whose p-th and (p+1)-th scores are within
+        float32 rounding (faiss may order those either way on another CPU's kernels)."""
+        scores = vectors @ centroids.T
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(scores, order, axis=1)
+        ambiguous = (ranked[:, p - 1] - ranked[:, p] < 1e-5) if p < ranked.shape[1] else np.zeros(len(scores), bool)
+        return order[:, :p], float(ambiguous.mean())
+
     for row in record["baselines"]["ivf"]["rows"]:
         p = row["nprobe"]
-        by_x = np.argsort(-(queries @ centroids.T), axis=1, kind="stable")[:, :p]
-        by_g = np.argsort(-(pred @ centroids.T), axis=1, kind="stable")[:, :p]
-        assert row["recall@1 query"] == pytest.approx((by_x == true_list[:, None]).any(axis=1).mean(), abs=1e-9)
+        (by_x, ax), (by_g, ag) = probed(queries, p), probed(pred, p)
+        assert row["recall@1 query"] == pytest.approx((by_x == true_list[:, None]).any(axis=1).mean(), abs=ax + 1e-9)
         assert row["recall@1 probe ĝ, rank x"] == pytest.approx((by_g == true_list[:, None]).any(axis=1).mean(),
-                                                                 abs=1e-9)
+                                                                 abs=ag + 1e-9)
         scanned = ivf.list_sizes[by_x].sum(axis=1).mean()
         assert row["flops query"] == pytest.approx(2 * keys.shape[1] * (ivf.nlist + scanned))
     assert record["baselines"]["query_itself"]["match_rate"] == 1.0
