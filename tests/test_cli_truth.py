@@ -255,3 +255,18 @@ def test_verdict_compares_at_equal_flops():
     assert "-0.2000 match rate" in line and "ahead at the same nprobe 1, 2" in line
     # ĝ at nprobe 1 (150 FLOPs, 0.95) vs x at nprobe 2 (150 FLOPs, 0.97): behind; nprobe 2 (200) vs 0.97: ahead
     assert "at equal FLOPs (x's best within ĝ's FLOPs, network included) ahead at nprobe 2 (-0.0200 at nprobe 1)" in line
+
+
+def test_evaluate_says_when_the_wrapper_does_nothing(fitted, data, tmp_path, capsys):
+    model = tmp_path / "radial.pt"
+    assert run(capsys, "fit", "--keys", data / "d/keys.npy", "--queries", data / "d/queries.npy", "--out", model,
+               "--homogenization", "radial", "--retrieval", "none", "--no-baselines", *SMALL_FIT).code == 0
+    capsys.readouterr()
+    res = run(capsys, "evaluate", "--model", model, "--keys", data / "d/keys.npy", "--queries",
+              data / "held_queries.npy", "--no-baselines", "--out", tmp_path / "e.json")
+    assert res.code == 0, res.err
+    assert "note: homogenization radial does nothing for this keynet on these unit-norm queries" in res.out
+    assert json.loads((tmp_path / "e.json").read_text())["homogenization_noop"] is True
+    plain = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
+                data / "held_queries.npy", "--no-baselines")
+    assert "does nothing" not in plain.out

@@ -191,7 +191,7 @@ def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path
     targets = exact_topk(ds.queries, ds.keys, 1, device=device)[1]
     metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device, **conventions)
     record = {**conventions, **payload.get("train_info", {}), **metrics, "eval_seconds": time.perf_counter() - t0,
-              "scored": scored}
+              "scored": scored, "homogenization_noop": wrapper_is_noop(model, ds.queries)}
     if with_baselines:
         ivf, source = evaluation_index(ds.keys, ivf_index_path, nlist)
         record["baselines"] = model_baselines(model, ds.keys, ds.queries, targets, ivf, source, scored,
@@ -215,6 +215,28 @@ def labels_baselines(model_path: str | Path, keys_path: str | Path, labels_dir: 
     ivf, source = evaluation_index(keys, ivf_index_path, nlist)
     return model_baselines(model, keys, queries, targets, ivf, source, f"the test split of {labels_dir}",
                            batch_size=batch_size, device=device, **(conventions or {}))
+
+
+def labels_wrapper_noop(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path,
+                        allow_other_keys: bool = False) -> bool:
+    """:func:`wrapper_is_noop` on the test split of a labels folder."""
+    from amips.data.folders import open_labels
+    from amips.data.io import load_embeddings
+
+    from amips.models.factory import load_checked_model
+
+    keys = load_embeddings(keys_path, "keys")
+    model, _ = load_checked_model(model_path, keys, allow_other_keys)  # a MIPS model or a router
+    return wrapper_is_noop(model, open_labels(labels_dir, keys, keys_path).split("test")[0])
+
+
+def wrapper_is_noop(model: Any, queries: np.ndarray) -> bool:
+    """Whether the model's homogenization wrapper computes the raw network on these queries [n, d] (the radial KeyNet
+    on unit-norm queries, :func:`amips.models.homogenize.is_noop`)."""
+    from amips.models.homogenize import is_noop
+
+    unit = bool(np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5))
+    return is_noop(model.spec.homogenization, model.spec.kind, unit_norm_queries=unit)
 
 
 def evaluation_index(keys: np.ndarray, index_path: str | Path | None, nlist: int | None) -> tuple[IvfIndex, str]:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     chosen = conventions(args)
     index = {"ivf_index_path": args.ivf_index, "nlist": args.nlist}
     if args.labels is not None:
-        from amips.fit import labels_baselines
+        from amips.fit import labels_baselines, labels_wrapper_noop
         from amips.pipeline.stages import evaluate_run
 
         with exclusive_lock(args.out, "evaluation") if args.out is not None else contextlib.nullcontext():
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> None:
                                   batch_size=args.batch_size, allow_other_keys=args.allow_other_keys,
                                   conventions=chosen)
             record["scored"] = f"the test split of {args.labels}"
+            record["homogenization_noop"] = labels_wrapper_noop(args.model, keys, args.labels, args.allow_other_keys)
             if args.baselines:
                 found = labels_baselines(args.model, keys, args.labels, device, args.batch_size,
                                          args.allow_other_keys, chosen, **index)
@@ -102,6 +103,9 @@ def run(args: argparse.Namespace) -> None:
                 atomic_write_json(args.out, record)
     print(f"scored: {record['scored']} ({record['num_test_queries']} queries); conventions: rank ties "
           f"{record['rank_ties']}, recall@1% over {record['recall_at_1pct']}(0.01·m) keys")
+    if record.get("homogenization_noop"):
+        print(f"note: homogenization {record['homogenization']} does nothing for this {record['kind']} on these "
+              "unit-norm queries: it computes the same function as homogenization none")
     print(format_metrics(record))
     if "baselines" in record:
         from amips.evaluation.baselines import format_baselines
