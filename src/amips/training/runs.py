@@ -8,7 +8,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from amips.core.errors import InputError
 from amips.core.fingerprint import array_digest
 from amips.core.resources import check_fits, training_bytes
 from amips.core.runinfo import environment_info
