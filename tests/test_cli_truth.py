@@ -270,3 +270,14 @@ def test_evaluate_says_when_the_wrapper_does_nothing(fitted, data, tmp_path, cap
     plain = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
                 data / "held_queries.npy", "--no-baselines")
     assert "does nothing" not in plain.out
+
+
+def test_an_ivf_index_over_other_keys_is_refused_by_evaluate(fitted, data, tmp_path, capsys):
+    """fit --ivf-index, evaluate --ivf-index and search --index share one check: the stored keys, bit for bit."""
+    from amips.exact.ivf import build_ivf, save_ivf
+
+    keys = np.load(data / "d/keys.npy")
+    save_ivf(build_ivf(keys[::-1].copy(), seed=0), tmp_path / "other.ivf")  # same shape, other rows
+    res = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
+              data / "held_queries.npy", "--ivf-index", tmp_path / "other.ivf")
+    assert res.code == 2 and f"--ivf-index {tmp_path / 'other.ivf'}: built over other keys than --keys" in res.err

@@ -18,14 +18,16 @@ from typing import Any
 import numpy as np
 
 from amips.data.sets import load_key_query_files
-from amips.evaluation.evaluate import evaluate_model
+from amips.evaluation.evaluate import predict
+from amips.evaluation.metrics import evaluate_predictions
 from amips.core.fingerprint import array_digest
 from amips.data.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
 from amips.exact.labels import exact_topk
 from amips.models import ModelSpec
 from amips.core.runinfo import configure_torch
 from amips.search import load_mips_model
-from amips.exact.ivf import IvfIndex, build_ivf, load_checked_ivf, save_ivf
+from amips.exact.index_store import read_checked_ivf
+from amips.exact.ivf import IvfIndex, build_ivf, save_ivf
 from amips.evaluation.baselines import model_baselines
 from amips.training.retrieval import Partition, uses_retrieval
 from amips.exact.labelling import label_queries
@@ -159,7 +161,7 @@ def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | Non
     if not uses_retrieval(train_spec.retrieval):
         return None, ""
     if index_path is not None:
-        return load_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
+        return read_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, seed=0)
     log.info("built an IVF index of %d lists for the retrieval term; saved to %s once the model is", ivf.nlist,
              new_index_path)
@@ -189,45 +191,40 @@ def evaluate_queries(model_path: str | Path, keys_path: str | Path, queries_path
         scored = f"the TRAINING queries of {queries_path}"
     t0 = time.perf_counter()
     targets = exact_topk(ds.queries, ds.keys, 1, device=device)[1]
-    metrics = evaluate_model(model, ds.keys, ds.queries, targets, batch_size, device, **conventions)
+    predictions = predict(model, ds.queries, batch_size, device)
+    metrics = evaluate_predictions(ds.queries, ds.keys, *predictions, targets, **conventions)
     record = {**conventions, **payload.get("train_info", {}), **metrics, "eval_seconds": time.perf_counter() - t0,
               "scored": scored, "homogenization_noop": wrapper_is_noop(model, ds.queries)}
-    if with_baselines:
+    if with_baselines:  # the model's predictions and metrics reused, not computed again
         ivf, source = evaluation_index(ds.keys, ivf_index_path, nlist)
         record["baselines"] = model_baselines(model, ds.keys, ds.queries, targets, ivf, source, scored,
-                                              batch_size=batch_size, device=device, **conventions)
+                                              device=device, predictions=predictions, model_metrics=metrics,
+                                              **conventions)
     return record
 
 
-def labels_baselines(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, device: str = "cpu",
-                     batch_size: int = 1024, allow_other_keys: bool = False, conventions: dict[str, str] | None = None,
-                     ivf_index_path: str | Path | None = None, nlist: int | None = None) -> dict[str, Any] | None:
-    """:func:`amips.evaluation.baselines.model_baselines` of a saved MIPS model on the test split of a labels folder
-    (None for a router: its baselines are the router curves of the pipeline)."""
+def labels_extras(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, device: str = "cpu",
+                  batch_size: int = 1024, allow_other_keys: bool = False, conventions: dict[str, str] | None = None,
+                  with_baselines: bool = True, ivf_index_path: str | Path | None = None,
+                  nlist: int | None = None) -> dict[str, Any]:
+    """What ``evaluate --labels`` adds to the pipeline's record (keys, test split and model read once):
+    ``homogenization_noop`` (:func:`wrapper_is_noop` on the test split) and, with ``with_baselines`` and for a MIPS
+    model, ``baselines`` (:func:`amips.evaluation.baselines.model_baselines`; a router's baselines are the pipeline's
+    router curves)."""
     from amips.data.folders import open_labels
     from amips.data.io import load_embeddings
-
-    keys = load_embeddings(keys_path, "keys")
-    queries, targets = open_labels(labels_dir, keys, keys_path).split("test")
-    model, _ = load_mips_model(model_path, keys, allow_other_keys)
-    if model.num_outputs != 1 or targets.shape[1] != 1:
-        return None
-    ivf, source = evaluation_index(keys, ivf_index_path, nlist)
-    return model_baselines(model, keys, queries, targets, ivf, source, f"the test split of {labels_dir}",
-                           batch_size=batch_size, device=device, **(conventions or {}))
-
-
-def labels_wrapper_noop(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path,
-                        allow_other_keys: bool = False) -> bool:
-    """:func:`wrapper_is_noop` on the test split of a labels folder."""
-    from amips.data.folders import open_labels
-    from amips.data.io import load_embeddings
-
     from amips.models.factory import load_checked_model
 
     keys = load_embeddings(keys_path, "keys")
+    queries, targets = open_labels(labels_dir, keys, keys_path).split("test")
     model, _ = load_checked_model(model_path, keys, allow_other_keys)  # a MIPS model or a router
-    return wrapper_is_noop(model, open_labels(labels_dir, keys, keys_path).split("test")[0])
+    extras: dict[str, Any] = {"homogenization_noop": wrapper_is_noop(model, queries)}
+    if with_baselines and model.num_outputs == 1 and targets.shape[1] == 1:
+        ivf, source = evaluation_index(keys, ivf_index_path, nlist)
+        extras["baselines"] = model_baselines(model, keys, queries, targets, ivf, source,
+                                              f"the test split of {labels_dir}", batch_size=batch_size, device=device,
+                                              **(conventions or {}))
+    return extras
 
 
 def wrapper_is_noop(model: Any, queries: np.ndarray) -> bool:
@@ -242,6 +239,6 @@ def wrapper_is_noop(model: Any, queries: np.ndarray) -> bool:
 def evaluation_index(keys: np.ndarray, index_path: str | Path | None, nlist: int | None) -> tuple[IvfIndex, str]:
     """The IVF index the baselines probe: ``index_path`` (checked against keys [m, d]) or one built here."""
     if index_path is not None:
-        return load_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
+        return read_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, nlist, seed=0)
     return ivf, f"built here: {'⌊√m⌋' if nlist is None else nlist} lists, seed 0, not saved"

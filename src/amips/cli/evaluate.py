@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     chosen = conventions(args)
     index = {"ivf_index_path": args.ivf_index, "nlist": args.nlist}
     if args.labels is not None:
-        from amips.fit import labels_baselines, labels_wrapper_noop
+        from amips.fit import labels_extras
         from amips.pipeline.stages import evaluate_run
 
         with exclusive_lock(args.out, "evaluation") if args.out is not None else contextlib.nullcontext():
@@ -85,12 +85,8 @@ def run(args: argparse.Namespace) -> None:
                                   batch_size=args.batch_size, allow_other_keys=args.allow_other_keys,
                                   conventions=chosen)
             record["scored"] = f"the test split of {args.labels}"
-            record["homogenization_noop"] = labels_wrapper_noop(args.model, keys, args.labels, args.allow_other_keys)
-            if args.baselines:
-                found = labels_baselines(args.model, keys, args.labels, device, args.batch_size,
-                                         args.allow_other_keys, chosen, **index)
-                if found is not None:
-                    record["baselines"] = found
+            record.update(labels_extras(args.model, keys, args.labels, device, args.batch_size, args.allow_other_keys,
+                                        chosen, args.baselines, **index))
             if args.out is not None:
                 atomic_write_json(args.out, record)
     else:

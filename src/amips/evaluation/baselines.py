@@ -52,19 +52,24 @@ def ivf_comparison(ivf: IvfIndex, queries: np.ndarray, pred_keys: np.ndarray, tr
 
 def model_baselines(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, targets: np.ndarray, ivf: IvfIndex | None,
                     index_source: str, split: str, rank_ties: str = "index", recall_at_1pct: str = "ceil",
-                    nprobes: Sequence[int] = NPROBES, batch_size: int = 1024, device: str = "cpu") -> dict[str, Any]:
+                    nprobes: Sequence[int] = NPROBES, batch_size: int = 1024, device: str = "cpu",
+                    predictions: tuple[np.ndarray, np.ndarray] | None = None,
+                    model_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """Both comparisons for a MIPS ``model`` on queries [n, d] with exact top-1 targets [n, 1] over keys [m, d].
 
     ``split`` names the queries (e.g. ``the validation split``), ``index_source`` where the IVF index came from;
-    without ``ivf`` only the exact-search comparison is made. Returns a JSON-ready record: the model's own metrics on
+    without ``ivf`` only the exact-search comparison is made. ``predictions`` (scores [n, 1], keys [n, 1, d]) and
+    ``model_metrics`` (of :func:`amips.evaluation.metrics.evaluate_predictions` with the same conventions) are used
+    instead of computing them again when the caller has them. Returns a JSON-ready record: the model's own metrics on
     these queries (``model``), ``query_itself``, ``model_flops`` and ``ivf`` (see :func:`format_baselines`)."""
     if model.num_outputs != 1 or targets.shape[1] != 1:
         raise ValueError("baselines compare a MIPS model (one output) against its exact top-1 targets")
-    pred_scores, pred_keys = predict(model, queries, batch_size, device)
+    pred_scores, pred_keys = predictions if predictions is not None else predict(model, queries, batch_size, device)
     model_flops = float(query_flops(model))
+    if model_metrics is None:
+        model_metrics = evaluate_predictions(queries, keys, pred_scores, pred_keys, targets, rank_ties, recall_at_1pct)
     record: dict[str, Any] = {
-        "split": split, "num_queries": int(queries.shape[0]),
-        "model": evaluate_predictions(queries, keys, pred_scores, pred_keys, targets, rank_ties, recall_at_1pct),
+        "split": split, "num_queries": int(queries.shape[0]), "model": model_metrics,
         "query_itself": query_itself(keys, queries, targets, rank_ties, recall_at_1pct), "model_flops": model_flops}
     pred_keys = pred_keys[:, 0]
     if ivf is not None:

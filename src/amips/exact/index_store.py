@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from amips.data.io import InputError, atomic_path, exclusive_lock
-from amips.exact.ivf import IvfIndex, build_ivf
+from amips.exact.ivf import IvfIndex, build_ivf, ivf_lists
 from amips.exact.order import candidate_margins, exact_scores, max_row_norm, order_rows
 
 log = logging.getLogger("amips.exact.index_store")
@@ -121,6 +121,8 @@ def read_index(path: str | Path, name: str = "--index") -> SearchIndex:
 
     path = Path(path)
     where = f"{name} {path}"
+    if not path.exists():
+        raise InputError(f"{where}: file not found")
     if path.is_dir():
         raise InputError(f"{where}: is a directory, not a faiss index file")
     try:
@@ -137,33 +139,13 @@ def read_index(path: str | Path, name: str = "--index") -> SearchIndex:
                          "search needs inner product")
     if kind == "hnsw":
         return SearchIndex("hnsw", index)
-    return SearchIndex("ivf", index, _ivf_lists(index, where))
+    return SearchIndex("ivf", index, ivf_lists(index, where))
 
 
 def _metric_name(metric: int) -> str:
     import faiss
 
     return {faiss.METRIC_L2: "L2", faiss.METRIC_INNER_PRODUCT: "inner product"}.get(metric, str(metric))
-
-
-def _ivf_lists(index: Any, where: str) -> IvfIndex:
-    """The list sizes and the list of every key of an IVF index, whose ids must be the rows 0 … ntotal−1, each
-    once."""
-    import faiss
-
-    m = int(index.ntotal)
-    sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)], np.int64)
-    key_list = np.full(m, -1, np.int64)
-    seen = 0
-    for lst in np.flatnonzero(sizes):
-        ids = np.asarray(faiss.rev_swig_ptr(index.invlists.get_ids(int(lst)), int(sizes[lst])), np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= m):
-            raise InputError(f"{where}: its ids are not the key rows 0 … {m - 1} (list {lst} holds id {ids.max()})")
-        key_list[ids] = lst
-        seen += ids.size
-    if seen != m or (key_list < 0).any():
-        raise InputError(f"{where}: its ids are not the key rows 0 … {m - 1}, each once")
-    return IvfIndex(index, sizes, key_list)
 
 
 def stored_vectors(index: SearchIndex) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -205,6 +187,16 @@ def check_index(index: SearchIndex, keys: np.ndarray, kind: str, path: str | Pat
             bad = rows[np.flatnonzero((stored.view(np.uint32) != expected.view(np.uint32)).any(axis=1))]
             raise InputError(f"{where}: built over other keys than {keys_name} (same {m} × {d}, key row "
                              f"{int(bad.min())} differs); give the index built over these keys, or a new {name} path")
+
+
+def read_checked_ivf(path: str | Path, keys: np.ndarray, name: str = "--ivf-index",
+                     keys_name: str = "--keys") -> IvfIndex:
+    """The IVF index (IndexIVFFlat, inner product) at ``path``, refused in one line unless it holds exactly the keys
+    [m, d] (:func:`check_index`): what ``fit --ivf-index``, ``evaluate --ivf-index`` and a retrieval term's partition
+    read."""
+    index = read_index(path, name)
+    check_index(index, keys, "ivf", path, name, keys_name)
+    return index.ivf
 
 
 def open_index(path: str | Path, keys: np.ndarray, kind: str, nlist: int | None = None, seed: int = 0,

@@ -62,18 +62,26 @@ def build_ivf(keys: np.ndarray, nlist: int | None = None, seed: int = 0) -> IvfI
     index.cp.seed = seed
     index.train(keys)
     index.add(keys)
-    return _wrap(index)
+    return ivf_lists(index)
 
 
-def _wrap(index) -> IvfIndex:
+def ivf_lists(index: Any, where: str = "IVF index") -> IvfIndex:
+    """An IVF index with its list sizes and the list of every key; its ids must be the key rows 0 … ntotal−1, each
+    once (errors start with ``where``)."""
     import faiss
 
+    m = int(index.ntotal)
     sizes = np.array([index.invlists.list_size(i) for i in range(index.nlist)], np.int64)
-    key_list = np.full(index.ntotal, -1, np.int64)
-    for lst in range(index.nlist):
-        if sizes[lst]:
-            ids = faiss.rev_swig_ptr(index.invlists.get_ids(lst), int(sizes[lst]))
-            key_list[np.asarray(ids, np.int64)] = lst
+    key_list = np.full(m, -1, np.int64)
+    seen = 0
+    for lst in np.flatnonzero(sizes):
+        ids = np.asarray(faiss.rev_swig_ptr(index.invlists.get_ids(int(lst)), int(sizes[lst])), np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= m):
+            raise InputError(f"{where}: its ids are not the key rows 0 … {m - 1} (list {lst} holds id {ids.max()})")
+        key_list[ids] = lst
+        seen += ids.size
+    if seen != m or (key_list < 0).any():
+        raise InputError(f"{where}: its ids are not the key rows 0 … {m - 1}, each once")
     return IvfIndex(index, sizes, key_list)
 
 
@@ -98,16 +106,7 @@ def load_ivf(path: str | Path) -> IvfIndex:
         raise InputError(f"IVF index file is corrupt or not a faiss index: {path}") from exc
     if not isinstance(index, faiss.IndexIVF):
         raise InputError(f"{path} is a faiss index but not an IVF index ({type(index).__name__})")
-    return _wrap(index)
-
-
-def load_checked_ivf(path: str | Path, keys: np.ndarray) -> IvfIndex:
-    """:func:`load_ivf`, refused in one line unless the index holds keys [m, d] of the same shape."""
-    ivf = load_ivf(path)
-    if ivf.key_list.shape[0] != keys.shape[0] or ivf.index.d != keys.shape[1]:
-        raise InputError(f"IVF index {path} holds {ivf.key_list.shape[0]} keys of dimension {ivf.index.d}, the "
-                         f"keys are {keys.shape[0]} × {keys.shape[1]}")
-    return ivf
+    return ivf_lists(index, str(path))
 
 
 def nprobe_grid(nlist: int, spec: list[int] | dict[str, Any] | None = None) -> list[int]:
