@@ -45,7 +45,7 @@ run: setup
 
 # The run of $(CONFIG) (default config.yaml; made first if missing) → paper_figures/<name>/, with its provenance.
 publish: setup
-	$(BIN)/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS) publish
+	$(BIN)/snakemake publish $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
 # WordNet 3.0 (Debian wordnet-base) for config/medium.yaml; needs root and apt-get.
 wordnet:
