@@ -59,12 +59,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from amips.data.io import InputError, atomic_path
-from amips.exact.ivf import default_nlist
+from amips.exact.ivf import best_of, default_nlist
 from amips.exact.order import exact_scores, order_rows
 
 log = logging.getLogger("amips.experiments.index_families")
@@ -139,16 +139,6 @@ def rerank_float32(queries: np.ndarray, keys: np.ndarray, candidates: np.ndarray
         top = np.argsort(-scores, axis=1, kind="stable")[:, : out.shape[1]]
         out[start : start + RERANK_CHUNK] = np.take_along_axis(cand, top, axis=1)
     return out
-
-
-def best_of(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    """(the last call's result, the fastest call's seconds) of ``repeats`` calls of ``fn``."""
-    best, out = float("inf"), None
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -309,7 +299,7 @@ class HnswFamily(IndexFamily):
                 self._rerank(queries, idx, k)
             return idx
 
-        idx, seconds = best_of(run, self.repeats)
+        idx, seconds = best_of(self.repeats, run)
         n = vectors.shape[0]
         ndis, nhops = stats.ndis / n + 1, stats.nhops / n  # + the entry point's distance, which faiss leaves out
         reranked = _valid_count(idx) if queries is not None else 0.0
@@ -348,14 +338,14 @@ class CompressedFamily(IndexFamily):
         queries = None if rerank_queries is None else _f32(rerank_queries)
         reranks = [int(r) if queries is not None else 0 for r in reranks]
         depth = max([k] + reranks)
-        (idx, scanned), scan_seconds = best_of(lambda: self._scan(vectors, depth, param, probe), self.repeats)
+        (idx, scanned), scan_seconds = best_of(self.repeats, lambda: self._scan(vectors, depth, param, probe))
         scan_flops, scan_distances, codes = self._scan_cost(scanned, param, probe)
         n, d = vectors.shape[0], self.keys.shape[1]
         out = []
         for rerank in reranks:
             if rerank > 0:
                 candidates = np.ascontiguousarray(idx[:, :rerank])
-                _, seconds = best_of(lambda: self._rerank(queries, candidates, k), self.repeats)
+                _, seconds = best_of(self.repeats, lambda: self._rerank(queries, candidates, k))
                 reranked = _valid_count(candidates)
                 found = rerank_exact(queries, self.keys, candidates, k)
             else:
@@ -566,7 +556,7 @@ class ReducedIvfFlatFamily(IndexFamily):
             _, idx = index.search(vectors, k)
             return idx
 
-        idx, seconds = best_of(run, self.repeats)
+        idx, seconds = best_of(self.repeats, run)
         _, assign = index.quantizer.search(vectors, nprobe)
         scanned = float(sizes[np.maximum(assign, 0)].sum(axis=1).mean())
         return SearchResult(idx, distances=index.nlist + scanned, seconds=seconds / vectors.shape[0],
