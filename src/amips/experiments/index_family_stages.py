@@ -10,7 +10,6 @@ Every row carries ``dataset``, ``run_id`` (``model/homogenization/frac<f>``; emp
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from amips.data.io import InputError, atomic_write_json, atomic_write_text, load_embeddings, read_json
+from amips.exact.ivf import machine_load
 
 log = logging.getLogger("amips.experiments.index_family_stages")
 
@@ -44,13 +44,6 @@ def _one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def _load_average() -> float:
-    try:
-        return float(os.getloadavg()[0])
-    except OSError:  # pragma: no cover - not on every platform
-        return float("nan")
-
-
 def baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path, index_dir: str | Path,
               cfg: dict[str, Any], dataset: str) -> pd.DataFrame:
     """Build every configured family over the keys (faiss on 1 thread, so the graph is the same on every run), write
@@ -70,7 +63,7 @@ def baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path
     for family in make_families(cfg, keys.shape[1]):
         family.build(keys)
         for method in BASELINE_METHODS[family.name]:
-            load = _load_average()
+            load = machine_load()
             rows += [{"dataset": dataset, "run_id": "", "seed": cfg["seed"], **r, "load_average": load}
                      for r in sweep(family, method, queries, targets, cfg)]
         if LEARNED_METHODS[family.name]:
@@ -118,7 +111,7 @@ def learned(model_path: str | Path, keys_path: str | Path, labels_dir: str | Pat
             raise InputError(f"{index_dir} holds no {family.label} index (rerun rule index_families_baselines)")
         family.load(Path(index_dir) / f"{family.label}.faiss", keys, entry["build_seconds"])
         for method in LEARNED_METHODS[family.name]:
-            load = _load_average()
+            load = machine_load()
             rows += [{**run, "run_id": run_id, **r, "load_average": load}
                      for r in sweep(family, method, queries, targets, cfg, predicted, network)]
         family.index = None
