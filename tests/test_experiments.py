@@ -14,7 +14,8 @@ from amips.exact.ivf import build_ivf, exact_search_row, ivf_sweep, nprobe_grid
 from amips.exact.labels import exact_topk, per_cluster_top1
 from amips.models import ModelSpec, build_model, parameter_count
 from amips.evaluation.router import centroid_scores, routing_curve
-from amips.reporting.tables import aggregate_ivf, aggregate_router, best_within_budget, summarize_curves
+from amips.reporting.budgets import Budgets, best_within_budget
+from amips.reporting.tables import aggregate_ivf, aggregate_router, summarize_curves
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,8 @@ def test_best_within_budget_and_aggregation(tmp_path):
     curves = summarize_curves(frames, ("dataset", "method", "nprobe"), ("recall@1", "flops", "seconds"))
     natural = curves[curves["method"] == "ivf natural"]
     assert natural["n_seeds"].tolist() == [2, 2, 2] and np.isclose(natural["recall@1_mean"].iloc[0], 0.205)
-    best = best_within_budget(curves[curves["method"] != "exact"], "flops", "recall@1", [5.0, 25.0])
+    best = best_within_budget(curves[curves["method"] != "exact"], "flops", "recall@1",
+                              Budgets.absolute([5.0, 25.0]))
     row = best[(best["method"] == "ivf natural") & (best["flops_budget"] == 25.0)].iloc[0]
     assert np.isclose(row["recall@1_mean"], 0.505)
     assert best[best["flops_budget"] == 5.0]["recall@1_mean"].isna().all()
@@ -129,7 +131,7 @@ def test_best_within_budget_and_aggregation(tmp_path):
     for i, frame in enumerate(frames):
         paths.append(tmp_path / f"{i}.csv")
         frame.to_csv(paths[-1], index=False)
-    aggregate_ivf(paths, tmp_path / "ivf.csv", tmp_path / "ivf.md")
+    aggregate_ivf(paths, tmp_path / "ivf.csv", tmp_path / "ivf.md", Budgets.fractions((0.01, 0.1, 0.5)))
     md = (tmp_path / "ivf.md").read_text()
     assert "At equal FLOPs" in md and "At equal wall-clock" in md and "ivf natural" in md
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from amips.data.io import InputError
+from amips.pipeline.sections import BudgetSettings
 from amips.exact.ivf import load_columns, nprobe_grid, quiet_threshold, sweep_timing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +131,7 @@ def test_experiments_share_the_natural_sweep_and_the_grid(stage_files, monkeypat
     assert {r["method"] for r in hybrid} == {"hybrid keynet (none)", "split 0.5 keynet (none)"}  # share 1 = plain IVF
 
     curves = aggregate_experiment([tmp / "baselines.csv", tmp / "hybrid.csv", tmp / "ltr.csv"], tmp / "all.csv",
-                                  tmp / "all.md", "test")
+                                  tmp / "all.md", "test", BudgetSettings.default().fractions)
     natural = curves[curves["method"] == "ivf natural"].sort_values("nprobe")
     expected = [r["recall@1"] for r in base if r["method"] == "ivf natural"]
     assert natural["recall@1_mean"].tolist() == pytest.approx(expected)
@@ -149,7 +150,8 @@ def test_tables_mark_wall_clock_measured_under_load(tmp_path):
                          + [{"dataset": "d", "method": "exact", "recall@1": 1.0, "flops": 200.0, "seconds": 0.02,
                              "quiet_machine": True}])
     frame.to_csv(tmp_path / "c.csv", index=False)
-    curves = aggregate_ivf([tmp_path / "c.csv"], tmp_path / "out.csv", tmp_path / "out.md")
+    curves = aggregate_ivf([tmp_path / "c.csv"], tmp_path / "out.csv", tmp_path / "out.md",
+                           BudgetSettings.default().fractions)
     text = (tmp_path / "out.md").read_text()
     flops_part, seconds_part = text.split("## At equal wall-clock")
     assert "†" not in flops_part.split("## Routing coverage")[0]          # FLOPs do not depend on the load

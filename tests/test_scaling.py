@@ -10,6 +10,7 @@ import torch
 from amips.data.sets import structured_embeddings
 from amips.experiments.scaling import best_within, coverage_rows, nested_subset, point_record, summarize
 from amips.data.io import InputError
+from amips.reporting.budgets import Budgets
 from amips.exact.ivf import build_ivf, load_ivf
 from amips.exact.labels import exact_topk
 from amips.models import load_model
@@ -47,7 +48,7 @@ def test_best_within_a_budget_and_the_point_record():
     rows = [{"nprobe": 1, "routing_coverage": 0.4, "flops": 10.0}, {"nprobe": 2, "routing_coverage": 0.6, "flops": 20.0}]
     assert best_within(rows, 15.0) == 0.4 and best_within(rows, 20.0) == 0.6 and np.isnan(best_within(rows, 5.0))
     record = point_record({"model": "m"}, {"match_rate": 0.5, "mrr": 0.6, "key_error_rn2": 0.7}, rows, 100.0,
-                          budgets=(0.1, 0.2))
+                          budgets=Budgets.fractions((0.1, 0.2)))
     assert record["coverage@1"] == 0.4 and record["coverage@2"] == 0.6
     assert record["recall@1_at_0.1"] == 0.4 and record["recall@1_at_0.2"] == 0.6 and record["match_rate"] == 0.5
 

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from amips.reporting.budgets import Budgets
 from amips.experiments.what_wins import (LEARNED, OFF_THE_SHELF, classify, load_curves, what_wins,
                                          what_wins_markdown, write_what_wins)
 
@@ -34,7 +35,7 @@ def test_classify_every_kind_of_row():
 def test_best_within_each_budget_and_the_winner(tmp_path):
     path = tmp_path / "ivf.csv"
     _ivf_curves().to_csv(path, index=False)
-    table = what_wins(load_curves([path, tmp_path / "missing.csv"]), flops_budgets=(0.01, 0.02, 0.05))
+    table = what_wins(load_curves([path, tmp_path / "missing.csv"]), flops_budgets=Budgets.fractions((0.01, 0.02, 0.05)))
     by_budget = table.set_index("budget")
     # 1 %: 10 FLOPs → IVF 0.40; HNSW (20) does not fit; learned: nothing ≤ 10 (controls excluded) → off-the-shelf
     assert by_budget.loc[0.01, "IVF-Flat"] == 0.40 and math.isnan(by_budget.loc[0.01, "HNSW"])
@@ -58,8 +59,8 @@ def test_a_learned_win_and_memory_budgets(tmp_path):
     ])
     path = tmp_path / "families.csv"
     curves.to_csv(path, index=False)
-    table = write_what_wins([path], tmp_path / "w.csv", tmp_path / "w.md", flops_budgets=(0.5,),
-                            memory_budgets=(8.0, 10.0))
+    table = write_what_wins([path], tmp_path / "w.csv", tmp_path / "w.md", flops_budgets=Budgets.fractions((0.5,)),
+                            memory_budgets=Budgets.absolute((8.0, 10.0)))
     flops = table[table["axis"] == "FLOPs"].iloc[0]
     assert flops["winner"] == LEARNED and flops["margin"] == pytest.approx(0.3)
     memory = table[table["axis"] == "bytes per key"].set_index("budget")
@@ -75,7 +76,7 @@ def test_exact_flops_from_the_sizes_when_there_is_no_exact_row():
                           "flops": 100.0, "flops_std": 0.0, "recall@1": 0.5, "recall@1_std": 0.0}])  # its naming
     curves = load_curves_frame(rows)
     assert exact_flops(curves) == 16000.0
-    table = what_wins(curves, flops_budgets=(0.01,))
+    table = what_wins(curves, flops_budgets=Budgets.fractions((0.01,)))
     assert table.iloc[0]["PQ"] == 0.5  # 100 FLOPs fit 1 % of 16000
 
 

@@ -94,6 +94,8 @@ rule aggregate_ivf:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        budgets=get_budgets,
     script:
         "../scripts/aggregate_curves.py"
 

@@ -134,6 +134,8 @@ rule aggregate_ivf_experiment:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        budgets=get_budgets,
     script:
         "../scripts/ivf_experiment_tables.py"
 

@@ -83,6 +83,6 @@ rule scaling_table:
         runtime=10,
     params:
         datasets=lambda wildcards: SCALING.get("datasets", []),
-        budgets=lambda wildcards: SCALING.get("budgets", [0.05, 0.1, 0.2]),
+        budgets=lambda wildcards: config["budgets"]["fractions"],
     script:
         "../scripts/scaling_table.py"

@@ -20,6 +20,6 @@ rule what_wins:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=get_what_wins_config,
+        budgets=get_budgets,
     script:
         "../scripts/what_wins.py"

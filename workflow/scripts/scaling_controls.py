@@ -6,6 +6,7 @@ from amips.core.logs import redirect_to_log
 redirect_to_log(snakemake.log[0])
 
 from amips.experiments.scaling_stages import scaling_controls_point  # noqa: E402
+from amips.reporting.budgets import Budgets  # noqa: E402
 
 cfg = snakemake.params.cfg
 scaling_controls_point(
@@ -18,5 +19,5 @@ scaling_controls_point(
     n=int(snakemake.wildcards.n),
     nprobes=cfg["nprobes"],
     cfg=snakemake.params.controls,
-    budgets=cfg["budgets"],
+    budgets=Budgets.fractions(cfg["budgets"]),
 )

@@ -6,6 +6,7 @@ from amips.core.logs import redirect_to_log
 redirect_to_log(snakemake.log[0])
 
 from amips.experiments.scaling_stages import scaling_model_point  # noqa: E402
+from amips.reporting.budgets import Budgets  # noqa: E402
 from amips.core.runinfo import select_device  # noqa: E402
 
 cfg = snakemake.params.cfg
@@ -22,7 +23,7 @@ scaling_model_point(
     n=int(snakemake.wildcards.n),
     seed=int(snakemake.wildcards.seed),
     nprobes=cfg["nprobes"],
-    budgets=cfg["budgets"],
+    budgets=Budgets.fractions(cfg["budgets"]),
     device=select_device(snakemake.resources.get("gpu", 0)),
     threads=snakemake.threads,
     batch_size=snakemake.params.batch_size,

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from amips.data.io import InputError
+from amips.reporting.budgets import Budgets, admits
 
-DEFAULT_BUDGETS = (0.05, 0.1, 0.2)
 POINT_METRICS = ("match_rate", "mrr", "key_error_rn2")
 
 
@@ -67,20 +67,20 @@ def coverage_rows(ivf: Any, vectors: np.ndarray, true_top1: np.ndarray, nprobes:
 
 
 def best_within(rows: Iterable[dict[str, float]], budget_flops: float, value: str = "routing_coverage") -> float:
-    """The largest ``value`` among operating points whose ``flops`` ≤ budget_flops; NaN if there is none."""
-    values = [r[value] for r in rows if r["flops"] <= budget_flops]
+    """The largest ``value`` among operating points whose ``flops`` fit budget_flops; NaN if there is none."""
+    values = [r[value] for r in rows if admits(r["flops"], budget_flops)]
     return max(values) if values else math.nan
 
 
 def point_record(fields: dict[str, Any], metrics: dict[str, float], rows: list[dict[str, float]],
-                 exact_flops: float, budgets: Sequence[float] = DEFAULT_BUDGETS) -> dict[str, Any]:
+                 exact_flops: float, budgets: Budgets) -> dict[str, Any]:
     """One row of the scaling table: ``fields`` (dataset, model, n_queries, seed, ...), the exhaustive metrics,
     coverage@p and, per budget b, ``recall@1_at_{b}`` = the best hybrid recall@1 within b × exact FLOPs."""
     record = {**fields, **{k: float(metrics[k]) for k in POINT_METRICS if k in metrics}}
     for r in rows:
         record[f"coverage@{int(r['nprobe'])}"] = r["routing_coverage"]
-    for b in budgets:
-        record[f"recall@1_at_{b:g}"] = best_within(rows, b * exact_flops)
+    for b in budgets.values:
+        record[f"recall@1_at_{b:g}"] = best_within(rows, budgets.limit(b, exact_flops))
     return record
 
 

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from amips.experiments.scaling import DEFAULT_BUDGETS, coverage_rows, nested_subset, point_record, summarize
+from amips.experiments.scaling import coverage_rows, nested_subset, point_record, summarize
+from amips.reporting.budgets import Budgets
 from amips.data.folders import open_labels
 from amips.data.io import InputError, atomic_write_json, load_embeddings
 
@@ -41,7 +42,7 @@ def load_scaling_splits(keys_path: str | Path, labels_dir: Path, n: int, subset_
 def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_path: str | Path, out_json: str | Path,
                         workdir: str | Path, fields: dict[str, Any], model_cfg: dict[str, Any],
                         training: dict[str, Any], n: int, seed: int, nprobes: Sequence[int],
-                        budgets: Sequence[float] = DEFAULT_BUDGETS, subset_seed: int = 0, device: str = "cpu",
+                        budgets: Budgets, subset_seed: int = 0, device: str = "cpu",
                         threads: int = 1, batch_size: int = 1024) -> dict[str, Any]:
     """Train ``model_cfg`` on the first ``n`` training source queries and evaluate it on the test split.
 
@@ -89,7 +90,7 @@ def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_pat
 
 def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                            out_json: str | Path, dataset: str, names: Sequence[str], n: int, nprobes: Sequence[int],
-                           cfg: dict[str, Any], budgets: Sequence[float] = DEFAULT_BUDGETS,
+                           cfg: dict[str, Any], budgets: Budgets,
                            subset_seed: int = 0) -> list[dict[str, Any]]:
     """Refit each control of ``names`` (:mod:`amips.evaluation.controls`) on the first ``n`` training source queries (tuned on
     the labels' validation split) and evaluate it as :func:`scaling_model_point` evaluates a model."""
@@ -125,7 +126,7 @@ def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_
 
 def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, str | Path], out_csv: str | Path,
                   out_points_csv: str | Path, out_md: str | Path, figure: str | Path,
-                  budgets: Sequence[float] = DEFAULT_BUDGETS) -> pd.DataFrame:
+                  budgets: Budgets) -> pd.DataFrame:
     """Collect the points, add plain IVF (the natural query, dataset → ``ivf/baselines.csv``) as a row at every n,
     and write the per-run CSV, the mean ± std CSV and Markdown, and the figure."""
     from amips.experiments.figures import plot_data_scaling
@@ -155,11 +156,11 @@ def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, s
     summary = summarize(points)
     write_csv(summary, out_csv)
     atomic_write_text(out_md, scaling_markdown(summary, budgets))
-    plot_data_scaling(summary, figure, budgets)
+    plot_data_scaling(summary, figure, budgets.values)
     return summary
 
 
-def scaling_markdown(summary: pd.DataFrame, budgets: Sequence[float] = DEFAULT_BUDGETS) -> str:
+def scaling_markdown(summary: pd.DataFrame, budgets: Budgets) -> str:
     """One table per dataset: model × n with match rate, rn2, coverage@1/@8 and recall@1 within each budget."""
     def cell(row: pd.Series, col: str) -> str:
         mean, std = row.get(f"{col}_mean", np.nan), row.get(f"{col}_std", np.nan)
@@ -167,8 +168,8 @@ def scaling_markdown(summary: pd.DataFrame, budgets: Sequence[float] = DEFAULT_B
             return "–"
         return f"{mean:.3f}" + (f" ± {std:.3f}" if row.get("seeds", 1) > 1 and not pd.isna(std) else "")
 
-    cols = ["match_rate", "key_error_rn2", "coverage@1", "coverage@8", *[f"recall@1_at_{b:g}" for b in budgets]]
-    heads = ["match rate", "rn2", "coverage@1", "coverage@8", *[f"recall@1 ≤ {b:g}·exact FLOPs" for b in budgets]]
+    cols = ["match_rate", "key_error_rn2", "coverage@1", "coverage@8", *[f"recall@1_at_{b:g}" for b in budgets.values]]
+    heads = ["match rate", "rn2", "coverage@1", "coverage@8", *[f"recall@1 ≤ {b:g}·exact FLOPs" for b in budgets.values]]
     lines = ["# Data scaling: distinct training queries vs what the model reaches (test split)\n"]
     for dataset, table in summary.groupby("dataset", sort=True):
         lines.append(f"\n## {dataset}\n\n| model | n queries | seeds | " + " | ".join(heads) + " |\n")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from amips.data.folders import LabelsFolder, open_labels
 from amips.data.io import load_embeddings, load_npy, read_json
+from amips.reporting.budgets import Budgets
 
 log = logging.getLogger("amips.experiments.stages")
 
@@ -183,14 +184,13 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
 
 COST_METRICS = ("train_seconds", "train_flops", "label_seconds", "label_flops", "build_seconds", "build_flops",
                 "network_flops", "router_flops")
-TARGET_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)  # the issue's target range of FLOP budgets (fractions of exact)
 
 
-def versus_ivf_markdown(curves: pd.DataFrame, budgets: tuple[float, ...] = TARGET_BUDGETS) -> str:
+def versus_ivf_markdown(curves: pd.DataFrame, budgets: Budgets) -> str:
     """Markdown: at each FLOPs budget (fraction of exact search), plain IVF's best recall@1, the best other method
     and its margin (positive: the method beats plain IVF at equal FLOPs; measured from 0 where plain IVF has no
     operating point within the budget)."""
-    from amips.reporting.tables import best_within_budget
+    from amips.reporting.budgets import best_within_budget
 
     lines = ["\n## Best method vs plain IVF at equal FLOPs\n\n",
              "| dataset | FLOPs budget | plain IVF recall@1 | best other method | its recall@1 | margin |\n",
@@ -200,9 +200,8 @@ def versus_ivf_markdown(curves: pd.DataFrame, budgets: tuple[float, ...] = TARGE
         if exact.empty:
             continue
         others = frame[~frame["method"].isin(["exact", "hnsw", "hnsw faiss"])]
-        table = best_within_budget(others, "flops", "recall@1", [b * float(exact.iloc[0]) for b in budgets])
-        table["fraction"] = table["flops_budget"] / float(exact.iloc[0])
-        for fraction, rows in table.groupby("fraction", sort=True):
+        table = best_within_budget(others, "flops", "recall@1", budgets, reference=float(exact.iloc[0]))
+        for fraction, rows in table.groupby("flops_budget", sort=True):
             base = rows.loc[rows["method"] == "ivf natural", "recall@1_mean"]
             base_value = float(base.iloc[0]) if len(base) else float("nan")
             rest = rows[(rows["method"] != "ivf natural") & rows["recall@1_mean"].notna()]
@@ -218,14 +217,14 @@ def versus_ivf_markdown(curves: pd.DataFrame, budgets: tuple[float, ...] = TARGE
 
 
 def aggregate_experiment(files: list[str | Path], out_csv: str | Path, out_md: str | Path,
-                         title: str) -> pd.DataFrame:
+                         title: str, budgets: Budgets) -> pd.DataFrame:
     """Curves (mean ± std over seeds) of the baselines and one experiment's methods; the Markdown holds the
     equal-FLOPs / equal-wall-clock tables, coverage at equal probes and the comparison with plain IVF."""
     from amips.data.io import atomic_write_text
     from amips.reporting.tables import aggregate_ivf
 
-    curves = aggregate_ivf(files, out_csv, out_md, title=title, extra_metrics=COST_METRICS)
-    text = Path(out_md).read_text(encoding="utf-8") + versus_ivf_markdown(curves)
+    curves = aggregate_ivf(files, out_csv, out_md, budgets, title=title, extra_metrics=COST_METRICS)
+    text = Path(out_md).read_text(encoding="utf-8") + versus_ivf_markdown(curves, budgets)
     atomic_write_text(out_md, text)
     return curves
 

@@ -12,8 +12,9 @@ Every row is classified (:func:`classify`) as
   hybrid probes, the list routers, the ellipsoid router);
 * ``control`` — the identity/ridge/blend controls (reported elsewhere, left out here).
 
-Budgets are fractions of exact search's FLOPs per query (1, 2, 5, 10, 20 % by default) and bytes per key (memory of
-the index plus, for a learned row, the network's parameters amortised over the keys). A cell is the best mean
+Budgets (:class:`amips.reporting.budgets.Budgets`, the config's ``budgets`` section) are fractions of exact search's
+FLOPs per query and bytes per key (memory of the index plus, for a learned row, the network's parameters amortised
+over the keys). A cell is the best mean
 recall@1 among operating points within the budget; the winner is the higher of the best learned and the best
 off-the-shelf value (ties: off-the-shelf, which needs no training).
 """
@@ -23,11 +24,12 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import pandas as pd
 
-FLOPS_BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20)
+from amips.reporting.budgets import Budgets, admits
+
 OFF_THE_SHELF, LEARNED, CONTROL, REFERENCE = "off-the-shelf", "learned", "control", "reference"
 
 # method name of the IVF curves → (family, kind); the first pattern that matches wins
@@ -92,8 +94,8 @@ def _mean_columns(frame: pd.DataFrame) -> pd.DataFrame:
                                  if f"{c}_std" in frame.columns and f"{c}_mean" not in frame.columns})
 
 
-def _best(frame: pd.DataFrame, cost: str, budget: float) -> tuple[float, str]:
-    fits = frame[frame[cost] <= budget * (1 + 1e-9)].dropna(subset=["recall@1_mean"])
+def _best(frame: pd.DataFrame, cost: str, limit: float) -> tuple[float, str]:
+    fits = frame[admits(frame[cost], limit)].dropna(subset=["recall@1_mean"])
     if not len(fits):
         return math.nan, ""
     best = fits.loc[fits["recall@1_mean"].idxmax()]
@@ -113,8 +115,8 @@ def exact_flops(curves: pd.DataFrame) -> float:
     return math.nan
 
 
-def what_wins(curves: pd.DataFrame, flops_budgets: Sequence[float] = FLOPS_BUDGETS,
-              memory_budgets: Sequence[float] = ()) -> pd.DataFrame:
+def what_wins(curves: pd.DataFrame, flops_budgets: Budgets,
+              memory_budgets: Budgets = Budgets.absolute(())) -> pd.DataFrame:
     """One row per (dataset, axis, budget): the best recall@1 of each off-the-shelf family and of the learned methods
     within the budget, the best of each side with its method, the winner and its margin.
 
@@ -126,9 +128,9 @@ def what_wins(curves: pd.DataFrame, flops_budgets: Sequence[float] = FLOPS_BUDGE
         reference = exact_flops(curves[curves["dataset"] == dataset])
         axes = []
         if not math.isnan(reference) and "flops_mean" in data:
-            axes += [("FLOPs", "flops_mean", b, b * reference) for b in flops_budgets]
+            axes += [("FLOPs", "flops_mean", b, flops_budgets.limit(b, reference)) for b in flops_budgets.values]
         if "memory_bytes_mean" in data:
-            axes += [("bytes per key", "memory_bytes_mean", b, b) for b in memory_budgets]
+            axes += [("bytes per key", "memory_bytes_mean", b, memory_budgets.limit(b)) for b in memory_budgets.values]
         for axis, cost, shown, budget in axes:
             measured = data.dropna(subset=[cost])
             row = {"dataset": dataset, "axis": axis, "budget": shown}
@@ -183,7 +185,7 @@ def what_wins_markdown(table: pd.DataFrame) -> str:
 
 
 def write_what_wins(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path,
-                    flops_budgets: Sequence[float] = FLOPS_BUDGETS, memory_budgets: Sequence[float] = ()) -> pd.DataFrame:
+                    flops_budgets: Budgets, memory_budgets: Budgets = Budgets.absolute(())) -> pd.DataFrame:
     """Read the curves, write the table as CSV and Markdown (atomically); returns it."""
     from amips.data.io import atomic_write_text
     from amips.reporting.tables import write_csv

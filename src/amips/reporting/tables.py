@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from amips.data.io import InputError, atomic_path, atomic_write_text, read_json
+from amips.reporting.budgets import Budgets, best_within_budget
 
 GROUP_COLUMNS = ("dataset", "task", "model", "kind", "homogenization", "parameters_fraction")
 SUMMARY_METRICS = ("match_rate", "mrr", "recall@1", "recall@5", "recall@10", "recall@50", "recall@1%",
@@ -141,28 +143,6 @@ def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metric
     return pd.concat(parts, axis=1).reset_index()
 
 
-def best_within_budget(curves: pd.DataFrame, cost: str, metric: str, budgets: Sequence[float],
-                       group: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
-    """For each method and cost budget, the best mean ``metric`` among operating points with mean cost ≤ budget.
-
-    This is the 'at equal compute' comparison (NaN where no operating point fits the budget). On the wall-clock
-    axis (``cost`` 'seconds') each row also carries the chosen point's ``quiet_machine`` where the curves have it.
-    """
-    rows = []
-    group = [g for g in group if g in curves.columns]
-    for key, frame in curves.groupby(group, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        for budget in budgets:
-            fits = frame[frame[f"{cost}_mean"] <= budget]
-            best = fits.loc[fits[f"{metric}_mean"].idxmax()] if len(fits) else None
-            rows.append({**dict(zip(group, key)), f"{cost}_budget": budget,
-                         f"{metric}_mean": best[f"{metric}_mean"] if best is not None else float("nan"),
-                         f"{metric}_std": best[f"{metric}_std"] if best is not None else float("nan")})
-            if cost == "seconds" and QUIET in frame:
-                rows[-1][QUIET] = bool(best[QUIET]) if best is not None else True
-    return pd.DataFrame(rows)
-
-
 QUIET = "quiet_machine"  # column of the sweeps (amips.exact.ivf.load_columns): wall-clock measured at low load
 NOT_QUIET_MARK = " †"
 NOT_QUIET_AXIS = "\n† not quiet: measured on a loaded machine"  # appended to a figure's wall-clock axis label
@@ -177,16 +157,17 @@ def any_not_quiet(frame: pd.DataFrame) -> bool:
 
 
 def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> str:
-    """Pivot of :func:`best_within_budget`: one row per method, one column per budget."""
+    """Pivot of :func:`amips.reporting.budgets.best_within_budget`: one row per method, one column per budget."""
     budgets = sorted(table[f"{cost}_budget"].unique())
     header = ["dataset", "method"] + [f"{label} ≤ {b:.3g}" for b in budgets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     marked = False
     for (dataset, method), frame in table.groupby(["dataset", "method"], sort=True):
         cells = [str(dataset), str(method)]
+        by_budget = {row[f"{cost}_budget"]: row for _, row in frame.iterrows()}
         for b in budgets:
-            row = frame[frame[f"{cost}_budget"] == b].iloc[0]
-            mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+            row = by_budget.get(b)
+            mean, std = (row[f"{metric}_mean"], row[f"{metric}_std"]) if row is not None else (np.nan, np.nan)
             loud = not pd.isna(mean) and QUIET in row and not bool(row[QUIET])
             marked |= loud
             cells.append("–" if pd.isna(mean) else _fmt(mean, std, 3) + (NOT_QUIET_MARK if loud else ""))
@@ -197,7 +178,6 @@ def budget_markdown(table: pd.DataFrame, cost: str, metric: str, label: str) -> 
 CURVE_METRICS = ("recall@1", "recall@10", "routing_coverage", "flops", "seconds", "scanned_keys", "match_rate",
                  "fraction_scanned")
 COVERAGE_PROBES = (1, 2, 4, 8, 16)
-BUDGET_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 def _read_csvs(files: Iterable[str | Path]) -> list[pd.DataFrame]:
@@ -212,12 +192,12 @@ def _read_csvs(files: Iterable[str | Path]) -> list[pd.DataFrame]:
     return frames
 
 
-def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path,
+def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path, budgets: Budgets,
                   title: str = "IVF with natural vs projected queries",
                   extra_metrics: Sequence[str] = ()) -> pd.DataFrame:
     """IVF curves (mean ± std over seeds per method × nprobe/ef) and the equal-compute tables.
 
-    Budgets are fractions of exact search's cost (FLOPs, and measured wall-clock) on the same dataset.
+    ``budgets`` are fractions of exact search's cost (FLOPs, and measured wall-clock) on the same dataset.
     ``extra_metrics``: further columns averaged over seeds (e.g. training costs).
     """
     curves = summarize_curves(_read_csvs(files), ("dataset", "method", "nprobe", "ef"),
@@ -232,10 +212,10 @@ def aggregate_ivf(files: Iterable[str | Path], out_csv: str | Path, out_md: str 
             exact = frame.loc[frame["method"] == "exact", f"{cost}_mean"]
             if exact.empty:
                 continue
-            budgets = [f * float(exact.iloc[0]) for f in BUDGET_FRACTIONS]
-            table = best_within_budget(frame[frame["method"] != "exact"], cost, "recall@1", budgets)
-            table[f"{cost}_budget"] = table[f"{cost}_budget"] / float(exact.iloc[0])
-            if QUIET in table:  # the budgets are fractions of exact search's wall-clock: it must be quiet too
+            table = best_within_budget(frame[frame["method"] != "exact"], cost, "recall@1", budgets,
+                                       reference=float(exact.iloc[0]), carry=(QUIET,) if cost == "seconds" else ())
+            if QUIET in table:  # a point is quiet when its sweep was, and so was exact search (the reference)
+                table[QUIET] = table[QUIET].map(lambda v: True if v is None or pd.isna(v) else bool(v))
                 table[QUIET] &= bool(frame.loc[frame["method"] == "exact", QUIET].all())
             tables.append(table)
         if tables:

@@ -52,7 +52,7 @@ def has_learning_curves():
 
 
 SCALING = EXPERIMENTS.get("data_scaling", {})
-SCALING_DEFAULTS = {"nprobes": [1, 2, 4, 8, 16], "budgets": [0.05, 0.1, 0.2], "controls": ["ridge", "blend"],
+SCALING_DEFAULTS = {"nprobes": [1, 2, 4, 8, 16], "controls": ["ridge", "blend"],
                     "homogenization": "radial", "parameters_fraction": 0.01, "seeds": [0]}
 
 

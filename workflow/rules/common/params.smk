@@ -8,11 +8,17 @@ def get_curve_runs(wildcards):
             for run in (dict(r) for r in _curve_runs())]
 
 
+def get_budgets(wildcards=None):
+    """The budgets section (amips.pipeline.sections.BudgetSettings): a param of every table that uses it, so that
+    a changed budget reruns those tables."""
+    return config["budgets"]
+
+
 def get_scaling_job_config(wildcards):
     """What one data-scaling job uses (not the experiment's lists of datasets, models and sizes, so that adding a
     size does not rerun the others)."""
     cfg = get_scaling_config()
-    return {k: cfg[k] for k in ("nprobes", "budgets", "controls")}
+    return {"nprobes": cfg["nprobes"], "controls": cfg["controls"], "budgets": config["budgets"]["fractions"]}
 
 
 def get_scaling_model_config(wildcards):

@@ -3,11 +3,6 @@
 WHAT_WINS = EXPERIMENTS.get("what_wins", {})
 
 
-def get_what_wins_config(wildcards=None):
-    """Budgets of the table (amips.experiments.what_wins.FLOPS_BUDGETS unless set)."""
-    return {k: v for k, v in WHAT_WINS.items() if k != "enabled"}
-
-
 def get_what_wins_curves(wildcards=None):
     """The aggregated curves the table compares: IVF (with faiss HNSW), hybrid, list routers, index families."""
     curves = [f"{FIGURES_DIR}/ivf.csv"]
