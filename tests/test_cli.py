@@ -1,4 +1,5 @@
-"""The amips command line: --help, the pipeline stages and the user-data commands, and the README run verbatim."""
+"""The amips command line: --help, the pipeline stages and the user-data commands, and the docs' own-data walk-through
+run verbatim."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from amips.evaluation.evaluate import predict
 from amips.exact.labels import exact_topk
 from amips.models import load_model
 from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, metrics_table, run, run_process
+from docblocks import doc_block
 
 COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "predict", "check-config")
 
@@ -134,14 +136,7 @@ def test_evaluate_on_queries_prints_the_table(fitted, tmp_path, monkeypatch, cap
     assert files_under(tmp_path) == set()  # nothing written without --out
 
 
-# ------------------------------------------------------------------------------------------ the README, verbatim
-
-
-def _readme_blocks() -> list[tuple[str, str]]:
-    """(language, code) of each fenced block in the README section 'Using your own embeddings'."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Using your own embeddings", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+# ------------------------------------------------------------------------------- the README and docs, verbatim
 
 
 def _shell_commands(code: str) -> list[list[str] | tuple[str, str, str]]:
@@ -160,7 +155,7 @@ def _shell_commands(code: str) -> list[list[str] | tuple[str, str, str]]:
     return commands
 
 
-def _run_readme_command(command, cwd: Path, capsys) -> None:
+def _run_doc_command(command, cwd: Path, capsys) -> None:
     if command[0] == "heredoc":
         (cwd / command[1]).write_text(command[2])
     elif command[0] == "amips":
@@ -175,29 +170,32 @@ def _run_readme_command(command, cwd: Path, capsys) -> None:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "results/mine/" in done.stdout
     else:
-        raise AssertionError(f"the README runs a command this test does not know: {shlex.join(command)}")
+        raise AssertionError(f"the docs run a command this test does not know: {shlex.join(command)}")
 
 
-def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
-    blocks = _readme_blocks()
-    assert [lang for lang, _ in blocks] == ["bash", "text", "text", "python", "bash"]
-    shown = metrics_table(blocks[2][1])  # the metrics table the README shows for `evaluate`
+def test_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
+    """README's "own-data" block and the user guide's, run verbatim; the printed numbers match what they show."""
+    shown_evaluate = doc_block("own-data-evaluate-output").code  # what the user guide shows `evaluate` printing
+    assert doc_block("own-data-fit-output").code.startswith("saved my_model.pt (keynet")
+    shown = metrics_table(shown_evaluate)
     shown_ivf = {int(line.split()[0]): [float(v) for v in line.split()[1:4]]
-                 for line in blocks[2][1].splitlines() if re.match(r"\s+\d+\s+[01]\.\d{4}\s", line)}
+                 for line in shown_evaluate.splitlines() if re.match(r"\s+\d+\s+[01]\.\d{4}\s", line)}
+    # in the order a reader runs them: the README's ten lines, then the user guide's searches, Python and pipeline
+    blocks = [doc_block("own-data"), doc_block("own-data-searches"), doc_block("own-data-python"),
+              doc_block("own-data-pipeline")]
+    assert [block.language for block in blocks] == ["bash", "bash", "python", "bash"]
     monkeypatch.chdir(tmp_path)
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # the clone's default config, next to your data
-    for lang, code in blocks:
-        if lang == "text":
+    for block in blocks:
+        if block.language == "python":
+            exec(compile(block.code, block.where, "exec"), {})  # noqa: S102 - the docs' own snippet
             continue
-        if lang == "python":
-            exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own snippet
-            continue
-        for command in _shell_commands(code):
-            _run_readme_command(command, tmp_path, capsys)
+        for command in _shell_commands(block.code):
+            _run_doc_command(command, tmp_path, capsys)
     metrics = json.loads((tmp_path / "my_metrics.json").read_text())
     assert metrics["match_rate"] == pytest.approx(float(shown["match_rate"]), abs=0.05)
     assert metrics["scored"] == "the queries of my_data/held_out_queries.npy"
-    for row in metrics["baselines"]["ivf"]["rows"]:  # the IVF table the README shows, as measured here
+    for row in metrics["baselines"]["ivf"]["rows"]:  # the IVF table the user guide shows, as measured here
         expected = shown_ivf[row["nprobe"]]
         assert row["recall@1 query"] == pytest.approx(expected[0], abs=0.02)
         assert row["recall@1 probe ĝ, rank x"] == pytest.approx(expected[1], abs=0.05)

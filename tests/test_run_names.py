@@ -14,6 +14,7 @@ import yaml
 from amips.data.io import InputError
 from amips.pipeline.provenance import publish_run
 from amips.pipeline.run_names import check_run_name, read_record, record_run, run_datasets, run_time
+from docblocks import doc_block
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "config.yaml"
@@ -26,9 +27,12 @@ def _quick() -> dict:
 
 
 def _own_data(config: dict) -> dict:
-    """The README's own-data template merged on config.yaml, with the name of config.yaml left in."""
-    config["datasets"]["mine"] = {"source": "npy", "keys": "my_data/keys.npy", "queries": "my_data/queries.npy"}
-    config["sweep"]["datasets"] = ["mine"]
+    """The user guide's own-data template merged on config.yaml, with the name of config.yaml left in."""
+    code = doc_block("own-data-pipeline").code  # cat > my_embeddings.yaml <<'YAML' … YAML
+    template = yaml.safe_load(code.split("<<'YAML'\n", 1)[1].split("\nYAML\n", 1)[0])
+    assert template["datasets"]["mine"]["source"] == "npy" and template["name"] == "mine"
+    config["datasets"].update(template["datasets"])
+    config["sweep"].update(template["sweep"])
     return config
 
 

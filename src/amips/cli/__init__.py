@@ -21,7 +21,7 @@ __all__ = ["COMMANDS", "SYNTHETIC_SOURCES", "UsageError", "build_parser", "main"
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-README_HINT = "See README.md, section 'Using your own embeddings', for a walk-through."
+README_HINT = "See docs/user-guide.md for a walk-through (README.md: the example in ten lines)."
 
 
 class Command(Protocol):
