@@ -153,7 +153,7 @@ def _prose(text: str) -> str:
             continue
         kept.append(line)
     prose = re.sub(r"<!--.*?-->", "", "\n".join(kept), flags=re.S)
-    return re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", prose)
+    return re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", prose, flags=re.S)
 
 
 def slug(heading: str) -> str:
