@@ -34,8 +34,8 @@ class Block:
 
 
 def doc_files(root: Path = REPO) -> list[Path]:
-    """README.md and every page under docs/, in reading order (README first)."""
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    """README.md and every page under docs/ (sub-folders included), README first."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
 
 
 def parse_blocks(text: str, path: Path) -> list[Block]:
