@@ -13,7 +13,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-LOCK_DIR = Path(__file__).resolve().parents[3] / "envs"  # the repository's envs/ (editable install)
+LOCK_DIR = Path(__file__).resolve().parent / "resources"  # package data: links to envs/*.lock (copies in a wheel)
 LOCK_FILES = ("requirements.lock", "requirements-nodeps.lock")
 
 
@@ -36,7 +36,8 @@ def read_lock(path: str | Path) -> dict[str, str]:
 
 
 def locked_versions(lock_dir: str | Path | None = None) -> dict[str, str] | None:
-    """All pins of the lock files in ``lock_dir`` (default: the repository's envs/); None when there are none."""
+    """All pins of the lock files in ``lock_dir`` (default: the package's copies of envs/*.lock); None when there
+    are none."""
     directory = Path(lock_dir) if lock_dir is not None else LOCK_DIR
     files = [directory / name for name in LOCK_FILES if (directory / name).is_file()]
     if not files:

@@ -11,18 +11,17 @@ every ``source: npy`` dataset + the memory estimate of :mod:`amips.pipeline.conf
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from amips.pipeline.config_limits import check_loaded, expanded_size
+from amips.core.schema import SCHEMA, validate_config, with_defaults
 from amips.data.sets import load_key_query_files
 from amips.data.io import InputError
 from amips.training.sweeps import homogenization_report
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def merge_configs(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -88,71 +87,6 @@ def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
     return config
 
 
-def _schema(schema_path: str | Path = SCHEMA) -> dict[str, Any]:
-    schema_path = Path(schema_path)
-    if not schema_path.is_file():
-        raise InputError(f"config schema not found: {schema_path} (check-config needs a clone of the repository)")
-    return yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-
-
-def _filling_validator(schema: dict[str, Any]) -> Any:
-    """A validator of ``schema`` that also writes each missing property's ``default:`` into the instance, as
-    Snakemake's ``validate(config, schema)`` does (the jsonschema recipe: defaults set before descending, so a
-    section defaulted to ``{}`` gets its own properties' defaults)."""
-    import jsonschema
-
-    base = jsonschema.validators.validator_for(schema)
-    check_properties = base.VALIDATORS["properties"]
-
-    def fill_then_check(validator: Any, properties: dict[str, Any], instance: Any, subschema: dict[str, Any]) -> Any:
-        if isinstance(instance, dict):
-            for name, prop in properties.items():
-                if isinstance(prop, dict) and "default" in prop:
-                    instance.setdefault(name, copy.deepcopy(prop["default"]))
-        yield from check_properties(validator, properties, instance, subschema)
-
-    return jsonschema.validators.extend(base, {"properties": fill_then_check})(schema)
-
-
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> None:
-    """Raise ``InputError`` naming the offending key when ``config`` does not match the JSON schema."""
-    import jsonschema
-
-    schema = _schema(schema_path)
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path) or "top level"
-        raise InputError(f"invalid config at {where}: {error.message}")
-
-
-def with_defaults(config: dict[str, Any], schema_path: str | Path = SCHEMA) -> dict[str, Any]:
-    """A validated copy of ``config`` with every schema default filled in — the one place a default is written is
-    the schema; code reads the filled config (or its typed sections, :mod:`amips.pipeline.sections`)."""
-    validate_config(config, schema_path)
-    filled = copy.deepcopy(config)
-    for _ in _filling_validator(_schema(schema_path)).iter_errors(filled):
-        pass  # validated above; iterating fills the defaults
-    return filled
-
-
-def section_with_defaults(config: dict[str, Any], name: str, schema_path: str | Path = SCHEMA) -> dict[str, Any]:
-    """The top-level section ``name`` of ``config`` (absent: empty), validated against its part of the schema and
-    with that part's defaults filled in; ``InputError`` naming ``name`` when it does not match."""
-    import jsonschema
-
-    schema = _schema(schema_path)
-    part = {**schema["properties"][name], "$defs": schema.get("$defs", {})}
-    section = copy.deepcopy(config[name]) if name in config else {}
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(part).iter_errors(section))
-    if error is not None:
-        where = ".".join([name, *(str(p) for p in error.absolute_path)])
-        raise InputError(f"invalid config at {where}: {error.message}")
-    for _ in _filling_validator({**part, "$schema": schema["$schema"]}).iter_errors(section):
-        pass  # validated above; iterating fills the defaults
-    return section
-
-
 def check_npy_datasets(config: dict[str, Any]) -> list[str]:
     """Load and validate the files of every ``source: npy`` dataset; one description line per dataset."""
     lines = []
@@ -173,7 +107,7 @@ def check_config(paths: Sequence[str | Path]) -> list[str]:
 
     config = load_config(paths)
     check_loaded(config)
-    validate_config(config)
+    config = with_defaults(config)  # validated, with the schema's defaults (as the workflow sees it)
     lines = check_npy_datasets(config)
     check_semantics(config)
     check_memory(config)

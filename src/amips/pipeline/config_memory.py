@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from amips.core.schema import with_defaults
 from amips.pipeline.config_checks import DatasetSizes, sweep_blocks, train_rows, training_for
 from amips.data.io import InputError
 from amips.exact.ivf import default_nlist
@@ -38,30 +39,30 @@ class Job:
 
 def training_jobs(config: dict[str, Any], sizes: DatasetSizes) -> Iterator[Job]:
     """Every (place, dataset, model, wrapper, fraction, outputs, batch size) a config trains, seeds aside."""
-    experiments = config.get("experiments", {})
-    clusters = int(experiments.get("router", {}).get("num_clusters", 16))
+    experiments = config["experiments"]
+    clusters = int(experiments["router"]["num_clusters"])
     for where, block in sweep_blocks(config):
         task, outputs = ("router", clusters) if where == "experiments.router" else ("mips", 1)
         for run in plan_runs(config, [block], task)[0]:  # less the runs skipped for their wrapper
             yield Job(where, run["dataset"], run["model"], run["homogenization"], run["fraction"], outputs,
                       _batch(training_for(config, run["model"])))
-    scaling = experiments.get("data_scaling", {})
-    if scaling.get("enabled", False):
-        for dataset in scaling.get("datasets", []):
-            for model in scaling.get("models", []):
-                training = {**training_for(config, model), **scaling.get("training", {})}
-                yield Job("experiments.data_scaling", dataset, model, scaling.get("homogenization", "radial"),
-                          scaling.get("parameters_fraction", 0.01), 1, _batch(training))
-    routers = experiments.get("list_router", {})
-    if routers.get("enabled", False) and experiments.get("ivf", {}).get("enabled", False):
+    scaling = experiments["data_scaling"]
+    if scaling["enabled"]:
+        for dataset in scaling["datasets"]:
+            for model in scaling["models"]:
+                training = {**training_for(config, model), **scaling["training"]}
+                yield Job("experiments.data_scaling", dataset, model, scaling["homogenization"],
+                          scaling["parameters_fraction"], 1, _batch(training))
+    routers = experiments["list_router"]
+    if routers["enabled"] and experiments["ivf"]["enabled"]:
         datasets = sorted({d for block in task_blocks(config)["mips"] for d in block["datasets"]})
         for dataset in datasets:
             num_keys = sizes(dataset)[0]
             nlist = experiments["ivf"].get("nlist") or (default_nlist(num_keys) if num_keys else 1)
-            for model in routers.get("models", []):
-                training = {**training_for(config, model), **routers.get("training", {})}
-                yield Job("experiments.list_router", dataset, model, routers.get("homogenization", "none"),
-                          routers.get("parameters_fraction", 0.1), nlist, _batch(training))
+            for model in routers["models"]:
+                training = {**training_for(config, model), **routers["training"]}
+                yield Job("experiments.list_router", dataset, model, routers["homogenization"],
+                          routers["parameters_fraction"], nlist, _batch(training))
 
 
 def _batch(training: dict[str, Any]) -> int:
@@ -76,14 +77,15 @@ def job_bytes(config: dict[str, Any], job: Job, shape: tuple[int, int | None, in
                                 "parameters_fraction": float(job.fraction), "num_outputs": job.num_outputs})
     width = resolve_width(spec, dim, num_keys)
     parameters = expected_parameter_count(spec.replace(width=width), dim, width)
-    labels = config.get("labels", {})
-    rows = 0 if num_queries is None else train_rows(num_queries, int(labels.get("noise_copies", 4)), labels,
-                                                     job.dataset)
+    labels = config["labels"]
+    rows = 0 if num_queries is None else train_rows(num_queries, int(labels["noise_copies"]), labels, job.dataset)
     return training_bytes(parameters, job.batch_size, width, spec.depth, dim, rows), parameters, width
 
 
 def check_memory(config: dict[str, Any]) -> None:
-    """Raise ``InputError`` naming the first model whose training needs more than the available memory."""
+    """Raise ``InputError`` naming the first model whose training needs more than the available memory (``config``
+    read with the schema's defaults filled in)."""
+    config = with_defaults(config, validate=False)
     sizes = DatasetSizes(config)
     available = available_memory()
     for job in dict.fromkeys(training_jobs(config, sizes)):

@@ -1,7 +1,7 @@
 """Typed, frozen sections of a pipeline config, read with the schema's defaults filled in.
 
 The schema (``workflow/schemas/config.schema.yaml``) is the one place a default is written: a section is built by
-:func:`amips.pipeline.config.section_with_defaults` (which fills what the config leaves out, as Snakemake's
+:func:`amips.core.schema.section` (which fills what the config leaves out, as Snakemake's
 ``validate`` does), never from ``config.get(key, literal)``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amips.pipeline.config import section_with_defaults
+from amips.core.schema import section
 from amips.reporting.budgets import Budgets
 
 __all__ = ["BudgetSettings"]
@@ -26,8 +26,8 @@ class BudgetSettings:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "BudgetSettings":
         """The section of ``config`` (absent: the schema's defaults)."""
-        section = section_with_defaults(config, "budgets")
-        return cls(Budgets.fractions(section["fractions"]), Budgets.absolute(section["bytes_per_key"]))
+        values = section("budgets", config["budgets"] if "budgets" in config else None)
+        return cls(Budgets.fractions(values["fractions"]), Budgets.absolute(values["bytes_per_key"]))
 
     @classmethod
     def default(cls) -> "BudgetSettings":

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from amips.core.schema import section, with_defaults
 from amips.data.io import InputError
 from amips.models.homogenize import applies, is_noop
 
@@ -23,23 +24,25 @@ SYNTHETIC_SOURCES = ("gaussian", "structured")
 
 
 def dataset_queries_unit_norm(dataset: dict[str, Any]) -> bool:
-    """Whether a dataset config entry yields unit-norm queries: text with ``normalize`` (default true), synthetic
-    without ``options.query_norm_spread``, and ``npy`` (its queries are always L2-normalised on loading)."""
+    """Whether a dataset config entry yields unit-norm queries: text with ``normalize``, synthetic without
+    ``options.query_norm_spread``, and ``npy`` (its queries are always L2-normalised on loading)."""
+    dataset = section("datasets.*", dataset, validate=False)
     source = dataset["source"]
     if source in TEXT_SOURCES:
-        return bool(dataset.get("normalize", True))
+        return bool(dataset["normalize"])
     if source in SYNTHETIC_SOURCES:
-        return float(dataset.get("options", {}).get("query_norm_spread", 0.0)) == 0.0
+        return float(dataset["options"].get("query_norm_spread", 0.0)) == 0.0  # the generator's own default
     return True
 
 
 def queries_unit_norm(dataset: dict[str, Any], labels: dict[str, Any]) -> bool:
     """Whether every labelled query row (clean and noisy copies) of ``dataset`` has norm 1 under ``labels``
     (``query_norms``: unit renormalises every row; source keeps the source norms; raw keeps x + ε)."""
-    mode = labels.get("query_norms", "unit")
+    labels = section("labels", labels, validate=False)
+    mode = labels["query_norms"]
     if mode == "unit":
         return True
-    noisy = int(labels.get("noise_copies", 4)) > 0 and float(labels.get("noise_std", 0.02)) > 0
+    noisy = int(labels["noise_copies"]) > 0 and float(labels["noise_std"]) > 0
     return dataset_queries_unit_norm(dataset) and not (mode == "raw" and noisy)
 
 
@@ -57,9 +60,10 @@ class Skip:
 
 
 def expand_block(block: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """The cross product of one sweep block as (dataset, model, homogenization, fraction, seed) tuples."""
-    yield from itertools.product(block["datasets"], block["models"], block.get("homogenizations", ["radial"]),
-                                 block.get("parameters_fractions", [0.2]), block["seeds"])
+    """The cross product of one sweep block of :func:`sweep_blocks` (the schema's defaults filled in) as (dataset,
+    model, homogenization, fraction, seed) tuples."""
+    yield from itertools.product(block["datasets"], block["models"], block["homogenizations"],
+                                 block["parameters_fractions"], block["seeds"])
 
 
 def plan_runs(config: dict[str, Any], blocks: Iterable[dict[str, Any]], task: str = "mips") -> tuple[list[dict], list[Skip]]:
@@ -78,7 +82,7 @@ def plan_runs(config: dict[str, Any], blocks: Iterable[dict[str, Any]], task: st
                 raise InputError(f"config sweep ({task}) names {name!r}, which is not defined under {section}: "
                                  f"{sorted(config[section])}")
     present = set(candidates)
-    labels = config.get("labels", {})
+    labels = config["labels"] if "labels" in config else None
     runs, skips = [], []
     for run in candidates:
         fields = dict(zip(RUN_FIELDS, run), task=task)
@@ -98,9 +102,10 @@ def plan_runs(config: dict[str, Any], blocks: Iterable[dict[str, Any]], task: st
 def sweep_blocks(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """task → its sweep blocks: ``mips`` (``sweep`` + ``extra_sweeps``) and, when enabled, ``router`` (the main
     sweep with the router experiment's own lists)."""
-    blocks = {"mips": [config["sweep"], *config.get("extra_sweeps", [])]}
-    router = config.get("experiments", {}).get("router", {})
-    if router.get("enabled", False):
+    config = with_defaults(config, validate=False)
+    blocks = {"mips": [config["sweep"], *config["extra_sweeps"]]}
+    router = config["experiments"]["router"]
+    if router["enabled"]:
         keys = ("datasets", "models", "homogenizations", "parameters_fractions", "seeds")
         blocks["router"] = [{**config["sweep"], **{k: v for k, v in router.items() if k in keys}}]
     return blocks
