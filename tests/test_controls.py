@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from amips.data.augment import augment_queries, split_rows
-from amips.evaluation.controls import (CONTROLS, ControlOptions, control_data, control_predictions, evaluate_controls,
+from amips.evaluation.controls import (CONTROLS, control_data, control_options, control_predictions, evaluate_controls,
                             fit_control, least_squares_scale, ridge_map, scalar_coefficient)
 from amips.data.sets import gaussian_sphere, normalize_rows
 from amips.core.fingerprint import array_digest
@@ -62,7 +62,7 @@ def test_ridge_recovers_a_known_linear_map():
     targets = np.arange(len(x))
     source = np.arange(len(x))
     data = control_data(keys, x, targets, source, 0.2, seed=0)
-    ridge = fit_control("ridge", data, ControlOptions(ridge_grid=(0.0, 1e-2, 1.0)))
+    ridge = fit_control("ridge", data, control_options({"ridge_grid": [0.0, 1e-2, 1.0]}))
     assert ridge.params["lambda_ratio"] == 0.0  # noise-free: no penalty fits best
     probe = rng.standard_normal((10, d)).astype(np.float32)
     np.testing.assert_allclose(ridge.predict(probe), probe @ w_true, rtol=1e-4, atol=1e-4)
@@ -89,7 +89,7 @@ def test_scalar_control_keeps_every_match_and_shrinks_rn2():
 def test_blend_picks_alpha_by_validation_match_rate_and_scale_by_least_squares():
     keys, queries, targets, source = _problem(n=800, m=200, d=6)
     data = control_data(keys, queries, targets, source, 0.25)
-    blend = fit_control("blend", data, ControlOptions(blend_steps=11))
+    blend = fit_control("blend", data, control_options({"blend_steps": 11}))
     ridge = fit_control("ridge", data)
     alpha = blend.params["blend_fraction"]
     # brute force over the same grid: the chosen α has the best validation match rate

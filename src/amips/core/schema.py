@@ -17,7 +17,7 @@ import yaml
 
 from amips.core.errors import InputError
 
-__all__ = ["SCHEMA", "load_schema", "validate_config", "with_defaults", "section"]
+__all__ = ["SCHEMA", "load_schema", "validate_config", "with_defaults", "section", "defaults"]
 
 # package data: a link to workflow/schemas/config.schema.yaml in the repository, a copy in an installed wheel
 SCHEMA = Path(__file__).resolve().parent / "resources" / "config.schema.yaml"
@@ -101,3 +101,12 @@ def section(path: str, values: dict[str, Any] | None = None, schema_path: str | 
     if validate:
         _check(instance, part, path)
     return _fill(instance, part)
+
+
+def defaults(*paths: str, schema_path: str | Path = SCHEMA) -> dict[str, Any]:
+    """The schema's defaults of the sections at ``paths``, merged in order: the base of a settings mapping that
+    mixes sections (e.g. the IVF section with one experiment's), ``{**defaults(...), **settings}``."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        merged.update(section(path, None, schema_path, validate=False))
+    return merged

@@ -27,14 +27,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from amips.core.schema import section
 from amips.data.augment import split_rows
 from amips.data.folders import open_labels
 from amips.data.io import InputError, atomic_write_json, load_embeddings
 from amips.evaluation.metrics import evaluate_predictions, retrieval_metrics, target_ranks
-
-DEFAULT_RIDGE_GRID = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
-DEFAULT_BLEND_STEPS = 21
-
 
 @dataclass(frozen=True)
 class ControlData:
@@ -64,10 +61,12 @@ class FittedControl:
 
 @dataclass(frozen=True)
 class ControlOptions:
-    """ridge_grid: the ratios r of λ = r·tr(XᵀX)/d tried; blend_steps: grid points of α in [0, 1]."""
+    """ridge_grid: the ratios r of λ = r·tr(XᵀX)/d tried; blend_steps: grid points of α in [0, 1]. Built by
+    :func:`control_options` from the ``experiments.controls`` section (the schema's defaults for what it leaves
+    out)."""
 
-    ridge_grid: tuple[float, ...] = DEFAULT_RIDGE_GRID
-    blend_steps: int = DEFAULT_BLEND_STEPS
+    ridge_grid: tuple[float, ...]
+    blend_steps: int
 
 
 def _key_mse(pred: np.ndarray, target: np.ndarray) -> float:
@@ -167,7 +166,7 @@ def fit_control(name: str, data: ControlData, options: ControlOptions | None = N
     """Fit the control called ``name`` (one of :data:`CONTROLS`)."""
     if name not in CONTROLS:
         raise InputError(f"unknown control {name!r}; choose one of {sorted(CONTROLS)}")
-    return CONTROLS[name](data, options or ControlOptions())
+    return CONTROLS[name](data, options or control_options({}))
 
 
 def control_predictions(control: FittedControl, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +206,10 @@ def load_control_splits(keys_path: str | Path, labels_dir: str | Path, cfg: dict
 
     When the labels hold a validation split (``labels.validation_fraction`` > 0), the controls are fitted on the
     training rows and tuned on that split — the same rows the learned models are trained and selected on. Otherwise
-    a validation split is carved from the training rows: ``cfg`` validation_fraction (default 0.1), seed (default 0).
+    a validation split is carved from the training rows: ``cfg`` (the ``experiments.controls`` section)
+    validation_fraction and seed.
     """
+    cfg = section("experiments.controls", cfg, validate=False)
     keys = load_embeddings(keys_path, "keys")
     labels = open_labels(labels_dir, keys, keys_path)
     arrays = {}
@@ -225,13 +226,14 @@ def load_control_splits(keys_path: str | Path, labels_dir: str | Path, cfg: dict
         data = ControlData(keys, train_q, keys[train_t], val_q, keys[val_t], val_t)
     else:
         data = control_data(keys, arrays["train"][0], arrays["train"][1][:, 0], source,
-                            float(cfg.get("validation_fraction", 0.1)), int(cfg.get("seed", 0)))
+                            float(cfg["validation_fraction"]), int(cfg["seed"]))
     return ControlSplits(data, *arrays["test"])
 
 
 def control_options(cfg: dict[str, Any]) -> ControlOptions:
-    return ControlOptions(tuple(float(r) for r in cfg.get("ridge_grid", DEFAULT_RIDGE_GRID)),
-                          int(cfg.get("blend_steps", DEFAULT_BLEND_STEPS)))
+    """The options of an ``experiments.controls`` section (the schema's defaults for what it leaves out)."""
+    cfg = section("experiments.controls", cfg, validate=False)
+    return ControlOptions(tuple(float(r) for r in cfg["ridge_grid"]), int(cfg["blend_steps"]))
 
 
 def control_record(control: FittedControl, metrics: dict[str, float], dataset: str, dim: int,
@@ -247,6 +249,7 @@ def evaluate_controls(keys_path: str | Path, labels_dir: str | Path, out_paths: 
                       cfg: dict[str, Any], dataset: str = "") -> list[dict[str, Any]]:
     """Fit each control named in ``out_paths`` (name → metrics.json path) and evaluate it on the test split with
     the models' metric code (:func:`amips.evaluation.metrics.evaluate_predictions`); writes and returns one record each."""
+    cfg = section("experiments.controls", cfg, validate=False)
     splits = load_control_splits(keys_path, labels_dir, cfg)
     options = control_options(cfg)
     records = []
@@ -254,7 +257,7 @@ def evaluate_controls(keys_path: str | Path, labels_dir: str | Path, out_paths: 
         control = fit_control(name, splits.data, options)
         scores, pred_keys = control_predictions(control, splits.test_queries)
         metrics = evaluate_predictions(splits.test_queries, splits.data.keys, scores, pred_keys, splits.test_target_idx)
-        record = control_record(control, metrics, dataset, int(splits.data.keys.shape[1]), int(cfg.get("seed", 0)))
+        record = control_record(control, metrics, dataset, int(splits.data.keys.shape[1]), int(cfg["seed"]))
         atomic_write_json(path, record)
         records.append(record)
     return records
@@ -283,16 +286,17 @@ def ivf_controls(keys_path: str | Path, labels_dir: str | Path, out_csv: str | P
     from amips.reporting.tables import write_csv
 
     faiss.omp_set_num_threads(max(1, threads))
+    ivf_cfg = section("experiments.ivf", ivf_cfg, validate=False)
     splits = load_control_splits(keys_path, labels_dir, cfg)
     keys, options = splits.data.keys, control_options(cfg)
-    ivf = load_ivf(index_path) if index_path else build_ivf(keys, ivf_cfg.get("nlist"), seed=int(ivf_cfg.get("seed", 0)))
+    ivf = load_ivf(index_path) if index_path else build_ivf(keys, ivf_cfg.get("nlist"), seed=int(ivf_cfg["seed"]))
     rows = []
     for name in names:
         control = fit_control(name, splits.data, options)
         flops = 2.0 * control.num_parameters  # a multiply-add per weight; identity and c·x: ~0
         seconds = _seconds_per_query(control, splits.test_queries)
         for r in ivf_sweep(ivf, control.predict(splits.test_queries), splits.test_target_idx[:, 0],
-                           nprobe_grid(ivf.nlist, ivf_cfg.get("nprobes")), list(ivf_cfg.get("k_values", [1, 10])),
+                           nprobe_grid(ivf.nlist, ivf_cfg.get("nprobes")), list(ivf_cfg["k_values"]),
                            extra_flops=flops, extra_seconds=seconds, **sweep_timing(ivf_cfg)):
             rows.append({"dataset": dataset, "model": f"control: {name}", "kind": "control",
                          "method": f"ivf control: {name}", "network_flops": flops, "network_seconds": seconds, **r})

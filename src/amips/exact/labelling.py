@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from amips.core.progress import ProgressLog
+from amips.core.schema import section
 from amips.core.resources import check_fits
 from amips.data.augment import augment_queries
 from amips.exact.clustering import Clustering, kmeans
@@ -35,15 +36,16 @@ def label_queries(keys: np.ndarray, queries: np.ndarray, cfg: dict[str, Any], de
 
     A search that takes more than a few seconds logs its progress (``labels: 12288/30000 rows (41%), 410 rows/s,
     ETA 20s``, :class:`amips.core.progress.ProgressLog`)."""
-    seed = int(cfg.get("seed", 0))
-    rows = queries.shape[0] * (1 + int(cfg.get("noise_copies", 0)))
+    cfg = section("labels", cfg, validate=False)  # the schema's defaults for what cfg leaves out
+    seed = int(cfg["seed"])
+    rows = queries.shape[0] * (1 + int(cfg["noise_copies"]))
     check_fits(12 * rows * queries.shape[1], f"labelling {rows} query rows (with noise copies) of dimension "
                                              f"{queries.shape[1]}")
-    augmented, source = augment_queries(queries, int(cfg.get("noise_copies", 0)), float(cfg.get("noise_std", 0.02)), seed,
-                                        cfg.get("query_norms", "unit"))
-    num_clusters = int(cfg.get("num_clusters", 1))
+    augmented, source = augment_queries(queries, int(cfg["noise_copies"]), float(cfg["noise_std"]), seed,
+                                        cfg["query_norms"])
+    num_clusters = int(cfg["num_clusters"])
     clustering = kmeans(keys, num_clusters, seed=seed)
-    chunks = {"query_chunk": int(cfg.get("query_chunk", 2048)), "key_chunk": int(cfg.get("key_chunk", 65536))}
+    chunks = {"query_chunk": int(cfg["query_chunk"]), "key_chunk": int(cfg["key_chunk"])}
     t0 = time.perf_counter()
     if num_clusters == 1:
         with ProgressLog(augmented.shape[0], "labels", "rows", logger=log) as progress:

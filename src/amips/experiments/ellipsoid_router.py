@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from amips.core.schema import section
 from amips.data.io import InputError
 from amips.experiments.router_data import FittedRouter, RouterData
 
-DEFAULT_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5)
 SELECTION_PROBES = (1, 2, 4, 8, 16)
 SELECTION_ROWS = 4096
 
@@ -119,8 +119,9 @@ def mean_coverage(scores: np.ndarray, true_list: np.ndarray, probes: tuple[int, 
 def fit_ellipsoid(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path | None) -> FittedRouter:
     """The ``ellipsoid`` list router (``cfg``: rank, scales): fitted to the keys of each list, its scale chosen on
     up to 4096 training queries (a seeded subset)."""
-    rank = int(cfg.get("rank", 8))
-    scales = [float(s) for s in cfg.get("scales", DEFAULT_SCALES)]
+    cfg = section("experiments.list_router.ellipsoid", cfg, validate=False)
+    rank = int(cfg["rank"])
+    scales = [float(s) for s in cfg["scales"]]
     if not scales or any(not np.isfinite(s) or s < 0 for s in scales):
         raise InputError(f"list_router.ellipsoid.scales must be a non-empty list of numbers >= 0, got {scales}")
     t0 = time.perf_counter()

@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from amips.core.schema import section
 from amips.experiments.ellipsoid_router import fit_ellipsoid
 from amips.exact.flops import exact_search_flops, query_flops, training_flops
 from amips.exact.ivf import IvfIndex
@@ -91,11 +92,11 @@ def fit_ltr(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> 
     """The linear learning-to-rank router (``cfg``: steps, lr, batch_size)."""
     from amips.experiments.hybrid import centroids_of
 
+    cfg = section("experiments.list_router.ltr", cfg, validate=False)
     centroids = centroids_of(data.ivf)
-    steps, batch = int(cfg.get("steps", 300)), int(cfg.get("batch_size", 512))
+    steps, batch = int(cfg["steps"]), int(cfg["batch_size"])
     t0 = time.perf_counter()
-    weight, losses = train_ltr(data.queries, data.oracle_list, centroids, steps, float(cfg.get("lr", 0.01)), batch,
-                               seed)
+    weight, losses = train_ltr(data.queries, data.oracle_list, centroids, steps, float(cfg["lr"]), batch, seed)
     seconds = time.perf_counter() - t0
     log.info("LTR router: CE %.4f → %.4f in %d steps (%.1f s)", losses[0], losses[-1], steps, seconds)
     return FittedRouter("ltr", lambda x: np.asarray(x, np.float32) @ weight.T, float(2 * weight.size),
@@ -196,12 +197,13 @@ def fit_residual(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path
     """The ``residual`` router (``cfg``: rank, steps, lr, batch_size) on each list's best inner product."""
     from amips.experiments.hybrid import centroids_of
 
+    cfg = section("experiments.list_router.residual", cfg, validate=False)
     centroids = centroids_of(data.ivf)
-    rank, steps, batch = int(cfg.get("rank", 64)), int(cfg.get("steps", 2000)), int(cfg.get("batch_size", 1024))
+    rank, steps, batch = int(cfg["rank"]), int(cfg["steps"]), int(cfg["batch_size"])
     targets = list_best_scores(data.queries, data.keys, data.list_top1)
     router = ResidualRouter(centroids, rank, seed)
     t0 = time.perf_counter()
-    losses = train_residual(router, data.queries, targets, steps, float(cfg.get("lr", 1e-3)), batch, seed)
+    losses = train_residual(router, data.queries, targets, steps, float(cfg["lr"]), batch, seed)
     seconds = time.perf_counter() - t0
     log.info("residual router (rank %d): MSE %.5f → %.5f in %d steps (%.1f s)", rank, losses[0], losses[-1], steps,
              seconds)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from amips.data.folders import LabelsFolder, open_labels
 from amips.data.io import load_embeddings, load_npy, read_json
+from amips.core.schema import defaults
 from amips.reporting.budgets import Budgets
 
 log = logging.getLogger("amips.experiments.stages")
@@ -45,7 +46,8 @@ def _label_cost(labels: LabelsFolder, num_train: int, num_keys: int, dim: int) -
 def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], training: dict[str, Any],
                threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
-    """Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
+    """
+    cfg = {**defaults("experiments.ivf", "experiments.ivf_hybrid"), **cfg}Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
 
     ``cfg``: k_values, split_shares, nprobes, timing_repeats, quiet_load; ``training``: the run's training settings
     (steps, batch_size), for the training-FLOPs estimate."""
@@ -71,8 +73,8 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     net_seconds = model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
     net_flops = float(query_flops(model))
     ivf = load_ivf(index_path)
-    rows = hybrid_sweeps(ivf, test_q, predicted, test_top1, list(cfg.get("k_values", [1, 10])), net_flops,
-                         net_seconds, [float(s) for s in cfg.get("split_shares", [0.5])],
+    rows = hybrid_sweeps(ivf, test_q, predicted, test_top1, list(cfg["k_values"]), net_flops,
+                         net_seconds, [float(s) for s in cfg["split_shares"]],
                          nprobe_grid(ivf.nlist, cfg.get("nprobes")), **sweep_timing(cfg))
     cost = {"network_flops": net_flops, "network_seconds": net_seconds,
             "train_seconds": float(payload.get("train_info", {}).get("train_seconds", float("nan"))),
@@ -132,7 +134,8 @@ def load_list_targets(path: str | Path, ivf, num_rows: int) -> tuple[np.ndarray,
 def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                 out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], workdir: str | Path,
                 threads: int = 1, list_targets_path: str | Path | None = None) -> list[dict[str, Any]]:
-    """Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
+    """
+    cfg = {**defaults("experiments.ivf"), **cfg}Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
 
     ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values,
     nprobes, timing_repeats, quiet_load.
@@ -163,7 +166,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     else:
         list_top1, labels = np.empty((len(train_q), 0), np.int64), _label_cost(labels_folder, len(train_q),
                                                                                *keys.shape)
-    router = fit_router(kind, RouterData(keys, ivf, train_q, train_top1, list_top1), cfg, int(run.get("seed", 0)),
+    router = fit_router(kind, RouterData(keys, ivf, train_q, train_top1, list_top1), cfg, int(run["seed"]),
                         workdir)
     router.scores(test_q[: min(256, len(test_q))])  # warm-up
     t0 = time.perf_counter()
@@ -171,7 +174,7 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     order = order_from_scores(scores)
     route_seconds = (time.perf_counter() - t0) / len(test_q)
     rows = routed_sweep(ivf, test_q, prefix_lists(order), test_top1, nprobe_grid(ivf.nlist, cfg.get("nprobes")),
-                        list(cfg.get("k_values", [1, 10])), router.flops, route_seconds,
+                        list(cfg["k_values"]), router.flops, route_seconds,
                         np.isfinite(scores).all(axis=1), **sweep_timing(cfg))
     name = run.get("method", f"router {router.name}")
     out = [{**run, "method": name, "router_flops": router.flops, "router_seconds": route_seconds,

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import yaml
 
 from amips.data.io import InputError, atomic_write_text
+from amips.core.schema import with_defaults
 from amips.training.sweeps import sweep_blocks
 
 FIGURES_ROOT = Path("results") / "figures"
@@ -36,9 +37,10 @@ def run_datasets(config: dict[str, Any]) -> list[str]:
     """The datasets a run's tables and figures are made of: those of every sweep block (``sweep``,
     ``extra_sweeps``, the router experiment's) and those an enabled experiment names (``datasets: [...]``, e.g.
     data scaling, or ``dataset:``, the convex diagnostics)."""
-    names = {d for blocks in sweep_blocks(config).values() for block in blocks for d in block.get("datasets", [])}
-    for block in config.get("experiments", {}).values():
-        if isinstance(block, dict) and block.get("enabled", False):
+    config = with_defaults(config, validate=False)
+    names = {d for blocks in sweep_blocks(config).values() for block in blocks for d in block["datasets"]}
+    for block in config["experiments"].values():
+        if block["enabled"]:
             names.update(block.get("datasets", []) if isinstance(block.get("datasets"), list) else [])
             names.update([block["dataset"]] if isinstance(block.get("dataset"), str) else [])
     return sorted(map(str, names))
@@ -63,7 +65,7 @@ def check_run_name(config: dict[str, Any], root: str | Path = ".") -> None:
     """Raise ``InputError`` if run ``config['name']`` already holds the results of a config on other datasets: one
     that leaves out a dataset of the recorded run (adding datasets extends the same run; dropping one means another
     configuration, whose tables and figures would replace the run's)."""
-    name = config.get("name", "quick")
+    name = with_defaults(config, validate=False)["name"]
     record = read_record(name, root)
     if record is None or not isinstance(record.get("datasets"), list):
         return
@@ -81,7 +83,7 @@ def record_run(config: dict[str, Any], configfiles: Sequence[str | Path] = (), r
     """Write ``results/figures/<name>/run_config.yaml``: the run's datasets (what :func:`check_run_name` compares),
     the config digest, the config files and the start time of this invocation (read back for the run time in
     ``provenance.yaml``). Called by the workflow's ``onstart``, before the first job."""
-    name = config.get("name", "quick")
+    name = with_defaults(config, validate=False)["name"]
     record = {
         "name": name,
         "datasets": run_datasets(config),

@@ -15,6 +15,7 @@ writer holds an exclusive lock on its output (:func:`amips.data.io.exclusive_loc
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from dataclasses import replace
@@ -36,6 +37,7 @@ from amips.models import ModelSpec
 from amips.core.fingerprint import array_digest
 from amips.models.factory import check_model_outputs, load_checked_model
 from amips.core.resources import check_fits
+from amips.core.schema import section
 from amips.training.retrieval import uses_retrieval
 from amips.core.runinfo import configure_torch
 from amips.training.train import TrainSpec
@@ -54,18 +56,25 @@ def make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         return _make_dataset(spec, out_dir)
 
 
+def _generator_default(make: Any, option: str) -> Any:
+    """The default of a synthetic generator's keyword ``option`` (its signature is where it is written)."""
+    return inspect.signature(make).parameters[option].default
+
+
 def _make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     t0 = time.perf_counter()
+    spec = section("datasets.*", spec, validate=False)  # the schema's defaults for what the entry leaves out
     source = spec["source"]
     if source in ("gaussian", "structured"):
         make = gaussian_sphere if source == "gaussian" else structured_embeddings
         sizes = synthetic_sizes(spec)
         # float64 points [rows, d]; the structured generator also gathers each row's basis [rows, d, r]
-        rank = int(spec.get("options", {}).get("intrinsic_dim", 8)) if source == "structured" else 0
+        rank = int(spec["options"].get("intrinsic_dim", _generator_default(make, "intrinsic_dim"))) \
+            if source == "structured" else 0
         check_fits(8 * (sizes[0] + sizes[1]) * sizes[2] * (3 + max(rank, 0)),
                    f"generating {sizes[0]} keys and {sizes[1]} queries of dimension {sizes[2]}")
         held_out = int(spec.get("held_out", 0))
-        ds = make(sizes[0], sizes[1] + held_out, sizes[2], seed=int(spec.get("seed", 0)), **spec.get("options", {}))
+        ds = make(sizes[0], sizes[1] + held_out, sizes[2], seed=int(spec["seed"]), **spec["options"])
         if held_out:
             queries = ds.queries
             ds = replace(ds, queries=queries[: sizes[1]])
@@ -126,11 +135,12 @@ def make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any
 def _make_labels(dataset_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], device: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     keys, queries = load_dataset(dataset_dir)
+    cfg = section("labels", cfg, validate=False)  # the schema's defaults for what cfg leaves out
     labels = label_queries(keys, queries, cfg, device)
-    train_rows, test_rows = split_rows(labels.source, cfg.get("test_size", 0.2), int(cfg.get("seed", 0)),
-                                       by_source=cfg.get("split", "by_source") == "by_source")
-    train_rows, val_rows = carve_validation(train_rows, labels.source, float(cfg.get("validation_fraction", 0.1)),
-                                            int(cfg.get("seed", 0)))
+    train_rows, test_rows = split_rows(labels.source, cfg["test_size"], int(cfg["seed"]),
+                                       by_source=cfg["split"] == "by_source")
+    train_rows, val_rows = carve_validation(train_rows, labels.source, float(cfg["validation_fraction"]),
+                                            int(cfg["seed"]))
     out = Path(out_dir)
     remove_manifest(out)
     files = ["centroids.npy", "assignments.npy", "meta.json"]
@@ -268,13 +278,14 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
+    cfg = section("experiments.ivf", cfg, validate=False)
     timing = sweep_timing(cfg)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
-    ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg["seed"]))
     if index_path is not None:
         save_ivf(ivf, index_path)
-    k_values = list(cfg.get("k_values", [1, 10]))
+    k_values = list(cfg["k_values"])
     rows = [{"method": "ivf natural", **r}
             for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist, cfg.get("nprobes")), k_values,
                                **timing)]
@@ -282,7 +293,7 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
     if cfg.get("hnsw_ef"):
         rows += [{"method": "hnsw", **r} for r in hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values,
                                                              threads=threads, **timing)]
-        if cfg.get("faiss_hnsw", False):
+        if cfg["faiss_hnsw"]:
             rows += [{"method": "hnsw faiss", **r}
                      for r in faiss_hnsw_sweep(keys, test_q, test_t[:, 0], list(cfg["hnsw_ef"]), k_values, **timing)]
     rows = [{"dataset": dataset, **r} for r in rows]
@@ -306,14 +317,15 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
 
     configure_torch(threads, "cpu")
     faiss.omp_set_num_threads(max(1, threads))
+    cfg = section("experiments.ivf", cfg, validate=False)
     keys = load_embeddings(keys_path, "keys")
     test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
     model = load_checked_model(model_path, keys)[0]
     projected = predict(model, test_q, batch_size)[1][:, 0, :]
     net_seconds = model_seconds_per_query(model, test_q, batch_size, with_key=True, device="cpu")
-    ivf = load_ivf(index_path) if index_path else build_ivf(keys, cfg.get("nlist"), seed=int(cfg.get("seed", 0)))
+    ivf = load_ivf(index_path) if index_path else build_ivf(keys, cfg.get("nlist"), seed=int(cfg["seed"]))
     rows = ivf_sweep(ivf, projected, test_t[:, 0], nprobe_grid(ivf.nlist, cfg.get("nprobes")),
-                     list(cfg.get("k_values", [1, 10])), extra_flops=query_flops(model), extra_seconds=net_seconds,
+                     list(cfg["k_values"]), extra_flops=query_flops(model), extra_seconds=net_seconds,
                      **sweep_timing(cfg))
     rows = [{**run, "method": f"ivf {run['model']} ({run['homogenization']})", "network_flops": query_flops(model),
              "network_seconds": net_seconds, **r} for r in rows]

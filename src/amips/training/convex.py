@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from amips.core.schema import section
 from amips.models import ModelSpec, build_model
 from amips.models.networks import SupportNet
 
@@ -87,12 +88,13 @@ def convex_diagnostics(keys_path: str | Path, labels_dir: str | Path, out_csv: s
     keys = load_embeddings(keys_path, "keys")
     queries, targets = open_labels(labels_dir, keys, keys_path).split("train")
     frames = []
+    cfg = section("experiments.convex_diagnostics", cfg, validate=False)
     for name, entry in models.items():
+        entry = section("models.*", entry, validate=False)
         fields = {k: v for k, v in entry.items() if k != "training"}
-        train = {**train_cfg, **entry.get("training", {})}
+        train = {**train_cfg, **entry["training"]}
         frames.append(trace_training(keys, queries, targets, ModelSpec.from_dict(fields), train,
-                                     int(cfg.get("seed", 0)), int(cfg.get("every", 10)), name,
-                                     stop_after=int(cfg.get("steps", 300))))
+                                     int(cfg["seed"]), int(cfg["every"]), name, stop_after=int(cfg["steps"])))
     frame = pd.concat(frames, ignore_index=True)
     write_csv(frame, out_csv)
     return frame

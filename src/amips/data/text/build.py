@@ -50,13 +50,14 @@ def load_corpus(
     return load_beir(root)
 
 
-def _embed(texts: list[str], sha: str, cache_dir: Path | None, desc: str, **kwargs: Any) -> np.ndarray:
+def _embed(texts: list[str], sha: str, cache_dir: Path | None, desc: str, normalize: bool, **kwargs: Any) -> np.ndarray:
     """Encode ``texts``, through a content-addressed cache file in ``cache_dir`` when given (raw embeddings,
     ``normalize=False``, under their own ``minilm-raw-*`` name)."""
     if cache_dir is None:
-        return encoder.encode(texts, desc=desc, **kwargs)
-    prefix = "minilm" if kwargs.get("normalize", True) else "minilm-raw"
-    return encoder.encode_cached(texts, cache_dir / f"{prefix}-{sha[:24]}.npy", desc=desc, **kwargs)
+        return encoder.encode(texts, desc=desc, normalize=normalize, **kwargs)
+    prefix = "minilm" if normalize else "minilm-raw"
+    return encoder.encode_cached(texts, cache_dir / f"{prefix}-{sha[:24]}.npy", desc=desc, normalize=normalize,
+                                 **kwargs)
 
 
 def build_text_dataset(

@@ -165,7 +165,8 @@ def _read_cache(cache_path: Path, record: dict[str, Any]) -> np.ndarray | None:
     return array if array.shape[0] == record["count"] else None
 
 
-def encode_cached(texts: Sequence[str], cache_path: str | os.PathLike, **kwargs: Any) -> np.ndarray:
+def encode_cached(texts: Sequence[str], cache_path: str | os.PathLike, *, normalize: bool = True,
+                  **kwargs: Any) -> np.ndarray:
     """Like :func:`encode`, but reuse ``cache_path`` (.npy) when it holds these exact texts' embeddings.
 
     Beside the array a sidecar ``<cache_path>.json`` records the model name, dimension, count and
@@ -174,11 +175,11 @@ def encode_cached(texts: Sequence[str], cache_path: str | os.PathLike, **kwargs:
     mistaken for a valid cache. Returns float32 [len(texts), 384].
     """
     cache_path = Path(cache_path)
-    record = _cache_record(texts, kwargs.get("normalize", True))
+    record = _cache_record(texts, normalize)
     cached = _read_cache(cache_path, record)
     if cached is not None:
         return cached
-    embeddings = encode(texts, **kwargs)
+    embeddings = encode(texts, normalize=normalize, **kwargs)
     atomic_save_npy(cache_path, embeddings)
     atomic_write_json(_sidecar(cache_path), record)
     return embeddings
