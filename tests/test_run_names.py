@@ -133,3 +133,21 @@ def test_adding_datasets_extends_the_run_and_dropping_one_is_another_configurati
     check_run_name(more, root=tmp_path)  # structured is still there: the same run, one more dataset
     with pytest.raises(InputError, match="another configuration"):
         check_run_name(_own_data(_quick()), root=tmp_path)  # structured left out
+
+
+def test_check_config_refuses_what_snakemake_would_refuse(tmp_path):
+    """check-config runs the run-name check against the runs recorded where it runs (issue 28 item 4)."""
+    from amips.pipeline.config import check_config
+
+    record_run(_quick(), root=tmp_path)
+    other = _quick()
+    other["datasets"] = {"renamed": other["datasets"]["structured"]}
+    for block in (other["sweep"], *other.get("extra_sweeps", []), *(
+            [other["experiments"]["data_scaling"]] if "datasets" in other["experiments"].get("data_scaling", {})
+            else [])):
+        block["datasets"] = ["renamed"]
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    with pytest.raises(InputError, match="run name 'quick' already holds the results of another configuration"):
+        check_config([path], root=tmp_path)
+    assert check_config([path], root=tmp_path / "elsewhere")  # no run recorded there

@@ -88,3 +88,16 @@ def test_undefined_model_is_named():
     config["sweep"]["models"].append("nope")
     with pytest.raises(InputError, match="'nope'"):
         plan_runs(config, sweep_blocks(config)["mips"])
+
+
+def test_a_skip_names_its_cause_the_labels_setting_or_the_dataset():
+    """The no-op skip says why the queries have norm 1: labels.query_norms: unit (the default), or the dataset."""
+    spread = {"spread": {"source": "structured", "num_keys": 10, "num_queries": 10, "dim": 4,
+                         "options": {"query_norm_spread": 0.5}}}
+    _, skips = _kept(_config(datasets=spread, homogenizations=("none", "radial")))
+    assert skips and all("labels.query_norms: unit" in s.reason for s in skips)
+    kept, skips = _kept(_config(datasets=spread, labels={"query_norms": "source"}, homogenizations=("none", "radial")))
+    assert ("spread", "kn", "radial") in kept and not skips
+    _, skips = _kept(_config(labels={"query_norms": "source"}, homogenizations=("none", "radial")))
+    assert skips and all("this dataset's queries have norm 1" in s.reason and "query_norms" not in s.reason
+                         for s in skips)

@@ -101,9 +101,11 @@ def check_npy_datasets(config: dict[str, Any]) -> list[str]:
     return lines
 
 
-def check_config(paths: Sequence[str | Path]) -> list[str]:
-    """Merge, validate and check ``paths`` (see the module docstring); returns a short report, one line each."""
+def check_config(paths: Sequence[str | Path], root: str | Path = ".") -> list[str]:
+    """Merge, validate and check ``paths`` (see the module docstring), and the run name against the runs recorded
+    under ``root`` (the directory Snakemake would run in); returns a short report, one line each."""
     from amips.pipeline.config_memory import check_memory
+    from amips.pipeline.run_names import check_run_name
 
     config = load_config(paths)
     check_loaded(config)
@@ -111,6 +113,7 @@ def check_config(paths: Sequence[str | Path]) -> list[str]:
     lines = check_npy_datasets(config)
     check_semantics(config)
     check_memory(config)
+    check_run_name(config, root)
     return lines + homogenization_report(config)
 
 

@@ -46,6 +46,18 @@ def queries_unit_norm(dataset: dict[str, Any], labels: dict[str, Any]) -> bool:
     return dataset_queries_unit_norm(dataset) and not (mode == "raw" and noisy)
 
 
+def unit_norm_cause(dataset: dict[str, Any], labels: dict[str, Any]) -> str:
+    """Why the labelled query rows of ``dataset`` all have norm 1 (for a skip message): the labels setting, or the
+    dataset's own queries."""
+    if section("labels", labels, validate=False)["query_norms"] == "unit":
+        return ("labels.query_norms: unit renormalises every query row (set query_norms: source to keep the "
+                "queries' own norms)")
+    source = dataset["source"]
+    why = {"npy": "npy queries are L2-normalised on loading", "wordnet": "normalize: true",
+           "wikipedia": "normalize: true", "beir": "normalize: true"}.get(source, "no options.query_norm_spread")
+    return f"this dataset's queries have norm 1 ({source}: {why})"
+
+
 @dataclass(frozen=True)
 class Skip:
     """A run left out of a sweep, and why."""
@@ -92,8 +104,9 @@ def plan_runs(config: dict[str, Any], blocks: Iterable[dict[str, Any]], task: st
             skips.append(Skip(fields, f"the {name} wrapper does not apply to a {kind}"))
         elif (is_noop(name, kind, queries_unit_norm(config["datasets"][dataset], labels))
               and (dataset, model, "none", *run[3:]) in present):
-            skips.append(Skip(fields, f"the same function as 'none' on this dataset's unit-norm queries "
-                                      f"(the {name} {kind} wrapper is a no-op at ||x|| = 1)"))
+            cause = unit_norm_cause(config["datasets"][dataset], labels)
+            skips.append(Skip(fields, f"the same function as 'none' (the {name} {kind} wrapper is a no-op at "
+                                      f"||x|| = 1): {cause}"))
         else:
             runs.append(fields)
     return runs, skips
