@@ -4,6 +4,7 @@ run verbatim."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -241,6 +242,10 @@ def test_cli_names_mirror_the_registries():
     for cls, defaults in ((ModelSpec, names.MODEL_DEFAULTS), (TrainSpec, names.TRAIN_DEFAULTS)):
         declared = {f.name: f.default for f in fields(cls)}
         assert {k: declared[k] for k in defaults} == defaults, cls.__name__
+    from amips.core.schema import section
+
+    labels = section("labels")
+    assert {k: labels[k] for k in names.LABEL_DEFAULTS} == names.LABEL_DEFAULTS  # the schema's defaults
 
 
 def test_help_does_not_import_torch():
@@ -290,3 +295,19 @@ def test_run_directories_split_counts_and_files_for_folders(tmp_path, capsys):
     scored = run(capsys, "evaluate", "--model", tmp_path / "run.pt", "--data", data, "--labels", tmp_path / "lab")
     assert scored.code == 0 and "match_rate" in scored.out
     assert "is a run directory" in scored.err and "model.pt" in scored.err
+
+
+def test_fit_help_shows_the_values_its_preset_uses():
+    """fit's defaults are the recommended preset's: --help says so, with the plain default beside (issue 28 item 5)."""
+    from amips.training.presets import RECOMMENDED_LABELS, RECOMMENDED_MODEL, RECOMMENDED_TRAINING
+
+    done = subprocess.run([str(Path(sys.executable).with_name("amips")), "fit", "--help"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "COLUMNS": "1000"})
+    text = " ".join(done.stdout.split())
+    for option, value in (("--depth", RECOMMENDED_MODEL["depth"]), ("--steps", RECOMMENDED_TRAINING["steps"]),
+                          ("--patience", RECOMMENDED_TRAINING["patience"]),
+                          ("--noise-copies", RECOMMENDED_LABELS["noise_copies"]),
+                          ("--parameters-fraction", RECOMMENDED_MODEL["parameters_fraction"])):
+        line = text.split(f" {option} ", 1)[1].split(" -- ", 1)[0].split("none:", 1)[0] + "none:"
+        assert f"(default: {value:g}, from --preset recommended; --preset none:" in line, (option, line)
+    assert "(default: 8, from" not in text and "(default: 2000)" not in text

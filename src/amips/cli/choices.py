@@ -14,5 +14,12 @@ RETRIEVAL_TERMS = ("list_ce", "list_margin")  # amips.training.retrieval.RETRIEV
 ROUTING_TERMS = ("oracle_ce",)  # amips.training.routing_terms.ROUTING_TERMS
 RANK_TIES = ("index", "strict")  # amips.evaluation.metrics.RANK_TIES
 RECALL_1PCT = ("ceil", "floor")  # amips.evaluation.metrics.RECALL_1PCT
-MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4}  # ModelSpec
-TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val"}  # amips.training.train.TrainSpec
+MODEL_DEFAULTS = {"homogenization": "radial", "parameters_fraction": 0.2, "depth": 8, "wx_inject": 4,  # ModelSpec
+                  "rectifier": "identity", "budget_rule": "official", "activation_slope": 0.1, "activation_beta": 20.0,
+                  "output_activation": True, "use_bias": True, "principled_init": True, "init_bias_sign": 1,
+                  "resnet": False}
+TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val",  # amips.training.train.TrainSpec
+                  "lr_init": 0.0, "lr_end": 0.0, "grad_clip": 1.0, "score_weight": 0.01, "key_weight": 1.0,
+                  "patience": 0}
+LABEL_DEFAULTS = {"noise_copies": 4, "noise_std": 0.02, "validation_fraction": 0.1,  # the config schema's labels
+                  "split": "by_source"}

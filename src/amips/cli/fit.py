@@ -7,11 +7,12 @@ import logging
 
 from amips.cli.options import (add_model, add_noise, add_overwrite, add_retrieval, add_runtime, add_training,
                                build_model_spec, build_train_spec, chosen_device, float_arg, label_option,
-                               show_progress, training_option_names)
+                               show_progress, shown_default, training_option_names)
 
 log = logging.getLogger("amips.fit")
 
 NAME = "fit"
+PRESET = "recommended"  # the preset fit uses unless --preset says otherwise
 HELP = "train a model on your own keys/queries .npy files"
 DESCRIPTION = ("Train a model on your own embeddings: keys.npy [m, d] and queries.npy [n, d] (float, finite; "
                "integer and float64 arrays are converted to float32; queries are L2-normalised).\n"
@@ -32,18 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     val.add_argument("--val-queries", default=None,
                      help="held-out queries .npy file [n_v, d] to validate on (then all of --queries is trained on)")
     val.add_argument("--val-fraction", type=float_arg(0, 1, high_open=True), default=None,
-                     help="else: fraction of the queries kept aside for validation (default: 0.1; 0: none, needs "
-                          "--select last)")
+                     help="else: fraction of the queries kept aside for validation (0: none, needs --select last) "
+                          + shown_default("labels", "validation_fraction", PRESET))
     val.add_argument("--split", choices=("by_source", "pooled"), default=None,
-                     help="validation rows: all noisy copies of a query on one side (by_source, default) or rows "
-                          "drawn at random (pooled, the official split's convention)")
+                     help="validation rows: all noisy copies of a query on one side (by_source) or rows drawn at "
+                          "random (pooled, the official split's convention) " + shown_default("labels", "split", PRESET))
     val.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                      help="print, after training, the model's numbers beside the query itself (exact search) and "
                           "IVF probing with x vs the predicted key on the validation queries")
-    add_model(parser)
-    add_training(parser, checkpoint_every=100, default_preset="recommended")
+    add_model(parser, default_preset=PRESET)
+    add_training(parser, checkpoint_every=100, default_preset=PRESET)
     add_retrieval(parser)
-    add_noise(parser)
+    add_noise(parser, default_preset=PRESET)
     add_runtime(parser)
 
 
@@ -66,11 +67,11 @@ def run(args: argparse.Namespace) -> None:
     log.info("recipe: %s", describe_recipe(args, model_spec, train_spec))
     with training_option_names():
         info = fit_embeddings(args.keys, args.queries, args.out, model_spec, train_spec,
-                              label_option(args, "noise_copies", 4), label_option(args, "noise_std", 0.02), args.seed,
+                              label_option(args, "noise_copies"), label_option(args, "noise_std"), args.seed,
                               chosen_device(args), args.threads, progress=show_progress(args), restart=args.restart,
                               val_fraction=(args.val_fraction if args.val_fraction is not None
-                                            else label_option(args, "validation_fraction", 0.1)),
-                              val_queries_path=args.val_queries, val_split=label_option(args, "split", "by_source"),
+                                            else label_option(args, "validation_fraction")),
+                              val_queries_path=args.val_queries, val_split=label_option(args, "split"),
                               ivf_index_path=args.ivf_index, overwrite=args.overwrite,
                               cap_batch=args.batch_size is None, with_baselines=args.baselines)
     resumed = f", resumed from step {info['resumed_from_step']}" if info["resumed_from_step"] else ""
@@ -96,5 +97,5 @@ def describe_recipe(args: argparse.Namespace, model_spec, train_spec) -> str:
     return (f"preset {args.preset}: {model_spec.kind}{' resnet' if model_spec.resnet else ''}, homogenization "
             f"{model_spec.homogenization}, depth {model_spec.depth}, budget {model_spec.parameters_fraction}·m·d; "
             f"{train_spec.steps} steps of {train_spec.batch_size}, lr {train_spec.lr_peak}, {retrieval}; "
-            f"{label_option(args, 'noise_copies', 4)} noisy copies; select {train_spec.select}"
+            f"{label_option(args, 'noise_copies')} noisy copies; select {train_spec.select}"
             + (f", patience {train_spec.patience}" if train_spec.patience else ""))

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     configure_torch(args.threads, device)
     check_distinct_paths({"--out": args.out}, {"--data": args.data}, folders=True)
     check_replaceable({"--out": args.out}, args.overwrite, folders=True)
-    cfg = {"noise_copies": label_option(args, "noise_copies", 4), "noise_std": label_option(args, "noise_std", 0.02),
+    cfg = {"noise_copies": label_option(args, "noise_copies"), "noise_std": label_option(args, "noise_std"),
            "test_size": args.test_size,
            "split": args.split, "num_clusters": args.num_clusters, "seed": args.seed}
     meta = make_labels(args.data, args.out, cfg, device)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from amips.cli.choices import (HOMOGENIZATIONS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS, RETRIEVAL_TERMS, ROUTING_TERMS,
-                               SELECTIONS, TRAIN_DEFAULTS)
+from amips.cli.choices import (HOMOGENIZATIONS, LABEL_DEFAULTS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS,
+                               RETRIEVAL_TERMS, ROUTING_TERMS, SELECTIONS, TRAIN_DEFAULTS)
 from amips.training.presets import PRESETS, preset
 
 if TYPE_CHECKING:
@@ -107,41 +108,69 @@ def add_runtime(parser: argparse.ArgumentParser, seed: bool = True, seed_help: s
                            help=seed_help or "random seed (noise, initialisation, batch order)")
 
 
-def add_model(parser: argparse.ArgumentParser) -> None:
-    """The ModelSpec options (read by :func:`build_model_spec`)."""
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def shown_default(section: str, field: str, default_preset: str | None, plain: Any = None) -> str:
+    """The '(default: …)' of an option's help: the value the command's default preset uses when it sets ``field``
+    (with the plain default of ``--preset none`` beside it), else the plain default (``plain``, or the mirror of
+    the spec's default in :mod:`amips.cli.choices`)."""
+    if plain is None:
+        plain = {"model": MODEL_DEFAULTS, "training": {**CLI_TRAINING_DEFAULTS, **TRAIN_DEFAULTS},
+                 "labels": LABEL_DEFAULTS}[section][field]
+    chosen = preset(default_preset)
+    by_kind = {kind: values[field] for kind, values in chosen["model_by_kind"].items() if field in values} \
+        if section == "model" else {}
+    if field in chosen[section] or by_kind:
+        value = _shown(chosen[section][field]) if field in chosen[section] else \
+            ", ".join(f"{_shown(v)} for a {kind}" for kind, v in by_kind.items())
+        return f"(default: {value}, from --preset {default_preset}; --preset none: {_shown(plain)})"
+    return f"(default: {_shown(plain)})"
+
+
+def add_model(parser: argparse.ArgumentParser, default_preset: str | None = None) -> None:
+    """The ModelSpec options (read by :func:`build_model_spec`); the help shows ``default_preset``'s values."""
+    shown = functools.partial(shown_default, "model", default_preset=default_preset)
     group = parser.add_argument_group("model (unset options: the --preset value, else the ModelSpec default)")
     group.add_argument("--model", choices=MODEL_KINDS, default="keynet",
                        help="supportnet: convex potential, key = its gradient; keynet: the key is regressed directly")
+    homogenization = preset(default_preset)["homogenization"]
     group.add_argument("--homogenization", choices=HOMOGENIZATIONS, default=None,
-                       help=f"radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network "
-                            f"(default: {MODEL_DEFAULTS['homogenization']})")
+                       help="radial: 1-homogeneous score (x/||x|| inside the network); none: the raw network "
+                            + (f"(default: {', '.join(f'{v} for a {k}' for k, v in homogenization.items())}, from "
+                               f"--preset {default_preset}; --preset none: {MODEL_DEFAULTS['homogenization']})"
+                               if homogenization else f"(default: {MODEL_DEFAULTS['homogenization']})"))
     group.add_argument("--parameters-fraction", type=float_arg(0, 1000, low_open=True), default=None,
-                       help=f"parameter budget as a fraction of m·d, the size of the keys "
-                            f"(default: {MODEL_DEFAULTS['parameters_fraction']})")
+                       help=f"parameter budget as a fraction of m·d, the size of the keys {shown('parameters_fraction')}")
     group.add_argument("--width", type=int_arg(1, 10**6), default=None,
                        help="hidden width (default: solved from --parameters-fraction)")
     group.add_argument("--depth", type=int_arg(1, 1000), default=None,
-                       help=f"number of hidden layers (default: {MODEL_DEFAULTS['depth']})")
+                       help=f"number of hidden layers {shown('depth')}")
     group.add_argument("--wx-inject", type=int_arg(1, 1000), default=None,
-                       help=f"re-inject the input x into every k-th layer (default: {MODEL_DEFAULTS['wx_inject']})")
+                       help=f"re-inject the input x into every k-th layer {shown('wx_inject')}")
     group.add_argument("--rectifier", choices=RECTIFIERS, default=None,
-                       help="SupportNet weight map; softplus/relu make it provably convex (default: identity)")
+                       help=f"SupportNet weight map; softplus/relu make it provably convex {shown('rectifier')}")
     group.add_argument("--resnet", action="store_true", default=None,
-                       help="KeyNet predicts a residual: g(x) = x + net(x)")
+                       help=f"KeyNet predicts a residual: g(x) = x + net(x) {shown('resnet')}")
     group.add_argument("--budget-rule", choices=("official", "exact"), default=None,
-                       help="official (rectangular_dims) or exact parameter counting (default: official)")
+                       help=f"official (rectangular_dims) or exact parameter counting {shown('budget_rule')}")
     group.add_argument("--activation-slope", type=float_arg(0, 1, high_open=True), default=None,
-                       help="soft-leaky-ReLU negative slope a (default: 0.1)")
+                       help=f"soft-leaky-ReLU negative slope a {shown('activation_slope')}")
     group.add_argument("--activation-beta", type=float_arg(0, 1e4, low_open=True), default=None,
-                       help="soft-leaky-ReLU sharpness beta (default: 20)")
+                       help=f"soft-leaky-ReLU sharpness beta {shown('activation_beta')}")
     group.add_argument("--output-activation", action=argparse.BooleanOptionalAction, default=None,
-                       help="apply the activation to the output layer too, as the official code (default: yes)")
+                       help=f"apply the activation to the output layer too, as the official code "
+                            f"{shown('output_activation')}")
     group.add_argument("--use-bias", action=argparse.BooleanOptionalAction, default=None,
-                       help="biases on the first and z-path layers (default: yes)")
+                       help=f"biases on the first and z-path layers {shown('use_bias')}")
     group.add_argument("--principled-init", action=argparse.BooleanOptionalAction, default=None,
-                       help="SupportNet log-normal z-path initialisation (Hoedt & Klambauer; default: yes)")
+                       help=f"SupportNet log-normal z-path initialisation (Hoedt & Klambauer) {shown('principled_init')}")
     group.add_argument("--init-bias-sign", type=int, choices=(1, -1), default=None,
-                       help="sign of the principled-init bias: +1 official code, -1 the reference paper (default: +1)")
+                       help=f"sign of the principled-init bias: +1 official code, -1 the reference paper "
+                            f"{shown('init_bias_sign')}")
 
 
 PRESET_HELP = {
@@ -161,23 +190,26 @@ def add_training(parser: argparse.ArgumentParser, checkpoint_every: int, default
                        help="; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items())
                             + " (see amips.training.presets); options given explicitly override it"
                             + ("; none: the plain defaults shown" if default_preset is not None else ""))
-    group.add_argument("--steps", type=positive_int, default=None, help="optimisation steps (default: 2000)")
-    group.add_argument("--batch-size", type=positive_int, default=None, help="queries per step (default: 512)")
+    shown = functools.partial(shown_default, "training", default_preset=default_preset)
+    group.add_argument("--steps", type=positive_int, default=None, help=f"optimisation steps {shown('steps')}")
+    group.add_argument("--batch-size", type=positive_int, default=None,
+                       help=f"queries per step {shown('batch_size')}")
     group.add_argument("--lr", type=float_arg(0, 10, low_open=True), default=None,
-                       help="peak learning rate of Adam (default: 0.002828)")
-    group.add_argument("--lr-init", type=float_arg(0, 10), default=None, help="learning rate at step 0 (default: 0)")
+                       help=f"peak learning rate of Adam {shown('lr_peak')}")
+    group.add_argument("--lr-init", type=float_arg(0, 10), default=None,
+                       help=f"learning rate at step 0 {shown('lr_init')}")
     group.add_argument("--lr-end", type=float_arg(0, 10), default=None,
-                       help="learning rate at the last step, after the cosine decay (default: 0)")
+                       help=f"learning rate at the last step, after the cosine decay {shown('lr_end')}")
     group.add_argument("--warmup-steps", type=int_arg(0, BIG), default=None,
-                       help="linear warm-up steps (default: 5%% of --steps)")
+                       help="linear warm-up steps " + shown("warmup_steps", plain="5%% of --steps"))
     group.add_argument("--grad-clip", type=float_arg(0, 1e6, low_open=True), default=None,
-                       help="global gradient-norm clip (default: 1.0)")
+                       help=f"global gradient-norm clip {shown('grad_clip')}")
     group.add_argument("--ema-decay", type=float_arg(0, 1, high_open=True), default=None,
-                       help=f"decay of the weight average that is saved (default: {TRAIN_DEFAULTS['ema_decay']})")
+                       help=f"decay of the weight average that is saved {shown('ema_decay')}")
     group.add_argument("--score-weight", type=float_arg(0, 1e6), default=None,
-                       help="weight of the score loss (default: 0.01, official)")
+                       help=f"weight of the score loss (official: 0.01) {shown('score_weight')}")
     group.add_argument("--key-weight", type=float_arg(0, 1e6), default=None,
-                       help="weight of the key loss (default: 1.0, official)")
+                       help=f"weight of the key loss (official: 1) {shown('key_weight')}")
     group.add_argument("--checkpoint-every", type=int_arg(0, BIG), default=checkpoint_every,
                        help="write a resumable checkpoint every N steps (0: only at the end)")
     group.add_argument("--log-every", type=positive_int, default=TRAIN_DEFAULTS["log_every"],
@@ -185,12 +217,12 @@ def add_training(parser: argparse.ArgumentParser, checkpoint_every: int, default
     group.add_argument("--eval-every", type=int_arg(0, BIG), default=None,
                        help="evaluate on the validation split every N steps (default: 10 times per run; 0: at the end)")
     group.add_argument("--select", choices=SELECTIONS, default=None,
-                       help="keep the weights with the best validation match rate (default), the best validation "
+                       help="keep the weights with the best validation match rate (best_val), the best validation "
                             "IVF list coverage at one probe (best_val_coverage: for a model used as the IVF probe; "
-                            "needs --retrieval), or the last ones (official)")
+                            f"needs --retrieval), or the last ones (last, official) {shown('select')}")
     group.add_argument("--patience", type=int_arg(0, BIG), default=None,
                        help="stop after this many validation evaluations without a better selection metric "
-                            "(default: 0, train every step)")
+                            f"(0: train every step) {shown('patience')}")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar; --no-progress: no progress at all (default: a bar when stderr is a "
                             "terminal, else a log line with the ETA every 5 s)")
@@ -285,13 +317,14 @@ def add_allow_other_keys(parser: argparse.ArgumentParser) -> None:
                         help="use a model with keys other than those it was trained on (a warning instead of an error)")
 
 
-def add_noise(parser: argparse.ArgumentParser) -> None:
-    """--noise-copies and --noise-std (read by :func:`label_option`)."""
+def add_noise(parser: argparse.ArgumentParser, default_preset: str | None = None) -> None:
+    """--noise-copies and --noise-std (read by :func:`label_option`); the help shows ``default_preset``'s values."""
+    shown = functools.partial(shown_default, "labels", default_preset=default_preset)
     group = parser.add_argument_group("labels")
     group.add_argument("--noise-copies", type=int_arg(0, 1000), default=None,
-                       help="noisy copies of each query added for training (default: 4)")
+                       help=f"noisy copies of each query added for training {shown('noise_copies')}")
     group.add_argument("--noise-std", type=float_arg(0, 10), default=None,
-                       help="std of the query noise, then renormalised (default: 0.02)")
+                       help=f"std of the query noise, then renormalised {shown('noise_std')}")
 
 
 # ---------------------------------------------------------------------------------------------------- readers
@@ -371,10 +404,10 @@ def training_option_names() -> Iterator[None]:
         raise UsageError(_FIELD_WORD.sub(lambda m: _FIELD_OPTIONS[m.group(1)], message)) from err
 
 
-def label_option(args: argparse.Namespace, name: str, default: Any) -> Any:
-    """A labels setting: the command line, else the preset, else ``default``."""
+def label_option(args: argparse.Namespace, name: str) -> Any:
+    """A labels setting: the command line, else the preset, else the config schema's default (``LABEL_DEFAULTS``)."""
     value = getattr(args, name, None)
-    return value if value is not None else preset(_preset_name(args))["labels"].get(name, default)
+    return value if value is not None else preset(_preset_name(args))["labels"].get(name, LABEL_DEFAULTS[name])
 
 
 def chosen_device(args: argparse.Namespace) -> str:
