@@ -1,6 +1,6 @@
-# Shared by the rules (included by the Snakefile before any rule file): the checks a config must pass before any job
-# runs, the wildcard constraints, and `job`, which binds this config to a params or input function. The logic lives in
-# the package, unit-tested without Snakemake: target lists in amips.pipeline.targets, path patterns in
+# Shared by the rules (the Snakefile includes it first): the checks a config must pass before any job runs, the
+# wildcard constraints, and `job`, which binds this config to a params or input function. The logic lives in the
+# package, unit-tested without Snakemake: target lists in amips.pipeline.targets, path patterns in
 # amips.pipeline.paths, what each job is given in amips.pipeline.job_params, the checks in amips.pipeline.config_checks.
 import sys
 from functools import partial
@@ -12,7 +12,7 @@ from amips.pipeline import targets
 from amips.pipeline.config import check_semantics
 from amips.pipeline.job_params import (
     controls_config, convex_diagnostics_inputs, convex_diagnostics_models, curve_run_fields, dataset_inputs,
-    dataset_job_spec, eval_batch_size, eval_conventions, experiment_config, fixed_router_targets, index_families_config,
+    dataset_job_spec, eval_batch_size, eval_conventions, fixed_router_targets, index_families_config,
     ivf_config, ivf_experiment_files, ivf_hybrid_config, labels_config, list_router_config, list_router_run,
     model_config, run_fields, scaling_job_config, scaling_model_config, scaling_training, train_partition,
     training_config, what_wins_config,

@@ -16,6 +16,15 @@ from amips.pipeline.paths import data_file, ivf_file, labels_file, list_router_f
 from amips.pipeline.targets import curve_runs, experiments, ivf_hybrid_files, list_router_files, scaling_config
 from amips.training.retrieval import uses_retrieval
 
+__all__ = [
+    "INDEX_FAMILY_FILTERS", "IVF_SWEEP_SETTINGS", "controls_config", "convex_diagnostics_inputs",
+    "convex_diagnostics_models", "curve_run_fields", "dataset_inputs", "dataset_job_spec", "dataset_spec",
+    "eval_batch_size", "eval_conventions", "experiment_config", "fixed_router_targets", "index_families_config",
+    "ivf_config", "ivf_experiment_files", "ivf_hybrid_config", "ivf_sweep_settings", "labels_config",
+    "list_router_config", "list_router_run", "model_config", "run_fields", "scaling_job_config",
+    "scaling_model_config", "scaling_training", "train_partition", "training_config", "what_wins_config",
+]
+
 Wildcards = Any  # snakemake.io.Wildcards: the job's wildcards by name
 
 IVF_SWEEP_SETTINGS = ("k_values", "nprobes", "timing_repeats", "quiet_load")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 __all__ = [
     "DATA_FILES", "EMBEDDING_CACHE", "INPUT_DIGESTS", "LABEL_FILES", "benchmark_file", "controls_file", "data_file",
-    "data_files", "dataset_file", "figure_file", "index_families_file", "ivf_file", "labels_dir", "labels_file", "labels_files",
-    "list_router_file", "log_file", "published_dir", "run_dir", "run_file", "run_key", "scaling_file", "table_file",
+    "data_files", "dataset_file", "figure_file", "index_families_file", "ivf_file", "labels_dir", "labels_file",
+    "labels_files", "list_router_file", "log_file", "published_dir", "run_dir", "run_file", "run_key", "scaling_file",
+    "table_file",
 ]
 
 # The files of one dataset (rules make_dataset and embed) and of its labels (rule exact_labels): input/output name →

@@ -15,9 +15,14 @@ from amips.pipeline.paths import (controls_file, figure_file, index_families_fil
 from amips.training.sweeps import TEXT_SOURCES, Skip, plan_runs, sweep_blocks
 
 __all__ = [
-    "FIGURES_WITH_TABLE_DATA", "control_files", "control_ivf_files", "curve_histories", "curve_runs",
-    "dataset_pattern", "datasets", "figure_files", "final_outputs", "has_learning_curves", "provenance_inputs",
-    "published_files", "run_files", "skip_lines", "skipped_figures", "skipped_runs", "sweep_runs",
+    "FIGURES_WITH_TABLE_DATA", "IVF_EXPERIMENTS", "control_files", "control_ivf_files", "control_ivf_names",
+    "control_names", "controls_on", "curve_histories", "curve_runs", "dataset_pattern", "datasets", "experiments",
+    "figure_files", "final_outputs", "has_learning_curves", "index_family_datasets", "index_family_files",
+    "index_family_outputs", "index_family_runs", "is_enabled", "ivf_experiment_enabled", "ivf_experiment_outputs",
+    "ivf_experiment_tables", "ivf_hybrid_files", "list_router_files", "provenance_inputs", "published_files",
+    "run_files", "run_name", "scaling_baselines", "scaling_config", "scaling_outputs", "scaling_points",
+    "scaling_sizes", "skip_lines", "skipped_figures", "skipped_runs", "sweep_runs", "what_wins_curves",
+    "what_wins_outputs",
 ]
 
 FIGURES_WITH_TABLE_DATA = ("match_rate", "compression", "ivf", "router")  # plot rules that also write a CSV
