@@ -43,7 +43,7 @@ include: "workflow/rules/publish.smk"
 
 
 onstart:
-    for figure, reason in get_skipped_figures().items():
+    for figure, reason in targets.skipped_figures(config).items():
         print(f"amips: figure {figure} is skipped: {reason}", file=sys.stderr)
     # claim the run name for this config's datasets (checked when the workflow loads) and note the start time
     record_run(config, workflow.configfiles)
@@ -52,4 +52,4 @@ onstart:
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        targets.final_outputs(config),

@@ -169,23 +169,24 @@ def test_tables_mark_wall_clock_measured_under_load(tmp_path):
 
 
 def test_every_ivf_rule_gets_the_one_grid():
-    """The workflow's params (workflow/rules/common/params.smk) hand experiments.ivf's grid and timing settings to
+    """The workflow's params (amips.pipeline.job_params) hand experiments.ivf's grid and timing settings to
     the natural/projected/controls rules (the whole block) and to the hybrid and list-router rules."""
+    from amips.pipeline import job_params
+
     ivf = {"enabled": True, "k_values": [1, 10], "nprobes": {"max_nprobe": 64}, "quiet_load": 1.5,
            "timing_repeats": 2}
 
     class Wildcards(dict):
         __getattr__ = dict.__getitem__
 
-    namespace = {"EXPERIMENTS": {"ivf": ivf, "ivf_hybrid": {"enabled": True, "split_shares": [0.5], "seeds": [0]}},
-                 "LIST_ROUTER": {"ltr": {"steps": 5}, "parameters_fraction": 0.01},
-                 "config": {"models": {"m": {"kind": "supportnet"}}, "training": {"steps": 3}}}
-    exec(compile((REPO / "workflow/rules/common/params.smk").read_text(), "params.smk", "exec"), namespace)
+    config = {"experiments": {"ivf": ivf, "ivf_hybrid": {"enabled": True, "split_shares": [0.5], "seeds": [0]},
+                              "list_router": {"ltr": {"steps": 5}, "parameters_fraction": 0.01}},
+              "models": {"m": {"kind": "supportnet"}}, "training": {"steps": 3}}
     shared = {"k_values": [1, 10], "nprobes": {"max_nprobe": 64}, "quiet_load": 1.5, "timing_repeats": 2}
-    assert namespace["get_ivf_config"](Wildcards()) is ivf
-    assert namespace["get_ivf_hybrid_config"](Wildcards()) == {**shared, "split_shares": [0.5]}
-    assert namespace["get_list_router_config"](Wildcards(router="ltr")) == {**shared, "steps": 5}
-    amips = namespace["get_list_router_config"](Wildcards(model="m", homogenization="none"))
+    assert job_params.ivf_config(config, Wildcards()) is ivf
+    assert job_params.ivf_hybrid_config(config, Wildcards()) == {**shared, "split_shares": [0.5]}
+    assert job_params.list_router_config(config, Wildcards(router="ltr")) == {**shared, "steps": 5}
+    amips = job_params.list_router_config(config, Wildcards(model="m", homogenization="none"))
     assert {k: amips[k] for k in shared} == shared
-    namespace["EXPERIMENTS"]["ivf"] = {"enabled": True}            # nothing set: the rules' params as before
-    assert namespace["get_ivf_hybrid_config"](Wildcards()) == {"k_values": [1, 10], "split_shares": [0.5]}
+    config["experiments"]["ivf"] = {"enabled": True}            # nothing set: the rules' params as before
+    assert job_params.ivf_hybrid_config(config, Wildcards()) == {"k_values": [1, 10], "split_shares": [0.5]}

@@ -1,187 +1,158 @@
 rule aggregate:
     input:
-        metrics=get_run_files("metrics.json") + (get_run_files("metrics.json", task="router") if is_enabled("router") else []),
-        controls=get_control_files(),
+        metrics=targets.run_files(config, "metrics.json") + targets.run_files(config, "metrics.json", task="router"),
+        controls=targets.control_files(config),
     output:
-        runs="results/tables/{name}/runs.csv",
-        summary="results/tables/{name}/summary.csv",
+        runs=table_file("runs.csv"),
+        summary=table_file("summary.csv"),
         markdown=report(
-            "results/tables/{name}/summary.md",
+            table_file("summary.md"),
             caption="../report/summary.rst",
             category="Tables",
         ),
     log:
-        "logs/aggregate/{name}.log",
+        log_file("aggregate", "{name}"),
     benchmark:
-        "results/benchmarks/aggregate/{name}.tsv"
+        benchmark_file("aggregate", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/aggregate.py"
 
 
 rule plot_match_rate:
     input:
-        summary="results/tables/{name}/summary.csv",
+        summary=table_file("summary.csv"),
     output:
         figure=report(
-            "results/figures/{name}/match_rate.png",
+            figure_file("match_rate.png"),
             caption="../report/match_rate.rst",
             category="Figures",
         ),
-        data="results/figures/{name}/match_rate.csv",  # the numbers behind the figure (summary rows it draws)
+        data=figure_file("match_rate.csv"),  # the numbers behind the figure (summary rows it draws)
     log:
-        "logs/plot_match_rate/{name}.log",
+        log_file("plot_match_rate", "{name}"),
     benchmark:
-        "results/benchmarks/plot_match_rate/{name}.tsv"
+        benchmark_file("plot_match_rate", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/plot_match_rate.py"
 
 
 rule plot_compression:
     input:
-        summary="results/tables/{name}/summary.csv",
+        summary=table_file("summary.csv"),
     output:
         figure=report(
-            "results/figures/{name}/compression.png",
+            figure_file("compression.png"),
             caption="../report/compression.rst",
             category="Figures",
         ),
-        data="results/figures/{name}/compression.csv",  # the numbers behind the figure (summary rows it draws)
+        data=figure_file("compression.csv"),  # the numbers behind the figure (summary rows it draws)
     log:
-        "logs/plot_compression/{name}.log",
+        log_file("plot_compression", "{name}"),
     benchmark:
-        "results/benchmarks/plot_compression/{name}.tsv"
+        benchmark_file("plot_compression", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/plot_compression.py"
 
 
 rule aggregate_ivf:
     input:
-        baselines=expand("results/{dataset}/ivf/baselines.csv", dataset=DATASETS),
-        projected=get_run_files("ivf.csv"),
-        controls=get_control_ivf_files(),
+        baselines=[ivf_file("baselines.csv", dataset=d) for d in DATASETS],
+        projected=targets.run_files(config, "ivf.csv"),
+        controls=targets.control_ivf_files(config),
     output:
-        curves="results/tables/{name}/ivf.csv",
-        markdown=report("results/tables/{name}/ivf.md", caption="../report/ivf.rst", category="Tables"),
+        curves=table_file("ivf.csv"),
+        markdown=report(table_file("ivf.md"), caption="../report/ivf.rst", category="Tables"),
     log:
-        "logs/aggregate_ivf/{name}.log",
+        log_file("aggregate_ivf", "{name}"),
     benchmark:
-        "results/benchmarks/aggregate_ivf/{name}.tsv"
+        benchmark_file("aggregate_ivf", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        budgets=get_budgets,
+        budgets=job(budgets),
     script:
         "../scripts/aggregate_curves.py"
 
 
 rule plot_ivf:
     input:
-        curves="results/tables/{name}/ivf.csv",
+        curves=table_file("ivf.csv"),
     output:
-        figure=report("results/figures/{name}/ivf.png", caption="../report/ivf.rst", category="Figures"),
-        data="results/figures/{name}/ivf.csv",  # the curves behind the figure
+        figure=report(figure_file("ivf.png"), caption="../report/ivf.rst", category="Figures"),
+        data=figure_file("ivf.csv"),  # the curves behind the figure
     log:
-        "logs/plot_ivf/{name}.log",
+        log_file("plot_ivf", "{name}"),
     benchmark:
-        "results/benchmarks/plot_ivf/{name}.tsv"
+        benchmark_file("plot_ivf", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/plot_curves.py"
 
 
 rule aggregate_router:
     input:
-        baselines=expand("results/{dataset}/router_baseline.csv", dataset=DATASETS),
-        learned=get_run_files("routing.csv", task="router") if is_enabled("router") else [],
+        baselines=[dataset_file("router_baseline.csv", dataset=d) for d in DATASETS],
+        learned=targets.run_files(config, "routing.csv", task="router"),
     output:
-        curves="results/tables/{name}/router.csv",
-        markdown=report("results/tables/{name}/router.md", caption="../report/router.rst", category="Tables"),
+        curves=table_file("router.csv"),
+        markdown=report(table_file("router.md"), caption="../report/router.rst", category="Tables"),
     log:
-        "logs/aggregate_router/{name}.log",
+        log_file("aggregate_router", "{name}"),
     benchmark:
-        "results/benchmarks/aggregate_router/{name}.tsv"
+        benchmark_file("aggregate_router", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/aggregate_curves.py"
 
 
 rule plot_router:
     input:
-        curves="results/tables/{name}/router.csv",
+        curves=table_file("router.csv"),
     output:
-        figure=report("results/figures/{name}/router.png", caption="../report/router.rst", category="Figures"),
-        data="results/figures/{name}/router.csv",  # the curves behind the figure
+        figure=report(figure_file("router.png"), caption="../report/router.rst", category="Figures"),
+        data=figure_file("router.csv"),  # the curves behind the figure
     log:
-        "logs/plot_router/{name}.log",
+        log_file("plot_router", "{name}"),
     benchmark:
-        "results/benchmarks/plot_router/{name}.tsv"
+        benchmark_file("plot_router", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/plot_curves.py"
 
 
 rule record_provenance:
     input:
-        figures=get_figure_files,
-        outputs=get_provenance_inputs,  # the run's other outputs: provenance is the last job (its run time)
+        figures=targets.figure_files(config),
+        outputs=targets.provenance_inputs(config),  # the run's other outputs: provenance is the last job (its run time)
     output:
-        "results/figures/{name}/provenance.yaml",
+        figure_file("provenance.yaml"),
     log:
-        "logs/record_provenance/{name}.log",
+        log_file("record_provenance", "{name}"),
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     params:
         config=config,
         repo=workflow.basedir,
-        skipped=get_skipped_figures(),
+        skipped=targets.skipped_figures(config),
     script:
         "../scripts/record_provenance.py"

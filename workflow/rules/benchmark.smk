@@ -18,9 +18,9 @@ rule benchmarks:
         quick=_os.environ.get("AMIPS_BENCHMARKS_QUICK", "0") not in ("", "0", "false", "False"),
         only="labels,memory,inference,training,pipeline",
     log:
-        "logs/benchmarks/benchmarks.log",
+        log_file("benchmarks", "benchmarks"),
     benchmark:
-        "results/benchmarks/benchmarks/benchmarks.tsv"
+        benchmark_file("benchmarks", "benchmarks")
     conda:
         "../../envs/amips.yaml"
     threads: 2

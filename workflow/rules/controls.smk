@@ -1,62 +1,50 @@
 # Controls a learned model must beat (amips.evaluation.controls): identity x, best scalar c·x, ridge map, blend; fitted on the
 # training rows (validation carved by source query), evaluated on the test split with the models' metric code.
+CONTROL_LABELS = ("train_queries", "train_targets", "train_source", "val_queries", "val_targets", "test_queries",
+                  "test_targets")
 
 
 rule controls:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        train_source="results/{dataset}/labels/mips/train_source.npy",
-        val_queries="results/{dataset}/labels/mips/val_queries.npy",
-        val_targets="results/{dataset}/labels/mips/val_targets.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", *CONTROL_LABELS),
     output:
-        metrics=expand("results/{{dataset}}/controls/{control}/metrics.json", control=CONTROL_NAMES),
+        metrics=[controls_file(control, "metrics.json") for control in targets.control_names(config)],
     log:
-        "logs/controls/{dataset}.log",
+        log_file("controls", "{dataset}"),
     benchmark:
-        "results/benchmarks/controls/{dataset}.tsv"
+        benchmark_file("controls", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=get_controls_config,
-        names=CONTROL_NAMES,
+        cfg=job(controls_config),
+        names=targets.control_names(config),
     script:
         "../scripts/controls.py"
 
 
 rule ivf_controls:
     input:
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        train_source="results/{dataset}/labels/mips/train_source.npy",
-        val_queries="results/{dataset}/labels/mips/val_queries.npy",
-        val_targets="results/{dataset}/labels/mips/val_targets.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", *CONTROL_LABELS),
     output:
-        csv="results/{dataset}/controls/ivf.csv",
+        csv=controls_file("ivf.csv"),
     log:
-        "logs/ivf_controls/{dataset}.log",
+        log_file("ivf_controls", "{dataset}"),
     benchmark:
-        "results/benchmarks/ivf_controls/{dataset}.tsv"
+        benchmark_file("ivf_controls", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=get_controls_config,
-        ivf_cfg=get_ivf_config,
-        names=CONTROL_IVF_NAMES,
+        cfg=job(controls_config),
+        ivf_cfg=job(ivf_config),
+        names=targets.control_ivf_names(config),
     script:
         "../scripts/controls.py"

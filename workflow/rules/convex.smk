@@ -3,45 +3,38 @@
 
 rule convex_diagnostics:
     input:
-        key_file=lambda w: f"results/{EXPERIMENTS['convex_diagnostics']['dataset']}/data/keys.npy",
-        train_queries=lambda w: f"results/{EXPERIMENTS['convex_diagnostics']['dataset']}/labels/mips/train_queries.npy",
-        train_targets=lambda w: f"results/{EXPERIMENTS['convex_diagnostics']['dataset']}/labels/mips/train_targets.npy",
+        unpack(job(convex_diagnostics_inputs)),
     output:
-        csv="results/tables/{name}/convex_diagnostics.csv",
+        csv=table_file("convex_diagnostics.csv"),
     log:
-        "logs/convex_diagnostics/{name}.log",
+        log_file("convex_diagnostics", "{name}"),
     benchmark:
-        "results/benchmarks/convex_diagnostics/{name}.tsv"
+        benchmark_file("convex_diagnostics", "{name}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        models=get_convex_diagnostics_models,
+        models=job(convex_diagnostics_models),
         training=config["training"],
-        cfg=lambda w: EXPERIMENTS["convex_diagnostics"],
+        cfg=lambda wildcards: targets.experiments(config)["convex_diagnostics"],
     script:
         "../scripts/convex_diagnostics.py"
 
 
 rule plot_convex_diagnostics:
     input:
-        csv="results/tables/{name}/convex_diagnostics.csv",
+        csv=table_file("convex_diagnostics.csv"),
     output:
-        figure=report("results/figures/{name}/convex_diagnostics.png", caption="../report/convex_diagnostics.rst",
+        figure=report(figure_file("convex_diagnostics.png"), caption="../report/convex_diagnostics.rst",
                       category="Figures"),
     log:
-        "logs/plot_convex_diagnostics/{name}.log",
+        log_file("plot_convex_diagnostics", "{name}"),
     benchmark:
-        "results/benchmarks/plot_convex_diagnostics/{name}.tsv"
+        benchmark_file("plot_convex_diagnostics", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/convex_diagnostics.py"

@@ -1,25 +1,21 @@
 rule learning_curves:
     input:
-        histories=get_curve_histories,
+        histories=targets.curve_histories(config),
     output:
-        table="results/figures/{name}/learning_curves.csv",
+        table=figure_file("learning_curves.csv"),
         figure=report(
-            "results/figures/{name}/learning_curves.png",
+            figure_file("learning_curves.png"),
             caption="../report/learning_curves.rst",
             category="Figures",
         ),
     log:
-        "logs/learning_curves/{name}.log",
+        log_file("learning_curves", "{name}"),
     benchmark:
-        "results/benchmarks/learning_curves/{name}.tsv"
+        benchmark_file("learning_curves", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        runs=get_curve_runs,
+        runs=job(curve_run_fields),
     script:
         "../scripts/learning_curves.py"

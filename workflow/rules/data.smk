@@ -1,41 +1,34 @@
 rule make_dataset:
     input:
-        unpack(get_dataset_inputs),
+        unpack(job(dataset_inputs)),
     output:
-        key_file="results/{dataset}/data/keys.npy",
-        queries="results/{dataset}/data/queries.npy",
-        meta="results/{dataset}/data/meta.json",
-        manifest="results/{dataset}/data/manifest.json",
+        **data_files(),
     wildcard_constraints:
-        dataset=dataset_pattern(text=False),
+        dataset=targets.dataset_pattern(config, text=False),
     log:
-        "logs/make_dataset/{dataset}.log",
+        log_file("make_dataset", "{dataset}"),
     benchmark:
-        "results/benchmarks/make_dataset/{dataset}.tsv"
+        benchmark_file("make_dataset", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        spec=get_dataset_job_spec,
+        spec=job(dataset_job_spec, INPUT_DIGEST_CACHE),
     script:
         "../scripts/make_dataset.py"
 
 
 rule embed:
     output:
-        key_file="results/{dataset}/data/keys.npy",
-        queries="results/{dataset}/data/queries.npy",
-        meta="results/{dataset}/data/meta.json",
-        manifest="results/{dataset}/data/manifest.json",
+        **data_files(),
     wildcard_constraints:
-        dataset=dataset_pattern(text=True),
+        dataset=targets.dataset_pattern(config, text=True),
     log:
-        "logs/embed/{dataset}.log",
+        log_file("embed", "{dataset}"),
     benchmark:
-        "results/benchmarks/embed/{dataset}.tsv"
+        benchmark_file("embed", "{dataset}")
     conda:
         "../../envs/amips.yaml"
     # 1 thread: the 2-thread encoder is ~1.6x faster on an idle machine but collapses (>5x slower) when another
@@ -45,7 +38,7 @@ rule embed:
         mem_mb=8000,
         runtime=120,
     params:
-        spec=get_dataset_job_spec,
-        cache_dir="results/cache/embeddings",
+        spec=job(dataset_job_spec, INPUT_DIGEST_CACHE),
+        cache_dir=EMBEDDING_CACHE,
     script:
         "../scripts/embed.py"

@@ -1,24 +1,22 @@
 rule evaluate:
     input:
-        model="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
-        key_file="results/{dataset}/data/keys.npy",
-        test_queries="results/{dataset}/labels/{task}/test_queries.npy",
-        test_targets="results/{dataset}/labels/{task}/test_targets.npy",
+        model=run_file("model.pt"),
+        key_file=data_file("keys.npy"),
+        **labels_files("{task}", "test_queries", "test_targets"),
     output:
-        metrics="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/metrics.json",
+        metrics=run_file("metrics.json"),
     log:
-        "logs/evaluate/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        log_file("evaluate", RUN_KEY),
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        benchmark_file("evaluate", RUN_KEY)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        batch_size=get_eval_batch_size,
-        conventions=get_eval_conventions,
-        run=get_run_fields,
+        batch_size=job(eval_batch_size),
+        conventions=job(eval_conventions),
+        run=job(run_fields),
     script:
         "../scripts/evaluate.py"

@@ -4,48 +4,42 @@
 
 rule key_coverage:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "train_targets", "test_targets"),
     output:
-        "results/{dataset}/coverage.json",
+        dataset_file("coverage.json"),
     log:
-        "logs/key_coverage/{dataset}.log",
+        log_file("key_coverage", "{dataset}"),
     benchmark:
-        "results/benchmarks/key_coverage/{dataset}.tsv"
+        benchmark_file("key_coverage", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        num_directions=lambda wildcards: EXPERIMENTS["homogenization"].get("num_directions", 20000),
+        num_directions=lambda wildcards: targets.experiments(config)["homogenization"]["num_directions"],
     script:
         "../scripts/key_coverage.py"
 
 
 rule plot_homogenization:
     input:
-        summary="results/tables/{name}/summary.csv",
-        coverage=expand("results/{dataset}/coverage.json", dataset=DATASETS),
+        summary=table_file("summary.csv"),
+        coverage=[dataset_file("coverage.json", dataset=d) for d in DATASETS],
     output:
-        figure=report("results/figures/{name}/homogenization.png", caption="../report/homogenization.rst",
+        figure=report(figure_file("homogenization.png"), caption="../report/homogenization.rst",
                       category="Figures"),
-        table="results/figures/{name}/homogenization.csv",
+        table=figure_file("homogenization.csv"),
     log:
-        "logs/plot_homogenization/{name}.log",
+        log_file("plot_homogenization", "{name}"),
     benchmark:
-        "results/benchmarks/plot_homogenization/{name}.tsv"
+        benchmark_file("plot_homogenization", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
         datasets=DATASETS,
-        skips=[{"run": skip.run, "reason": skip.reason} for skip in PLANS["mips"][1]],
+        skips=[{"run": skip.run, "reason": skip.reason} for skip in targets.skipped_runs(config, "mips")],
     script:
         "../scripts/plot_homogenization.py"

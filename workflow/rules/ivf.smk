@@ -3,50 +3,46 @@
 
 rule ivf_baselines:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "test_queries", "test_targets"),
     output:
-        csv="results/{dataset}/ivf/baselines.csv",
-        index="results/{dataset}/ivf/index.faiss",
+        csv=ivf_file("baselines.csv"),
+        index=ivf_file("index.faiss"),
     log:
-        "logs/ivf_baselines/{dataset}.log",
+        log_file("ivf_baselines", "{dataset}"),
     benchmark:
-        "results/benchmarks/ivf_baselines/{dataset}.tsv"
+        benchmark_file("ivf_baselines", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=get_ivf_config,
+        cfg=job(ivf_config),
     script:
         "../scripts/ivf_baselines.py"
 
 
 rule ivf_projected:
     input:
-        model="results/{dataset}/mips/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        model=run_file("model.pt", task="mips"),
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "test_queries", "test_targets"),
     output:
-        csv="results/{dataset}/mips/{model}/{homogenization}/frac{fraction}/seed{seed}/ivf.csv",
+        csv=run_file("ivf.csv", task="mips"),
     log:
-        "logs/ivf_projected/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        log_file("ivf_projected", ONE_TASK_RUN_KEY),
     benchmark:
-        "results/benchmarks/ivf_projected/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        benchmark_file("ivf_projected", ONE_TASK_RUN_KEY)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=get_ivf_config,
-        run=get_run_fields,
-        batch_size=get_eval_batch_size,
+        cfg=job(ivf_config),
+        run=job(run_fields),
+        batch_size=job(eval_batch_size),
     script:
         "../scripts/ivf_projected.py"

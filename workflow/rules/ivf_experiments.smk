@@ -3,45 +3,42 @@
 
 rule ivf_hybrid:
     input:
-        model="results/{dataset}/mips/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        model=run_file("model.pt", task="mips"),
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "train_queries", "test_queries", "test_targets"),
     output:
-        csv="results/{dataset}/mips/{model}/{homogenization}/frac{fraction}/seed{seed}/ivf_hybrid.csv",
+        csv=run_file("ivf_hybrid.csv", task="mips"),
     log:
-        "logs/ivf_hybrid/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        log_file("ivf_hybrid", ONE_TASK_RUN_KEY),
     benchmark:
-        "results/benchmarks/ivf_hybrid/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        benchmark_file("ivf_hybrid", ONE_TASK_RUN_KEY)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=get_ivf_hybrid_config,
-        run=get_run_fields,
-        training=get_training_config,
-        batch_size=get_eval_batch_size,
+        cfg=job(ivf_hybrid_config),
+        run=job(run_fields),
+        training=job(training_config),
+        batch_size=job(eval_batch_size),
     script:
         "../scripts/ivf_hybrid.py"
 
 
 rule list_targets:  # each list's best key for every training query, shared by the routers trained on it
     input:
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "train_queries"),
     output:
-        targets="results/{dataset}/list_router/list_targets.npy",
-        meta="results/{dataset}/list_router/list_targets.json",
+        targets=list_router_file("list_targets.npy"),
+        meta=list_router_file("list_targets.json"),
     log:
-        "logs/list_targets/{dataset}.log",
+        log_file("list_targets", "{dataset}"),
     benchmark:
-        "results/benchmarks/list_targets/{dataset}.tsv"
+        benchmark_file("list_targets", "{dataset}")
     conda:
         "../../envs/amips.yaml"
     threads: 2
@@ -55,132 +52,112 @@ rule list_targets:  # each list's best key for every training query, shared by t
 
 rule list_router_fixed:  # the routers that are not AMIPS model entries: ltr (baseline), residual and ellipsoid (extensions)
     input:
-        unpack(get_fixed_router_targets),
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
+        unpack(job(fixed_router_targets)),
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "train_queries", "train_targets", "test_queries", "test_targets"),
     output:
-        csv="results/{dataset}/list_router/{router}/seed{seed}/routing.csv",
+        csv=list_router_file("{router}", "seed{seed}", "routing.csv"),
     wildcard_constraints:
         router="ltr|residual|ellipsoid",
     log:
-        "logs/list_router_{router}/{dataset}/seed{seed}.log",
+        log_file("list_router_{router}", "{dataset}/seed{seed}"),
     benchmark:
-        "results/benchmarks/list_router_{router}/{dataset}/seed{seed}.tsv"
+        benchmark_file("list_router_{router}", "{dataset}/seed{seed}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         kind=lambda wildcards: wildcards.router,
-        cfg=get_list_router_config,
-        run=get_list_router_run,
+        cfg=job(list_router_config),
+        run=job(list_router_run),
     script:
         "../scripts/list_router.py"
 
 
 rule list_router_amips:
     input:
-        index="results/{dataset}/ivf/index.faiss",
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
-        test_targets="results/{dataset}/labels/mips/test_targets.npy",
-        list_targets="results/{dataset}/list_router/list_targets.npy",
+        index=ivf_file("index.faiss"),
+        key_file=data_file("keys.npy"),
+        **labels_files("mips", "train_queries", "train_targets", "test_queries", "test_targets"),
+        list_targets=list_router_file("list_targets.npy"),
     output:
-        csv="results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/routing.csv",
-        model="results/{dataset}/list_router/{model}/{homogenization}/seed{seed}/model.pt",
+        csv=list_router_file("{model}", "{homogenization}", "seed{seed}", "routing.csv"),
+        model=list_router_file("{model}", "{homogenization}", "seed{seed}", "model.pt"),
     log:
-        "logs/list_router_amips/{dataset}/{model}/{homogenization}/seed{seed}.log",
+        log_file("list_router_amips", "{dataset}/{model}/{homogenization}/seed{seed}"),
     benchmark:
-        "results/benchmarks/list_router_amips/{dataset}/{model}/{homogenization}/seed{seed}.tsv"
+        benchmark_file("list_router_amips", "{dataset}/{model}/{homogenization}/seed{seed}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
     params:
         kind="amips",
-        cfg=get_list_router_config,
-        run=get_list_router_run,
+        cfg=job(list_router_config),
+        run=job(list_router_run),
     script:
         "../scripts/list_router.py"
 
 
 rule aggregate_ivf_experiment:
     input:
-        baselines=expand("results/{dataset}/ivf/baselines.csv", dataset=DATASETS),
-        curves=get_ivf_experiment_files,
+        baselines=[ivf_file("baselines.csv", dataset=d) for d in DATASETS],
+        curves=job(ivf_experiment_files),
     output:
-        curves="results/figures/{name}/ivf_{experiment}.csv",
-        markdown="results/figures/{name}/ivf_{experiment}.md",
+        curves=figure_file("ivf_{experiment}.csv"),
+        markdown=figure_file("ivf_{experiment}.md"),
     wildcard_constraints:
-        experiment="|".join(IVF_EXPERIMENTS),
+        experiment="|".join(targets.IVF_EXPERIMENTS),
     log:
-        "logs/aggregate_ivf_experiment/{name}/{experiment}.log",
+        log_file("aggregate_ivf_experiment", "{name}/{experiment}"),
     benchmark:
-        "results/benchmarks/aggregate_ivf_experiment/{name}/{experiment}.tsv"
+        benchmark_file("aggregate_ivf_experiment", "{name}/{experiment}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        budgets=get_budgets,
+        budgets=job(budgets),
     script:
         "../scripts/ivf_experiment_tables.py"
 
 
 rule plot_ivf_experiment:
     input:
-        curves="results/figures/{name}/ivf_{experiment}.csv",
+        curves=figure_file("ivf_{experiment}.csv"),
     output:
-        figure="results/figures/{name}/ivf_{experiment}.png",
+        figure=figure_file("ivf_{experiment}.png"),
     wildcard_constraints:
-        experiment="|".join(IVF_EXPERIMENTS),
+        experiment="|".join(targets.IVF_EXPERIMENTS),
     log:
-        "logs/plot_ivf_experiment/{name}/{experiment}.log",
+        log_file("plot_ivf_experiment", "{name}/{experiment}"),
     benchmark:
-        "results/benchmarks/plot_ivf_experiment/{name}/{experiment}.tsv"
+        benchmark_file("plot_ivf_experiment", "{name}/{experiment}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     script:
         "../scripts/ivf_experiment_tables.py"
 
 
 rule breakeven:
     input:
-        curves=get_ivf_experiment_tables,
+        curves=targets.ivf_experiment_tables(config),
     output:
-        csv="results/figures/{name}/breakeven.csv",
-        markdown="results/figures/{name}/breakeven.md",
-        figure="results/figures/{name}/breakeven.png",
+        csv=figure_file("breakeven.csv"),
+        markdown=figure_file("breakeven.md"),
+        figure=figure_file("breakeven.png"),
     log:
-        "logs/breakeven/{name}.log",
+        log_file("breakeven", "{name}"),
     benchmark:
-        "results/benchmarks/breakeven/{name}.tsv"
+        benchmark_file("breakeven", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        recalls=EXPERIMENTS.get("breakeven", {}).get("recalls", [0.9, 0.95]),
+        recalls=targets.experiments(config).get("breakeven", {}).get("recalls", [0.9, 0.95]),
     script:
         "../scripts/ivf_experiment_tables.py"

@@ -1,24 +1,12 @@
 rule exact_labels:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        queries="results/{dataset}/data/queries.npy",
+        **data_files("key_file", "queries"),
     output:
-        train_queries="results/{dataset}/labels/{task}/train_queries.npy",
-        train_targets="results/{dataset}/labels/{task}/train_targets.npy",
-        val_queries="results/{dataset}/labels/{task}/val_queries.npy",
-        val_targets="results/{dataset}/labels/{task}/val_targets.npy",
-        test_queries="results/{dataset}/labels/{task}/test_queries.npy",
-        test_targets="results/{dataset}/labels/{task}/test_targets.npy",
-        train_source="results/{dataset}/labels/{task}/train_source.npy",
-        test_source="results/{dataset}/labels/{task}/test_source.npy",
-        centroids="results/{dataset}/labels/{task}/centroids.npy",
-        assignments="results/{dataset}/labels/{task}/assignments.npy",
-        meta="results/{dataset}/labels/{task}/meta.json",
-        manifest="results/{dataset}/labels/{task}/manifest.json",
+        **labels_files("{task}"),
     log:
-        "logs/exact_labels/{dataset}/{task}.log",
+        log_file("exact_labels", "{dataset}/{task}"),
     benchmark:
-        "results/benchmarks/exact_labels/{dataset}/{task}.tsv"
+        benchmark_file("exact_labels", "{dataset}/{task}")
     conda:
         "../../envs/amips.yaml"
     threads: 2
@@ -27,6 +15,6 @@ rule exact_labels:
         runtime=60,
         gpu=1,  # used when granted (--resources gpu=1, or the slurm profile) and CUDA is available
     params:
-        cfg=get_labels_config,
+        cfg=job(labels_config),
     script:
         "../scripts/exact_labels.py"

@@ -3,20 +3,16 @@
 
 rule router_baseline:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        test_queries="results/{dataset}/labels/router/test_queries.npy",
-        test_targets="results/{dataset}/labels/router/test_targets.npy",
-        centroids="results/{dataset}/labels/router/centroids.npy",
-        assignments="results/{dataset}/labels/router/assignments.npy",
+        key_file=data_file("keys.npy"),
+        **labels_files("router", "test_queries", "test_targets", "centroids", "assignments"),
     output:
-        csv="results/{dataset}/router_baseline.csv",
+        csv=dataset_file("router_baseline.csv"),
     log:
-        "logs/router_baseline/{dataset}.log",
+        log_file("router_baseline", "{dataset}"),
     benchmark:
-        "results/benchmarks/router_baseline/{dataset}.tsv"
+        benchmark_file("router_baseline", "{dataset}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
@@ -26,25 +22,22 @@ rule router_baseline:
 
 rule router_learned:
     input:
-        model="results/{dataset}/router/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
-        key_file="results/{dataset}/data/keys.npy",
-        test_queries="results/{dataset}/labels/router/test_queries.npy",
-        test_targets="results/{dataset}/labels/router/test_targets.npy",
-        assignments="results/{dataset}/labels/router/assignments.npy",
+        model=run_file("model.pt", task="router"),
+        key_file=data_file("keys.npy"),
+        **labels_files("router", "test_queries", "test_targets", "assignments"),
     output:
-        csv="results/{dataset}/router/{model}/{homogenization}/frac{fraction}/seed{seed}/routing.csv",
+        csv=run_file("routing.csv", task="router"),
     log:
-        "logs/router_learned/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        log_file("router_learned", ONE_TASK_RUN_KEY),
     benchmark:
-        "results/benchmarks/router_learned/{dataset}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        benchmark_file("router_learned", ONE_TASK_RUN_KEY)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
     params:
-        run=get_run_fields,
-        batch_size=get_eval_batch_size,
+        run=job(run_fields),
+        batch_size=job(eval_batch_size),
     script:
         "../scripts/router_curves.py"

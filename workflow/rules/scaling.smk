@@ -1,88 +1,78 @@
 # Data scaling (amips.experiments.scaling): each model and the refitted controls trained on the first n distinct
 # training queries (nested subsets), evaluated on the fixed test split; table, CSVs and figure over n.
+SCALING_LABELS = ("train_queries", "train_targets", "train_source", "val_queries", "test_queries")
 
 
 rule scaling_point:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        index="results/{dataset}/ivf/index.faiss",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        train_source="results/{dataset}/labels/mips/train_source.npy",
-        val_queries="results/{dataset}/labels/mips/val_queries.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
+        key_file=data_file("keys.npy"),
+        index=ivf_file("index.faiss"),
+        **labels_files("mips", *SCALING_LABELS),
     output:
-        point="results/{dataset}/scaling/{model}/n{n}/seed{seed}/point.json",
-        model="results/{dataset}/scaling/{model}/n{n}/seed{seed}/model.pt",
+        point=scaling_file("{model}", "n{n}", "seed{seed}", "point.json"),
+        model=scaling_file("{model}", "n{n}", "seed{seed}", "model.pt"),
     log:
-        "logs/scaling_point/{dataset}/{model}/n{n}/seed{seed}.log",
+        log_file("scaling_point", "{dataset}/{model}/n{n}/seed{seed}"),
     benchmark:
-        "results/benchmarks/scaling_point/{dataset}/{model}/n{n}/seed{seed}.tsv"
+        benchmark_file("scaling_point", "{dataset}/{model}/n{n}/seed{seed}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
         gpu=1,  # used when granted (--resources gpu=1, or the slurm profile) and CUDA is available
     params:
-        model=get_scaling_model_config,
-        training=get_scaling_training,
-        cfg=get_scaling_job_config,
-        batch_size=get_eval_batch_size,
+        model=job(scaling_model_config),
+        training=job(scaling_training),
+        cfg=job(scaling_job_config),
+        batch_size=job(eval_batch_size),
     script:
         "../scripts/scaling_point.py"
 
 
 rule scaling_controls:
     input:
-        key_file="results/{dataset}/data/keys.npy",
-        index="results/{dataset}/ivf/index.faiss",
-        train_queries="results/{dataset}/labels/mips/train_queries.npy",
-        train_targets="results/{dataset}/labels/mips/train_targets.npy",
-        train_source="results/{dataset}/labels/mips/train_source.npy",
-        val_queries="results/{dataset}/labels/mips/val_queries.npy",
-        test_queries="results/{dataset}/labels/mips/test_queries.npy",
+        key_file=data_file("keys.npy"),
+        index=ivf_file("index.faiss"),
+        **labels_files("mips", *SCALING_LABELS),
     output:
-        point="results/{dataset}/scaling/controls/n{n}/point.json",
+        point=scaling_file("controls", "n{n}", "point.json"),
     log:
-        "logs/scaling_controls/{dataset}/n{n}.log",
+        log_file("scaling_controls", "{dataset}/n{n}"),
     benchmark:
-        "results/benchmarks/scaling_controls/{dataset}/n{n}.tsv"
+        benchmark_file("scaling_controls", "{dataset}/n{n}")
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=6000,
         runtime=30,
     params:
-        cfg=get_scaling_job_config,
-        controls=get_controls_config,
+        cfg=job(scaling_job_config),
+        controls=job(controls_config),
     script:
         "../scripts/scaling_controls.py"
 
 
 rule scaling_table:
     input:
-        points=get_scaling_points,
-        baselines=get_scaling_baselines,
+        points=targets.scaling_points(config),
+        baselines=targets.scaling_baselines(config),
     output:
-        csv=f"{FIGURES_DIR}/data_scaling.csv",
-        points=f"{FIGURES_DIR}/data_scaling_runs.csv",
-        md=f"{FIGURES_DIR}/data_scaling.md",
-        figure=report(f"{FIGURES_DIR}/data_scaling.png", category="Data scaling"),
+        csv=figure_file("data_scaling.csv", NAME),
+        points=figure_file("data_scaling_runs.csv", NAME),
+        md=figure_file("data_scaling.md", NAME),
+        figure=report(figure_file("data_scaling.png", NAME), category="Data scaling"),
     log:
-        f"logs/scaling_table/{NAME}.log",
+        log_file("scaling_table", NAME),
     benchmark:
-        f"results/benchmarks/scaling_table/{NAME}.tsv"
+        benchmark_file("scaling_table", NAME)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        datasets=lambda wildcards: SCALING.get("datasets", []),
-        budgets=lambda wildcards: config["budgets"]["fractions"],
+        datasets=lambda wildcards: targets.scaling_config(config).get("datasets", []),
+        budgets=job(budgets),
     script:
         "../scripts/scaling_table.py"

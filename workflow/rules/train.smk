@@ -1,28 +1,24 @@
 rule train:
     input:
-        unpack(get_train_partition),
-        key_file="results/{dataset}/data/keys.npy",
-        train_queries="results/{dataset}/labels/{task}/train_queries.npy",
-        train_targets="results/{dataset}/labels/{task}/train_targets.npy",
-        val_queries="results/{dataset}/labels/{task}/val_queries.npy",
-        val_targets="results/{dataset}/labels/{task}/val_targets.npy",
+        unpack(job(train_partition)),
+        key_file=data_file("keys.npy"),
+        **labels_files("{task}", "train_queries", "train_targets", "val_queries", "val_targets"),
     output:
-        model="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/model.pt",
-        history="results/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}/history.json",
+        model=run_file("model.pt"),
+        history=run_file("history.json"),
     log:
-        "logs/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.log",
+        log_file("train", RUN_KEY),
     benchmark:
-        "results/benchmarks/train/{dataset}/{task}/{model}/{homogenization}/frac{fraction}/seed{seed}.tsv"
+        benchmark_file("train", RUN_KEY)
     conda:
         "../../envs/amips.yaml"
-    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=1,  # used when granted (--resources gpu=1, or the slurm profile) and CUDA is available
     params:
-        model=get_model_config,
-        training=get_training_config,
-        eval_batch_size=get_eval_batch_size,
+        model=job(model_config),
+        training=job(training_config),
+        eval_batch_size=job(eval_batch_size),
     script:
         "../scripts/train.py"

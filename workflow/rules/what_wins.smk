@@ -1,25 +1,21 @@
 # What wins where (amips.experiments.what_wins, issue 19 item 4): per dataset and budget, the best learned method
-# against the best off-the-shelf configuration of every index family. Inputs and settings: common/what_wins.smk.
+# against the best off-the-shelf configuration of every index family. Inputs: amips.pipeline.targets.what_wins_curves.
 
 
 rule what_wins:
     input:
-        curves=get_what_wins_curves,
+        curves=targets.what_wins_curves(config),
     output:
-        csv="results/figures/{name}/what_wins.csv",
-        markdown="results/figures/{name}/what_wins.md",
+        csv=figure_file("what_wins.csv"),
+        markdown=figure_file("what_wins.md"),
     log:
-        "logs/what_wins/{name}.log",
+        log_file("what_wins", "{name}"),
     benchmark:
-        "results/benchmarks/what_wins/{name}.tsv"
+        benchmark_file("what_wins", "{name}")
     conda:
         "../../envs/amips.yaml"
     localrule: True
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     params:
-        budgets=get_budgets,
+        budgets=job(budgets),
     script:
         "../scripts/what_wins.py"

@@ -4,7 +4,7 @@ from amips.core.logs import redirect_to_log
 redirect_to_log(snakemake.log[0])
 
 from amips.experiments.scaling_stages import scaling_table  # noqa: E402
-from amips.reporting.budgets import Budgets  # noqa: E402
+from amips.pipeline.sections import BudgetSettings  # noqa: E402
 
 scaling_table(
     point_files=list(snakemake.input.points),
@@ -13,5 +13,5 @@ scaling_table(
     out_points_csv=snakemake.output.points,
     out_md=snakemake.output.md,
     figure=snakemake.output.figure,
-    budgets=Budgets.fractions(snakemake.params.budgets),
+    budgets=BudgetSettings.from_config(snakemake.config).fractions,
 )

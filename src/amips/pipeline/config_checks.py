@@ -211,6 +211,16 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
                                  f"{dim} of dataset {name!r}")
 
 
+def check_index_families(config: dict[str, Any], sizes: DatasetSizes) -> None:
+    """The index-family experiment's datasets are defined."""
+    block = config.get("experiments", {}).get("index_families", {})
+    if not block.get("enabled", False):
+        return
+    undefined = sorted(set(block.get("datasets", [])) - set(config.get("datasets", {})))
+    if undefined:
+        raise InputError(f"config experiments.index_families.datasets: {undefined} are not defined under datasets")
+
+
 def _models_with_term(config: dict[str, Any], block: dict[str, Any], term: str,
                       uses: Callable[[dict[str, Any] | None], bool]) -> list[str]:
     """The defined models of ``block`` whose training turns on ``training.<term>``."""
@@ -290,8 +300,8 @@ def check_scaling(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 
 CHECKS: tuple[Callable[[dict[str, Any], DatasetSizes], None], ...] = (
-    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments, check_retrieval,
-    check_routing, check_scaling,
+    check_sweep_names, check_specs, check_generators, check_counts, check_ivf, check_ivf_experiments,
+    check_index_families, check_retrieval, check_routing, check_scaling,
 )
 
 
