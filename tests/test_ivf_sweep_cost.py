@@ -179,14 +179,19 @@ def test_every_ivf_rule_gets_the_one_grid():
     class Wildcards(dict):
         __getattr__ = dict.__getitem__
 
-    config = {"experiments": {"ivf": ivf, "ivf_hybrid": {"enabled": True, "split_shares": [0.5], "seeds": [0]},
-                              "list_router": {"ltr": {"steps": 5}, "parameters_fraction": 0.01}},
-              "models": {"m": {"kind": "supportnet"}}, "training": {"steps": 3}}
+    from amips.core.schema import with_defaults
+
+    raw = {"experiments": {"ivf": ivf, "ivf_hybrid": {"enabled": True, "split_shares": [0.5], "seeds": [0]},
+                           "list_router": {"ltr": {"steps": 5}, "parameters_fraction": 0.01}},
+           "models": {"m": {"kind": "supportnet"}}, "training": {"steps": 3}}
+    config = with_defaults(raw, validate=False)  # as the workflow sees it: the schema's defaults filled in
+    ltr = {k: v for k, v in config["experiments"]["list_router"]["ltr"].items() if k != "enabled"}
     shared = {"k_values": [1, 10], "nprobes": {"max_nprobe": 64}, "quiet_load": 1.5, "timing_repeats": 2}
-    assert job_params.ivf_config(config, Wildcards()) is ivf
+    assert job_params.ivf_config(config, Wildcards()) is config["experiments"]["ivf"]
     assert job_params.ivf_hybrid_config(config, Wildcards()) == {**shared, "split_shares": [0.5]}
-    assert job_params.list_router_config(config, Wildcards(router="ltr")) == {**shared, "steps": 5}
+    assert job_params.list_router_config(config, Wildcards(router="ltr")) == {**shared, **ltr} and ltr["steps"] == 5
     amips = job_params.list_router_config(config, Wildcards(model="m", homogenization="none"))
     assert {k: amips[k] for k in shared} == shared
-    config["experiments"]["ivf"] = {"enabled": True}            # nothing set: the rules' params as before
+    raw["experiments"]["ivf"] = {"enabled": True}            # nothing set: the rules' params as before
+    config = with_defaults(raw, validate=False)
     assert job_params.ivf_hybrid_config(config, Wildcards()) == {"k_values": [1, 10], "split_shares": [0.5]}

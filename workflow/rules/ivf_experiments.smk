@@ -158,6 +158,6 @@ rule breakeven:
         "../../envs/amips.yaml"
     localrule: True
     params:
-        recalls=targets.experiments(config).get("breakeven", {}).get("recalls", [0.9, 0.95]),
+        recalls=targets.experiments(config)["breakeven"]["recalls"],
     script:
         "../scripts/ivf_experiment_tables.py"

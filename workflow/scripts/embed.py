@@ -10,7 +10,7 @@ from amips.data.text import build_text_dataset  # noqa: E402
 spec = snakemake.params.spec
 build_text_dataset(
     spec["source"], Path(snakemake.output.key_file).parent, num_keys=spec.get("num_keys"),
-    variant=spec.get("variant"), root=spec.get("root"), batch_size=spec.get("batch_size", 32),
-    threads=snakemake.threads, cache_dir=snakemake.params.cache_dir, seed=spec.get("seed", 0),
-    normalize=spec.get("normalize", True),
+    variant=spec.get("variant"), root=spec.get("root"), batch_size=spec["batch_size"],
+    threads=snakemake.threads, cache_dir=snakemake.params.cache_dir, seed=spec["seed"],
+    normalize=spec["normalize"],
 )

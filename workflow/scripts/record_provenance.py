@@ -8,4 +8,4 @@ from amips.pipeline.run_names import run_time  # noqa: E402
 
 config = dict(snakemake.params.config)
 write_provenance(snakemake.output[0], config, list(snakemake.input.figures), snakemake.params.repo,
-                 skipped=dict(snakemake.params.skipped), run=run_time(config.get("name", "quick")))
+                 skipped=dict(snakemake.params.skipped), run=run_time(config["name"]))

@@ -12,4 +12,4 @@ router_curves(snakemake.input.key_file, Path(snakemake.input.test_queries).paren
               model_path=snakemake.input.model if learned else None,
               run=snakemake.params.run if learned else {"dataset": snakemake.wildcards.dataset},
               threads=snakemake.threads,
-              batch_size=snakemake.params.get("batch_size", 1024))
+              **({"batch_size": snakemake.params.batch_size} if learned else {}))  # the baseline runs no network

@@ -213,8 +213,8 @@ def check_ivf_experiments(config: dict[str, Any], sizes: DatasetSizes) -> None:
 
 def check_index_families(config: dict[str, Any], sizes: DatasetSizes) -> None:
     """The index-family experiment's datasets are defined."""
-    block = config.get("experiments", {}).get("index_families", {})
-    if not block.get("enabled", False):
+    block = config["experiments"]["index_families"]
+    if not block["enabled"]:
         return
     undefined = sorted(set(block.get("datasets", [])) - set(config.get("datasets", {})))
     if undefined:

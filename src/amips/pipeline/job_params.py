@@ -72,7 +72,7 @@ def dataset_inputs(config: dict[str, Any], wildcards: Wildcards) -> dict[str, st
 def labels_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """Label settings; the router task uses its own number of k-means clusters."""
     clusters = experiments(config)["router"]["num_clusters"] if wildcards.task == "router" else 1
-    return {**config.get("labels", {}), "num_clusters": clusters}
+    return {**config["labels"], "num_clusters": clusters}
 
 
 def model_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def model_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]
 
 def training_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """Training settings, with the model entry's own ``training:`` overrides (used by ablations)."""
-    return {**config["training"], **config["models"][wildcards.model].get("training", {})}
+    return {**config["training"], **config["models"][wildcards.model]["training"]}
 
 
 def train_partition(config: dict[str, Any], wildcards: Wildcards) -> dict[str, str]:
@@ -95,60 +95,60 @@ def train_partition(config: dict[str, Any], wildcards: Wildcards) -> dict[str, s
 
 def eval_batch_size(config: dict[str, Any], wildcards: Wildcards) -> int:
     """Batch size of evaluation and inference."""
-    return config.get("evaluation", {}).get("batch_size", 1024)
+    return config["evaluation"]["batch_size"]
 
 
 def eval_conventions(config: dict[str, Any], wildcards: Wildcards) -> dict[str, str]:
     """Rank-tie and recall@1 % conventions (amips: index/ceil; official preset: strict/floor)."""
-    evaluation = config.get("evaluation", {})
-    return {"rank_ties": evaluation.get("rank_ties", "index"),
-            "recall_at_1pct": evaluation.get("recall_at_1pct", "ceil")}
+    evaluation = config["evaluation"]
+    return {"rank_ties": evaluation["rank_ties"],
+            "recall_at_1pct": evaluation["recall_at_1pct"]}
 
 
 def controls_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """The controls' fitting settings (not which are on)."""
-    block = experiments(config).get("controls", {})
+    block = experiments(config)["controls"]
     return {k: v for k, v in block.items() if k not in ("enabled", "names", "ivf_names")}
 
 
 def ivf_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """The IVF block, as it is (natural, projected and controls sweeps)."""
-    return experiments(config).get("ivf", {})
+    return experiments(config)["ivf"]
 
 
 def ivf_sweep_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What every IVF sweep of the run shares (natural, projected, controls, hybrid, list routers): k_values, the one
     nprobe grid (experiments.ivf.nprobes, amips.exact.ivf.nprobe_grid) and the timing protocol."""
-    ivf = experiments(config).get("ivf", {})
-    return {"k_values": ivf.get("k_values", [1, 10]), **{k: ivf[k] for k in IVF_SWEEP_SETTINGS[1:] if k in ivf}}
+    ivf = experiments(config)["ivf"]
+    return {"k_values": ivf["k_values"], **{k: ivf[k] for k in IVF_SWEEP_SETTINGS[1:] if k in ivf}}
 
 
 def ivf_hybrid_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """Hybrid probing: the shared IVF sweep settings and the experiment's own (not its run filters)."""
-    block = experiments(config).get("ivf_hybrid", {})
+    block = experiments(config)["ivf_hybrid"]
     return {**ivf_sweep_settings(config), **{k: v for k, v in block.items() if k not in ("enabled", "models", "seeds")}}
 
 
 def list_router_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """Settings of one list router: the LTR block, or the model entry (+ wrapper, budget) and its training."""
     common = ivf_sweep_settings(config)
-    block = experiments(config).get("list_router", {})
+    block = experiments(config)["list_router"]
     if wildcards.get("model") is None:  # ltr or residual: its own block
         return {**common, **{k: v for k, v in block.get(wildcards.router, {}).items() if k != "enabled"}}
     model = {**_entry(config, wildcards.model), "homogenization": wildcards.homogenization,
-             "parameters_fraction": float(block.get("parameters_fraction", 0.1))}
-    training = {**training_config(config, wildcards), **block.get("training", {})}
+             "parameters_fraction": float(block["parameters_fraction"])}
+    training = {**training_config(config, wildcards), **block["training"]}
     return {**common, "model": model, "training": training}
 
 
 def list_router_run(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """The identifying fields of a list router, written into its curve file."""
-    block = experiments(config).get("list_router", {})
+    block = experiments(config)["list_router"]
     run = {"dataset": wildcards.dataset, "seed": int(wildcards.seed)}
     if wildcards.get("model") is None:
         names = {"ltr": "router ltr (linear, Vecchiato et al.)",
-                 "residual": f"router residual (centroids + rank {block.get('residual', {}).get('rank', 64)})",
-                 "ellipsoid": f"router ellipsoid (rank {block.get('ellipsoid', {}).get('rank', 8)}, untrained)"}
+                 "residual": f"router residual (centroids + rank {block['residual']['rank']})",
+                 "ellipsoid": f"router ellipsoid (rank {block['ellipsoid']['rank']}, untrained)"}
         return {**run, "method": names[wildcards.router]}
     return {**run, "model": wildcards.model, "homogenization": wildcards.homogenization,
             "method": f"router {wildcards.model} ({wildcards.homogenization})"}
@@ -184,7 +184,7 @@ def scaling_model_config(config: dict[str, Any], wildcards: Wildcards) -> dict[s
 
 def scaling_training(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
     """Training of a data-scaling run: the training section, the model's overrides, then the experiment's."""
-    return {**training_config(config, wildcards), **experiments(config).get("data_scaling", {}).get("training", {})}
+    return {**training_config(config, wildcards), **experiments(config)["data_scaling"]["training"]}
 
 
 def convex_diagnostics_inputs(config: dict[str, Any], wildcards: Wildcards) -> dict[str, str]:

@@ -62,7 +62,7 @@ def dataset_pattern(config: dict[str, Any], text: bool) -> str:
 
 def has_learning_curves(config: dict[str, Any]) -> bool:
     """Whether runs are evaluated during training (a validation split exists), so learning curves can be drawn."""
-    return config.get("labels", {}).get("validation_fraction", 0.1) > 0
+    return config["labels"]["validation_fraction"] > 0
 
 
 def run_files(config: dict[str, Any], filename: str, task: str = "mips") -> list[str]:
@@ -169,33 +169,33 @@ def published_files(config: dict[str, Any]) -> list[str]:
 
 def experiments(config: dict[str, Any]) -> dict[str, Any]:
     """The config's experiments section."""
-    return config.get("experiments", {})
+    return config["experiments"]
 
 
 def is_enabled(config: dict[str, Any], experiment: str) -> bool:
     """Whether ``experiments.<experiment>.enabled`` is set."""
-    return bool(experiments(config).get(experiment, {}).get("enabled", False))
+    return bool(experiments(config).get(experiment, {})["enabled"])
 
 
 def run_name(config: dict[str, Any]) -> str:
     """The run's name: its tables and figures go to results/{tables,figures}/<name>/."""
-    return config.get("name", "quick")
+    return config["name"]
 
 
 # Controls (amips.evaluation.controls) are on unless a config turns them off: every table and figure shows them.
 def controls_on(config: dict[str, Any]) -> bool:
     """Whether the controls are fitted and reported."""
-    return bool(experiments(config).get("controls", {}).get("enabled", True))
+    return bool(experiments(config)["controls"]["enabled"])
 
 
 def control_names(config: dict[str, Any]) -> list[str]:
     """The controls fitted on every dataset."""
-    return list(experiments(config).get("controls", {}).get("names", ["identity", "scalar", "ridge", "blend"]))
+    return list(experiments(config)["controls"]["names"])
 
 
 def control_ivf_names(config: dict[str, Any]) -> list[str]:
     """The controls whose predicted key is also searched in the IVF index."""
-    return list(experiments(config).get("controls", {}).get("ivf_names", ["ridge", "blend"]))
+    return list(experiments(config)["controls"]["ivf_names"])
 
 
 # IVF experiments beyond the paper (amips.experiments): hybrid probing, list routers, break-even.
@@ -210,21 +210,21 @@ def ivf_experiment_enabled(config: dict[str, Any], experiment: str) -> bool:
 
 def list_router_files(config: dict[str, Any]) -> list[str]:
     """Routing curves of every list router: the LTR baseline and each AMIPS model entry, per dataset and seed."""
-    block = experiments(config).get("list_router", {})
-    seeds = [f"seed{seed}" for seed in block.get("seeds", [0])]
+    block = experiments(config)["list_router"]
+    seeds = [f"seed{seed}" for seed in block["seeds"]]
     names = block.get("datasets", datasets(config))
-    routers = ["ltr"] if block.get("ltr", {}).get("enabled", True) else []
-    routers += [r for r in ("residual", "ellipsoid") if block.get(r, {}).get("enabled", False)]  # extensions
+    routers = ["ltr"] if block["ltr"]["enabled"] else []
+    routers += [r for r in ("residual", "ellipsoid") if block.get(r, {})["enabled"]]  # extensions
     files = [list_router_file(router, seed, "routing.csv", dataset=d)
              for router in routers for d in names for seed in seeds]
-    homogenization = block.get("homogenization", "none")
+    homogenization = block["homogenization"]
     return files + [list_router_file(model, homogenization, seed, "routing.csv", dataset=d)
-                    for d in names for model in block.get("models", []) for seed in seeds]
+                    for d in names for model in block["models"] for seed in seeds]
 
 
 def ivf_hybrid_files(config: dict[str, Any]) -> list[str]:
     """ivf_hybrid.csv of every mips run, less those left out by experiments.ivf_hybrid.models / seeds."""
-    block = experiments(config).get("ivf_hybrid", {})
+    block = experiments(config)["ivf_hybrid"]
     runs = [run for run in sweep_runs(config, "mips") if run["model"] in block.get("models", [run["model"]])
             and int(run["seed"]) in block.get("seeds", [int(run["seed"])])]
     return [run_file("ivf_hybrid.csv", **run) for run in runs]
@@ -245,7 +245,7 @@ def ivf_experiment_outputs(config: dict[str, Any]) -> list[str]:
 
 def scaling_config(config: dict[str, Any]) -> dict[str, Any]:
     """Data-scaling settings (amips.experiments.scaling), without ``enabled``; the schema fills in the defaults."""
-    return {k: v for k, v in experiments(config).get("data_scaling", {}).items() if k != "enabled"}
+    return {k: v for k, v in experiments(config)["data_scaling"].items() if k != "enabled"}
 
 
 def scaling_sizes(cfg: dict[str, Any], dataset: str) -> list[int]:
@@ -293,7 +293,7 @@ def index_family_datasets(config: dict[str, Any]) -> list[str]:
 def index_family_runs(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The mips runs searched with their predicted key, less those left out by the models / seeds /
     parameters_fractions filters."""
-    block = experiments(config).get("index_families", {})
+    block = experiments(config)["index_families"]
     names = set(index_family_datasets(config))
     keep = lambda name, value: value in block[name] if name in block else True
     return [run for run in sweep_runs(config, "mips") if run["dataset"] in names and keep("models", run["model"])
@@ -323,6 +323,6 @@ def what_wins_curves(config: dict[str, Any]) -> list[str]:
 
 def what_wins_outputs(config: dict[str, Any]) -> list[str]:
     """The what-wins table as CSV and Markdown (none unless experiments.what_wins and experiments.ivf are on)."""
-    if not (experiments(config).get("what_wins", {}).get("enabled", False) and is_enabled(config, "ivf")):
+    if not (experiments(config)["what_wins"]["enabled"] and is_enabled(config, "ivf")):
         return []
     return [figure_file(f"what_wins.{ext}", run_name(config)) for ext in ("csv", "md")]
