@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from amips.cli.choices import (HOMOGENIZATIONS, LABEL_DEFAULTS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS,
                                RETRIEVAL_TERMS, ROUTING_TERMS, SELECTIONS, TRAIN_DEFAULTS)
-from amips.training.presets import PRESETS, preset
+from amips.training.presets import PLAIN_TRAINING, PRESETS, preset, preset_fields
 
 if TYPE_CHECKING:
     from amips.models.spec import ModelSpec
@@ -119,7 +119,7 @@ def shown_default(section: str, field: str, default_preset: str | None, plain: A
     (with the plain default of ``--preset none`` beside it), else the plain default (``plain``, or the mirror of
     the spec's default in :mod:`amips.cli.choices`)."""
     if plain is None:
-        plain = {"model": MODEL_DEFAULTS, "training": {**CLI_TRAINING_DEFAULTS, **TRAIN_DEFAULTS},
+        plain = {"model": MODEL_DEFAULTS, "training": {**PLAIN_TRAINING, **TRAIN_DEFAULTS},
                  "labels": LABEL_DEFAULTS}[section][field]
     chosen = preset(default_preset)
     by_kind = {kind: values[field] for kind, values in chosen["model_by_kind"].items() if field in values} \
@@ -340,7 +340,6 @@ TRAINING_OPTIONS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr_peak
                     "lr_end": "lr_end", "warmup_steps": "warmup_steps", "grad_clip": "grad_clip",
                     "ema_decay": "ema_decay", "score_weight": "score_weight", "key_weight": "key_weight",
                     "select": "select", "patience": "patience"}
-CLI_TRAINING_DEFAULTS = {"steps": 2000, "batch_size": 512, "lr_peak": 0.002828}
 
 
 def _preset_name(args: argparse.Namespace) -> str | None:
@@ -351,9 +350,7 @@ def _preset_name(args: argparse.Namespace) -> str | None:
 
 def _resolved(args: argparse.Namespace, options: dict[str, str], section: str) -> dict[str, Any]:
     """The fields set on the command line, else by the preset; fields set by neither are left out."""
-    chosen = dict(preset(_preset_name(args))[section])
-    if section == "model":
-        chosen.update(preset(_preset_name(args))["model_by_kind"].get(args.model, {}))
+    chosen = preset_fields(_preset_name(args), section, args.model if section == "model" else None)
     chosen.update({field: getattr(args, dest) for dest, field in options.items() if getattr(args, dest) is not None})
     return {field: chosen[field] for field in options.values() if field in chosen}
 
@@ -363,7 +360,8 @@ def build_model_spec(args: argparse.Namespace) -> ModelSpec:
     from amips.models.spec import ModelSpec
 
     fields = _resolved(args, MODEL_OPTIONS, "model")
-    homogenization = args.homogenization or preset(_preset_name(args))["homogenization"].get(args.model)
+    homogenization = args.homogenization or preset_fields(_preset_name(args), "homogenization",
+                                                          args.model).get("homogenization")
     if homogenization is not None:
         fields["homogenization"] = homogenization
     return ModelSpec(kind=args.model, **fields)
@@ -374,7 +372,7 @@ def build_train_spec(args: argparse.Namespace) -> TrainSpec:
     :func:`retrieval_term` for a command that has its options)."""
     from amips.training.train import TrainSpec
 
-    fields = {**CLI_TRAINING_DEFAULTS, **_resolved(args, TRAINING_OPTIONS, "training")}
+    fields = {**PLAIN_TRAINING, **_resolved(args, TRAINING_OPTIONS, "training")}
     if "warmup_steps" not in fields or (args.warmup_steps is None and fields["warmup_steps"] > fields["steps"]):
         fields["warmup_steps"] = fields["steps"] // 20  # a preset's warm-up longer than the --steps typed: 5 %
     eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)

@@ -61,6 +61,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The training settings a run without a preset starts from (TrainSpec requires them): 2000 steps of 512 at the
+# official peak learning rate; the warm-up is 5 % of the steps and validation runs 10 times (amips.cli.options).
+PLAIN_TRAINING: dict[str, Any] = {"steps": 2000, "batch_size": 512, "lr_peak": 0.002828}
+
+
+def preset_fields(name: str | None, section: str, kind: str | None = None) -> dict[str, Any]:
+    """The fields preset ``name`` sets in ``section`` (``model``: with those of ``kind``; ``homogenization``: the
+    wrapper of ``kind`` as ``{"homogenization": …}``); empty for None."""
+    chosen = preset(name)
+    if section == "homogenization":
+        return {"homogenization": chosen["homogenization"][kind]} if kind in chosen["homogenization"] else {}
+    fields = dict(chosen[section])
+    if section == "model" and kind is not None:
+        fields.update(chosen["model_by_kind"].get(kind, {}))
+    return fields
+
+
 def preset(name: str | None) -> dict[str, Any]:
     """The settings of preset ``name`` by section (empty sections for None)."""
     if name is None:
