@@ -16,7 +16,8 @@ from amips.experiments.list_routers import RouterData, fit_router, list_targets,
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
 from amips.exact.flops import query_flops, training_flops
 from amips.data.io import InputError
-from amips.exact.ivf import build_ivf, faiss_hnsw_sweep, ivf_sweep, nprobe_grid
+from amips.index.ivf import build_ivf, nprobe_grid
+from amips.index.sweeps import faiss_hnsw_sweep, ivf_sweep
 from amips.exact.labels import exact_topk
 
 
@@ -230,7 +231,6 @@ def test_list_best_scores_in_chunks_equal_the_full_gather():
 def _stage_inputs(problem, tmp_path):
     """keys.npy, a labels directory (train/test splits) and a saved IVF index, as the pipeline writes them."""
     from amips.core.fingerprint import array_digest
-    from amips.exact.ivf import save_ivf
     from amips.data.manifest import write_manifest
 
     keys, queries, top, ivf = problem
@@ -242,7 +242,7 @@ def _stage_inputs(problem, tmp_path):
         np.save(labels / f"{split}_targets.npy", top[rows, :1])
     write_manifest(labels, "labels", [f"{s}_{a}.npy" for s in ("train", "test") for a in ("queries", "targets")],
                    {"keys": array_digest(np.asarray(keys, np.float32))}, {})
-    save_ivf(ivf, tmp_path / "index.faiss")
+    ivf.save(tmp_path / "index.faiss")
     return tmp_path / "keys.npy", labels, tmp_path / "index.faiss"
 
 
