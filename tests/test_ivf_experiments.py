@@ -35,9 +35,7 @@ def test_probing_every_list_is_exact_search(problem):
     rows = routed_sweep(ivf, queries, prefix_lists(order), top[:, 0], [ivf.nlist], [1, 5], 0.0, 0.0)
     assert rows[0]["recall@1"] == 1.0 and rows[0]["routing_coverage"] == 1.0
     assert rows[0]["scanned_keys"] == len(keys)
-    from amips.experiments.routed import preassigned_search
-
-    idx, _ = preassigned_search(ivf, queries, order, 5)
+    idx = ivf.scan_lists(queries, order, 5).indices
     np.testing.assert_array_equal(np.sort(idx, axis=1), np.sort(top, axis=1))
 
 

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from amips.index.ivf import IvfFlatIndex
-from amips.index.timing import best_of, machine_load, with_protocol
+from amips.index.timing import machine_load, with_protocol
 
 log = logging.getLogger("amips.experiments.routed")
 
@@ -31,22 +31,6 @@ def order_from_scores(scores: np.ndarray) -> np.ndarray:
 
     A row with a NaN/Inf score (a diverged router) keeps its order but is marked a miss by the sweep."""
     return np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable").astype(np.int64)
-
-
-def preassigned_search(ivf: IvfFlatIndex, queries: np.ndarray, lists: np.ndarray, k: int,
-                       repeats: int = 1) -> tuple[np.ndarray, float]:
-    """Scan the given lists [n, p] of each query with the queries [n, d] themselves (faiss search_preassigned, one
-    call for all queries).
-
-    Returns (indices [n, k] of the best keys among the scanned ones, -1 where fewer than k were scanned;
-    seconds per query of the scan, the best of ``repeats`` calls)."""
-    index = ivf.index
-    lists = np.ascontiguousarray(lists, np.int64)
-    index.nprobe = lists.shape[1]
-    queries = np.ascontiguousarray(queries, np.float32)
-    zeros = np.zeros(lists.shape, np.float32)
-    (_, idx), seconds = best_of(repeats, lambda: index.search_preassigned(queries, k, lists, zeros))
-    return idx, seconds / max(1, queries.shape[0])
 
 
 def prefix_lists(order: np.ndarray) -> Callable[[int], np.ndarray]:
@@ -70,19 +54,19 @@ def routed_sweep(ivf: IvfFlatIndex, queries: np.ndarray, probe_lists: Callable[[
     flops = route_flops + 2·d·scanned_keys, seconds = scan + route_seconds, non_finite_queries, and the timing and
     load columns of :func:`amips.index.sweeps.ivf_sweep`.
     """
-    n, d = queries.shape
+    n = queries.shape[0]
     valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
     true_list = ivf.key_list[true_top1]
+    timed = ivf.timed(repeats)
     kmax = max(k_values)
     rows = []
     load_before = machine_load()
     for nprobe in nprobes:
-        lists = probe_lists(nprobe)
-        idx, seconds = preassigned_search(ivf, queries, lists, kmax, repeats)
-        scanned = ivf.list_sizes[lists].sum(axis=1)
-        covered = (lists == true_list[:, None]).any(axis=1) & valid
-        row = {"nprobe": nprobe, "scanned_keys": float(scanned.mean()), "routing_coverage": float(covered.mean()),
-               "flops": float(route_flops + 2 * d * scanned.mean()), "seconds": seconds + route_seconds,
+        found = timed.scan_lists(queries, probe_lists(nprobe), kmax)
+        idx = found.indices
+        covered = (found.lists == true_list[:, None]).any(axis=1) & valid
+        row = {"nprobe": nprobe, "scanned_keys": found.cost.scanned, "routing_coverage": float(covered.mean()),
+               "flops": float(route_flops + found.cost.flops), "seconds": found.seconds + route_seconds,
                "non_finite_queries": int((~valid).sum())}
         for k in k_values:
             row[f"recall@{k}"] = float(np.mean((idx[:, :k] == true_top1[:, None]).any(axis=1) & valid))

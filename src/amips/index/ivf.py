@@ -113,6 +113,18 @@ class IvfFlatIndex(Index):
         cost = Cost(2 * self.dim * (self.nlist + scanned), self.nlist + scanned, scanned=float(scanned))
         return Found(idx.astype(np.int64, copy=False), seconds, cost, lists)
 
+    def scan_lists(self, queries: np.ndarray, lists: np.ndarray, k: int) -> Found:
+        """The top k of ``queries`` [n, d] among the keys of the lists [n, p] given for each (a router's choice;
+        faiss ``search_preassigned``, one call for all queries; −1 where fewer than k were scanned). Cost: the scan
+        alone, 2·d·(keys scanned) (the router's cost is the caller's)."""
+        lists = np.ascontiguousarray(lists, np.int64)
+        self.index.nprobe = lists.shape[1]
+        queries, zeros = f32(queries), np.zeros(lists.shape, np.float32)
+        (_, idx), seconds = best_of(self.repeats, lambda: self.index.search_preassigned(queries, k, lists, zeros))
+        scanned = self.list_sizes[lists].sum(axis=1).mean()
+        cost = Cost(2 * self.dim * scanned, float(scanned), scanned=float(scanned))
+        return Found(idx, seconds / max(1, queries.shape[0]), cost, lists)
+
 
 def reranked_scan(ivf: IvfFlatIndex, lists: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """(the exact top-k [n, k] by ``queries`` of every key in each query's ``lists`` [n, nprobe], −1 padded; the
