@@ -147,3 +147,13 @@ def test_within_margin_keeps_every_pair_of_the_exact_top_k():
     assert keep.sum() < rows.size
     np.testing.assert_array_equal(select_topk(queries, keys, rows[keep], cols[keep], 30, 5)[1],
                                   exact_topk(queries, keys, 5)[1])
+
+
+def test_a_rerank_an_index_cannot_do_is_refused():
+    keys, queries, _ = _problem(m=300, d=8, n=10)
+    with pytest.raises(InputError, match="pq: rerank is a number of candidates"):
+        PqIndex(4).build(keys).search(queries, 5, rerank=EVERY, queries=queries)
+    with pytest.raises(InputError, match="hnsw_mips_l2: no re-rank"):
+        MipsToL2(HnswIndex("l2")).build(keys).search(queries, 5, 16, 10, queries)
+    with pytest.raises(InputError, match="ivf_flat: rerank is 0 or every scanned key"):
+        IvfFlatIndex().build(keys).search(queries, 5, 2, 10, queries)

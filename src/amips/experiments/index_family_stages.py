@@ -103,7 +103,7 @@ def learned(model_path: str | Path, keys_path: str | Path, labels_dir: str | Pat
         entry = meta["indexes"].get(family.label)
         if entry is None:
             raise InputError(f"{index_dir} holds no {family.label} index (rerun rule index_families_baselines)")
-        family.load(Path(index_dir) / f"{family.label}.faiss", keys, "index", keys_path,
+        family.load(Path(index_dir) / f"{family.label}.faiss", keys, "index", str(keys_path),
                     build_seconds=entry["build_seconds"])
         for method in LEARNED_METHODS[family.name]:
             load = machine_load()

@@ -50,6 +50,8 @@ class CompressedIndex(Index):
         raise NotImplementedError
 
     def search_reranks(self, vectors, k, probe, reranks, queries=None, route=None) -> list[Found]:
+        if any(int(r) < 0 for r in reranks):
+            raise InputError(f"{self.name}: rerank is a number of candidates, at least 0, got {list(reranks)}")
         vectors = f32(vectors)
         route = None if route is None else f32(route)
         queries = None if queries is None else f32(queries)

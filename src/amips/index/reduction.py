@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amips.data.io import InputError
 from amips.index.base import Found, Index, f32
 from amips.index.hnsw import HnswIndex
 from amips.index.ivf import IvfFlatIndex
@@ -81,4 +82,6 @@ class MipsToL2(Index):
 
     def search(self, vectors, k=10, probe=None, rerank=0, queries=None, route=None) -> Found:
         """The inner index's search of [x, 0] (no re-rank: its L2 order is the MIPS order)."""
+        if rerank:
+            raise InputError(f"{self.name}: no re-rank (the L2 order of the reduction is the MIPS order)")
         return self.inner.search(augment_queries(vectors), k, probe)
