@@ -51,7 +51,8 @@ def main() -> None:
 
     import faiss
 
-    from amips.exact.ivf import build_ivf, exact_search_row, faiss_hnsw_sweep, hnsw_sweep, nprobe_grid
+    from amips.index.ivf import build_ivf, nprobe_grid
+    from amips.index.sweeps import exact_search_row, faiss_hnsw_sweep, hnsw_sweep
     from amips.experiments.hybrid import centroids_of
     from amips.experiments.routed import order_from_scores, preassigned_search
 

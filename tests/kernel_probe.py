@@ -59,7 +59,7 @@ def partitions() -> dict[str, str]:
     float32 training, not the exact order, so equal only while no key sits on a near-tie between two centroids."""
     from amips.exact.clustering import kmeans
     from amips.data.sets import structured_embeddings
-    from amips.exact.ivf import build_ivf
+    from amips.index.ivf import build_ivf
 
     keys = structured_embeddings(5000, 10, 64, seed=0).keys
     clustering = kmeans(keys, 8, seed=0)

@@ -86,7 +86,7 @@ def test_index_is_built_once_then_read_back(made, tmp_path, capsys, monkeypatch,
     def no_build(*args, **kwargs):
         raise AssertionError("the index was rebuilt")
 
-    monkeypatch.setattr("amips.exact.index_store.build_index", no_build)
+    monkeypatch.setattr("amips.index.base.Index.build", no_build)
     second = _search(capsys, made, tmp_path / "b.npz", kind, "--index", index)
     assert second.code == 0, second.err
     assert f"read --index {index}" in second.err and "checked against --keys" in second.err
@@ -149,7 +149,7 @@ def test_hnsw_finds_the_exact_top_k(made, tmp_path, capsys):
 def test_the_ivf_index_of_fit_is_reused_with_the_model(made, tmp_path, capsys, monkeypatch):
     index = made["ivf"]
     stamp = index.stat().st_mtime_ns
-    monkeypatch.setattr("amips.exact.index_store.build_index", lambda *a, **k: pytest.fail("index rebuilt"))
+    monkeypatch.setattr("amips.index.base.Index.build", lambda *a, **k: pytest.fail("index rebuilt"))
     model = ("--model", made["model"], "--ivf", "--index", index)
     result = _search(capsys, made, tmp_path / "q.npz", *model, "--nprobe", 14)
     assert result.code == 0, result.err
@@ -216,6 +216,8 @@ def test_exact_recall_and_labels(made, tmp_path, capsys):
 def test_reranking_is_exact_among_many_ties():
     """Keys with 40 exact copies each: the IVF candidates within the float32 margin overflow faiss' k + 16, and the
     query's exact order (ties: lower key row first) still comes out, as in the exhaustive search."""
+    from amips.index.hnsw import HnswIndex
+    from amips.index.ivf import IvfFlatIndex
     from amips.search import search
 
     rng = np.random.default_rng(3)
@@ -224,8 +226,8 @@ def test_reranking_is_exact_among_many_ties():
     queries = rng.normal(size=(30, 6)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     exact = exact_topk(queries, keys, 50)[1]
-    for kind in ({"ivf": True, "nlist": 4, "nprobe": 4}, {"hnsw": True, "ef_search": 400}):
-        np.testing.assert_array_equal(search(None, keys, queries, 50, **kind).indices, exact)
+    for index, probe in ((IvfFlatIndex(4), 4), (HnswIndex(), 400)):
+        np.testing.assert_array_equal(search(None, keys, queries, 50, index.build(keys), probe).indices, exact)
 
 
 def test_help_speaks_of_search(capsys):

@@ -116,7 +116,7 @@ def test_evaluate_names_what_it_scored_and_warns_on_training_queries(fitted, dat
 
 def test_evaluate_baselines_equal_a_brute_force_count(fitted, data, tmp_path, capsys):
     """Each printed IVF number recounted by hand: lists from the index's centroids, probes by inner product."""
-    from amips.exact.ivf import load_ivf
+    from amips.index.ivf import load_ivf
     from amips.search import load_mips_model
     from amips.evaluation.evaluate import predict
 
@@ -274,10 +274,10 @@ def test_evaluate_says_when_the_wrapper_does_nothing(fitted, data, tmp_path, cap
 
 def test_an_ivf_index_over_other_keys_is_refused_by_evaluate(fitted, data, tmp_path, capsys):
     """fit --ivf-index, evaluate --ivf-index and search --index share one check: the stored keys, bit for bit."""
-    from amips.exact.ivf import build_ivf, save_ivf
+    from amips.index.ivf import build_ivf
 
     keys = np.load(data / "d/keys.npy")
-    save_ivf(build_ivf(keys[::-1].copy(), seed=0), tmp_path / "other.ivf")  # same shape, other rows
+    build_ivf(keys[::-1].copy(), seed=0).save(tmp_path / "other.ivf")  # same shape, other rows
     res = run(capsys, "evaluate", "--model", data / "m.pt", "--keys", data / "d/keys.npy", "--queries",
               data / "held_queries.npy", "--ivf-index", tmp_path / "other.ivf")
     assert res.code == 2 and f"--ivf-index {tmp_path / 'other.ivf'}: built over other keys than --keys" in res.err

@@ -8,7 +8,7 @@ import pytest
 from amips.experiments.ellipsoid_router import ListEllipsoids, fit_ellipsoids, fit_flops, mean_coverage
 from amips.experiments.list_routers import RouterData, fit_router
 from amips.data.io import InputError
-from amips.exact.ivf import build_ivf
+from amips.index.ivf import build_ivf
 from amips.exact.labels import exact_topk
 
 

@@ -10,7 +10,8 @@ import torch
 from amips.exact.clustering import kmeans
 from amips.data.sets import structured_embeddings
 from amips.exact.flops import dense_flops, exact_search_flops, query_flops
-from amips.exact.ivf import build_ivf, exact_search_row, ivf_sweep, nprobe_grid
+from amips.index.ivf import build_ivf, nprobe_grid
+from amips.index.sweeps import exact_search_row, ivf_sweep
 from amips.exact.labels import exact_topk, per_cluster_top1
 from amips.models import ModelSpec, build_model, parameter_count
 from amips.evaluation.router import centroid_scores, routing_curve
@@ -146,11 +147,11 @@ def test_router_aggregation(tmp_path):
 
 def test_ivf_index_round_trip_and_corrupt_file(data, tmp_path):
     from amips.data.io import InputError
-    from amips.exact.ivf import load_ivf, save_ivf
+    from amips.index.ivf import load_ivf
 
     keys, queries, top1 = data
     ivf = build_ivf(keys, nlist=16)
-    save_ivf(ivf, tmp_path / "index.faiss")
+    ivf.save(tmp_path / "index.faiss")
     loaded = load_ivf(tmp_path / "index.faiss")
     np.testing.assert_array_equal(loaded.list_sizes, ivf.list_sizes)
     assert ivf_sweep(loaded, queries, top1, [2], [1])[0]["recall@1"] == ivf_sweep(ivf, queries, top1, [2], [1])[0]["recall@1"]

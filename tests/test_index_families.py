@@ -10,7 +10,13 @@ import pytest
 faiss = pytest.importorskip("faiss")
 
 from amips.exact.labels import exact_topk  # noqa: E402
+from amips.exact.order import rerank_candidates  # noqa: E402
 from amips.experiments import index_families as F  # noqa: E402
+from amips.index.base import EVERY  # noqa: E402
+from amips.index.hnsw import HnswIndex  # noqa: E402
+from amips.index.ivf import IvfFlatIndex  # noqa: E402
+from amips.index.pq import IvfPqIndex, PqIndex, Sq8Index  # noqa: E402
+from amips.index.reduction import MipsToL2, augment_queries, mips_to_l2  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -37,26 +43,26 @@ def test_mips_to_l2_nearest_augmented_key_is_the_mips_argmax_exactly():
     keys, queries, top = _problem(m=1500, d=24, n=400, spread=10.0)
     norms = np.linalg.norm(keys.astype(np.float64), axis=1)
     assert norms.max() / norms.min() > 9.0
-    aug, top_norm = F.mips_to_l2(keys)
+    aug, top_norm = mips_to_l2(keys)
     assert aug.shape == (1500, 25) and top_norm == pytest.approx(norms.max())
     assert np.allclose(np.linalg.norm(aug.astype(np.float64), axis=1), top_norm, rtol=1e-6)  # all on one sphere
-    q = F.augment_queries(queries).astype(np.float64)
+    q = augment_queries(queries).astype(np.float64)
     a = aug.astype(np.float64)
     l2 = (q * q).sum(1)[:, None] + (a * a).sum(1)[None, :] - 2 * q @ a.T
     np.testing.assert_array_equal(l2.argmin(axis=1), top[:, 0])
     flat = faiss.IndexFlatL2(25)
     flat.add(aug)
-    np.testing.assert_array_equal(flat.search(F.augment_queries(queries), 1)[1][:, 0], top[:, 0])
+    np.testing.assert_array_equal(flat.search(augment_queries(queries), 1)[1][:, 0], top[:, 0])
 
 
 def test_reduction_ivf_flat_at_all_probes_is_brute_force_and_hnsw_converges():
     keys, queries, top = _problem(m=1000, d=16, spread=10.0)
-    ivf = F.ReducedIvfFlatFamily(repeats=1).build(keys)
-    res = ivf.search(queries, None, ivf.index.nlist, k=10)
+    ivf = MipsToL2(IvfFlatIndex(metric="l2", repeats=1)).build(keys)
+    res = ivf.search(queries, 10, ivf.index.nlist)
     np.testing.assert_array_equal(res.indices, top)
     nlist = ivf.index.nlist
-    assert res.flops == pytest.approx(2 * 17 * (nlist + 1000)) and res.distances == pytest.approx(nlist + 1000)
-    hnsw = F.ReducedHnswFamily(m_links=16, repeats=1).build(keys)
+    assert res.cost.flops == pytest.approx(2 * 17 * (nlist + 1000)) and res.cost.distances == pytest.approx(nlist + 1000)
+    hnsw = MipsToL2(HnswIndex("l2", 16, 100, repeats=1)).build(keys)
     rows = F.sweep(hnsw, "x l2-reduction", queries, top[:, 0], {**CFG, "ef": [1000]})
     assert rows[0]["recall@1"] >= 0.99 and rows[0]["dim"] == 16
 
@@ -67,57 +73,57 @@ def test_hnsw_natural_and_predicted_queries_at_large_ef_match_brute_force():
     keys, queries, top = _problem(m=1000, d=16, spread=1.0)
     predicted = keys[top[:, 0]] + 0.01 * np.random.default_rng(1).standard_normal(queries.shape).astype(np.float32)
     for metric, method in (("ip", "x"), ("ip", "ĝ ip"), ("l2", "ĝ l2")):
-        family = F.HnswFamily(metric, m_links=16, repeats=1).build(keys)
+        family = HnswIndex(metric, 16, 100, repeats=1).build(keys)
         g = predicted if method != "x" else None
         (row,) = F.sweep(family, method, queries, top[:, 0], {**CFG, "ef": [1000]}, g)
         assert row["recall@1"] >= 0.99, (metric, method, row)
         # every key once at level 0, plus the greedy descent's distances on the upper levels (a few dozen)
         assert 0 < row["hops"] and row["distances"] <= 1100 + (1000 if g is not None else 0)
-    res = F.HnswFamily("ip", m_links=16, repeats=1).build(keys).search(predicted, queries, 1000, k=10)
-    assert res.reranked == 1000  # every candidate of ef = m re-ranked with x: the exact top-10
+    res = HnswIndex("ip", 16, 100, repeats=1).build(keys).search(predicted, 10, 1000, EVERY, queries)
+    assert res.cost.reranked == 1000  # every candidate of ef = m re-ranked with x: the exact top-10
     np.testing.assert_array_equal(res.indices, top)
 
 
-@pytest.mark.parametrize("family", [F.PqFamily(8, repeats=1), F.Sq8Family(repeats=1)], ids=["pq", "sq8"])
+@pytest.mark.parametrize("family", [PqIndex(8, repeats=1), Sq8Index(repeats=1)], ids=["pq", "sq8"])
 def test_exhaustive_codes_with_exact_rerank_of_all_keys_equal_brute_force(family):
     keys, queries, top = _problem(m=1000, d=16, spread=3.0)
     family.build(keys)
-    res = family.search(queries, queries, 1000, k=10)
+    res = family.search(queries, 10, rerank=1000, queries=queries)
     np.testing.assert_array_equal(res.indices, top)
-    res = family.search(queries, None, 0, k=10)  # code scores alone: approximate, but most top-1 found
+    res = family.search(queries, 10)  # code scores alone: approximate, but most top-1 found
     assert np.mean(res.indices[:, 0] == top[:, 0]) > (0.9 if family.name == "sq8" else 0.3)
 
 
 def test_ivf_pq_all_lists_and_exact_rerank_of_all_keys_equal_brute_force():
     keys, queries, top = _problem(m=1000, d=16, spread=3.0)
-    family = F.IvfPqFamily(8, repeats=1).build(keys)
+    family = IvfPqIndex(8, repeats=1).build(keys)
     nlist = family.index.nlist
     assert nlist == 31  # ⌊√1000⌋
     for probe in (None, queries[::-1].copy()):  # probing with another vector: all lists are all lists
-        res = family.search(queries, queries, nlist, k=10, rerank=1000, probe_vectors=probe)
+        res = family.search(queries, 10, nlist, 1000, queries, route=probe)
         np.testing.assert_array_equal(res.indices, top)
     # probing with x, scanning with x at all lists = faiss' own search at nprobe = nlist
     family.index.nprobe = nlist
-    ours = family.search(queries, None, nlist, k=10)
+    ours = family.search(queries, 10, nlist)
     np.testing.assert_array_equal(ours.indices, family.index.search(queries, 10)[1])
 
 
 def test_one_scan_shared_by_every_rerank_depth_gives_each_depth_its_own_search():
     keys, queries, _ = _problem(m=800, d=16, spread=3.0)
-    family = F.IvfPqFamily(4, repeats=1).build(keys)
-    shared = family.search_reranks(queries, queries, 4, 10, [0, 10, 50], probe_vectors=queries[::-1].copy())
+    family = IvfPqIndex(4, repeats=1).build(keys)
+    shared = family.search_reranks(queries, 10, 4, [0, 10, 50], queries, route=queries[::-1].copy())
     for rerank, res in zip([0, 10, 50], shared):
-        alone = family.search(queries, queries, 4, k=10, rerank=rerank, probe_vectors=queries[::-1].copy())
+        alone = family.search(queries, 10, 4, rerank, queries, route=queries[::-1].copy())
         np.testing.assert_array_equal(res.indices, alone.indices)
-        assert (res.flops, res.distances, res.codes, res.reranked) == (alone.flops, alone.distances, alone.codes,
-                                                                       alone.reranked)
+        assert (res.cost.flops, res.cost.distances, res.cost.codes, res.cost.reranked) == (
+            alone.cost.flops, alone.cost.distances, alone.cost.codes, alone.cost.reranked)
 
 
 def test_predicted_key_rows_are_misses_where_the_key_is_not_finite():
     keys, queries, top = _problem(m=600, d=8)
     predicted = keys[top[:, 0]].copy()
     predicted[:10] = np.nan
-    family = F.Sq8Family(repeats=1).build(keys)
+    family = Sq8Index(repeats=1).build(keys)
     (row,) = F.sweep(family, "ĝ ip", queries, top[:, 0], {**CFG, "rerank": [600]}, predicted)
     assert row["non_finite_queries"] == 10 and row["recall@1"] == pytest.approx(1 - 10 / len(queries))
 
@@ -126,49 +132,49 @@ def test_predicted_key_rows_are_misses_where_the_key_is_not_finite():
 
 def test_pq_memory_is_codes_plus_codebooks_and_matches_faiss():
     keys, _, _ = _problem(m=1000, d=32, n=10)
-    family = F.PqFamily(8, repeats=1).build(keys)
+    family = PqIndex(8, repeats=1).build(keys)
     hand = 8 + 256 * 32 * 4 / 1000  # 8 code bytes; IndexPQ stores no ids; 8 codebooks of 256 × 4 floats
-    assert family.memory_bytes(1000, 32) == pytest.approx(hand)
+    assert family.bytes_per_key(1000, 32) == pytest.approx(hand)
     assert abs(family.serialized_bytes() / 1000 - hand) < 0.2  # the header: < 200 bytes in all
 
 
 def test_ivf_pq_memory_counts_codes_ids_centroids_and_codebooks():
     keys, _, _ = _problem(m=1000, d=32, n=10)
-    family = F.IvfPqFamily(8, repeats=1).build(keys)
+    family = IvfPqIndex(8, repeats=1).build(keys)
     hand = 8 + 8 + 4 * 32 * (31 + 256) / 1000  # code + int64 id + (31 centroids + 256·d codebook floats) / m
-    assert family.memory_bytes(1000, 32) == pytest.approx(hand)
+    assert family.bytes_per_key(1000, 32) == pytest.approx(hand)
     assert abs(family.serialized_bytes() / 1000 - hand) < 0.5  # + a list size (8 B) per list and the header
 
 
 def test_sq8_and_reduction_ivf_memory_match_faiss():
     keys, _, _ = _problem(m=1000, d=32, n=10)
-    sq8 = F.Sq8Family(repeats=1).build(keys)
-    assert sq8.memory_bytes(1000, 32) == pytest.approx(32 + 2 * 4 * 32 / 1000)
-    assert abs(sq8.serialized_bytes() / 1000 - sq8.memory_bytes(1000, 32)) < 0.2
-    ivf = F.ReducedIvfFlatFamily(repeats=1).build(keys)
+    sq8 = Sq8Index(repeats=1).build(keys)
+    assert sq8.bytes_per_key(1000, 32) == pytest.approx(32 + 2 * 4 * 32 / 1000)
+    assert abs(sq8.serialized_bytes() / 1000 - sq8.bytes_per_key(1000, 32)) < 0.2
+    ivf = MipsToL2(IvfFlatIndex(metric="l2", repeats=1)).build(keys)
     hand = 4 * 33 + 8 + 4 * 33 * 31 / 1000
-    assert ivf.memory_bytes(1000, 32) == pytest.approx(hand)
+    assert ivf.bytes_per_key(1000, 32) == pytest.approx(hand)
     assert abs(ivf.serialized_bytes() / 1000 - hand) < 0.5
 
 
 def test_hnsw_memory_expectation_matches_the_built_graph():
     keys, _, _ = _problem(m=2000, d=16, n=10)
-    family = F.HnswFamily("ip", m_links=8, repeats=1).build(keys)
+    family = HnswIndex("ip", 8, 100, repeats=1).build(keys)
     links = 2 * 8 + 8 / 7  # 2M slots at level 0, M per upper level, 1/(M − 1) upper levels per key on average
-    assert family.memory_bytes(2000, 16) == pytest.approx(4 * 16 + 4 * links + 4 + 8)
+    assert family.bytes_per_key(2000, 16) == pytest.approx(4 * 16 + 4 * links + 4 + 8)
     assert family.link_bytes() == pytest.approx(4 * links, rel=0.03)
-    assert family.serialized_bytes() / 2000 == pytest.approx(family.memory_bytes(2000, 16), rel=0.03)
+    assert family.serialized_bytes() / 2000 == pytest.approx(family.bytes_per_key(2000, 16), rel=0.03)
 
 
 def test_row_memory_adds_float_keys_for_compressed_reranks_and_the_network():
     keys, queries, top = _problem(m=1000, d=32, n=50)
-    family = F.PqFamily(8, repeats=1).build(keys)
+    family = PqIndex(8, repeats=1).build(keys)
     rows = F.sweep(family, "ĝ ip", queries, top[:, 0], {**CFG, "rerank": [0, 10]}, keys[top[:, 0]],
                    {"flops": 1000.0, "seconds": 0.0, "parameters": 5000})
     codes = 8 + 256 * 32 * 4 / 1000
     assert rows[0]["memory_bytes"] == pytest.approx(codes + 4 * 5000 / 1000)  # R = 0: codes + network
     assert rows[1]["memory_bytes"] == pytest.approx(codes + 4 * 32 + 4 * 5000 / 1000)  # + the float keys
-    hnsw = F.HnswFamily("ip", m_links=8, repeats=1)
+    hnsw = HnswIndex("ip", 8, 100, repeats=1)
     assert F.row_memory(hnsw, 1000, 32, True)["rerank_key_bytes"] == 0  # HNSW holds the float keys already
 
 
@@ -179,22 +185,22 @@ def test_flops_by_hand_on_tiny_indexes():
     m, d = 300, 8
     keys = rng.standard_normal((m, d)).astype(np.float32)
     queries = rng.standard_normal((7, d)).astype(np.float32)
-    pq = F.PqFamily(4, repeats=1).build(keys)
-    assert pq.search(queries, None, 0, k=1).flops == 2 * 256 * 8 + 4 * 300  # ADC table + M adds per code
-    res = pq.search(queries, queries, 5, k=1)
+    pq = PqIndex(4, repeats=1).build(keys)
+    assert pq.search(queries, 1).cost.flops == 2 * 256 * 8 + 4 * 300  # ADC table + M adds per code
+    res = pq.search(queries, 1, rerank=5, queries=queries).cost
     assert res.flops == 2 * 256 * 8 + 4 * 300 + 2 * 8 * 5 and res.distances == 5 and res.codes == 300
-    sq8 = F.Sq8Family(repeats=1).build(keys)
-    assert sq8.search(queries, None, 0, k=1).flops == 4 * 8 * 300
-    ivf = F.IvfPqFamily(4, repeats=1).build(keys)
+    sq8 = Sq8Index(repeats=1).build(keys)
+    assert sq8.search(queries, 1).cost.flops == 4 * 8 * 300
+    ivf = IvfPqIndex(4, repeats=1).build(keys)
     nlist = ivf.index.nlist
     assert nlist == 17
     _, lists = ivf.index.quantizer.search(queries, 2)
     sizes = np.array([ivf.index.invlists.list_size(int(i)) for i in range(nlist)])
     codes = sizes[lists].sum(axis=1).mean()
-    res = ivf.search(queries, queries, 2, k=1, rerank=3)
+    res = ivf.search(queries, 1, 2, 3, queries).cost
     assert res.codes == pytest.approx(codes)
     assert res.flops == pytest.approx(2 * 8 * 17 + 2 * 256 * 8 + 4 * codes + 2 * 8 * 3)
-    hybrid = ivf.search(queries, None, 2, k=1, probe_vectors=queries)  # + x's scores of the 2 probed centroids
+    hybrid = ivf.search(queries, 1, 2, route=queries).cost  # + x's scores of the 2 probed centroids
     assert hybrid.flops == pytest.approx(2 * 8 * (17 + 2) + 2 * 256 * 8 + 4 * codes)
 
 
@@ -204,11 +210,11 @@ def test_hnsw_flops_count_every_distance_on_a_complete_graph():
     rng = np.random.default_rng(0)
     keys = rng.standard_normal((20, 8)).astype(np.float32)
     queries = rng.standard_normal((5, 8)).astype(np.float32)
-    family = F.HnswFamily("ip", m_links=32, repeats=1).build(keys)
+    family = HnswIndex("ip", 32, 100, repeats=1).build(keys)
     assert (faiss.vector_to_array(family.index.hnsw.levels) == 1).all()
-    res = family.search(queries, None, 64, k=1)
+    res = family.search(queries, 1, 64).cost
     assert res.distances == 20 and res.flops == 2 * 8 * 20
-    res = family.search(queries, queries, 64, k=1)  # ĝ = x here: every key found is re-ranked
+    res = family.search(queries, 1, 64, EVERY, queries).cost  # ĝ = x here: every key found is re-ranked
     assert res.reranked == 20 and res.flops == 2 * 8 * 20 + 2 * 8 * 20
     (row,) = F.sweep(family, "ĝ ip", queries, np.zeros(5, np.int64), {**CFG, "ef": [64]}, queries,
                      {"flops": 100.0, "seconds": 1e-6, "parameters": 0})
@@ -218,8 +224,8 @@ def test_hnsw_flops_count_every_distance_on_a_complete_graph():
 def test_rerank_exact_breaks_ties_by_the_lower_index():
     keys = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)
     queries = np.array([[1.0, 0.0]], np.float32)
-    assert F.rerank_exact(queries, keys, np.array([[2, 1, 0, -1]]), 3).tolist() == [[0, 1, 2]]
-    assert F.rerank_exact(queries, keys, np.array([[-1, 2]]), 2).tolist() == [[2, -1]]
+    assert rerank_candidates(queries, keys, np.array([[2, 1, 0, -1]]), 3).tolist() == [[0, 1, 2]]
+    assert rerank_candidates(queries, keys, np.array([[-1, 2]]), 2).tolist() == [[2, -1]]
 
 
 def test_settings_refuse_unknown_families_and_skip_code_sizes_that_do_not_divide_d():

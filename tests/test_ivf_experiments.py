@@ -16,7 +16,8 @@ from amips.experiments.list_routers import RouterData, fit_router, list_targets,
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
 from amips.exact.flops import query_flops, training_flops
 from amips.data.io import InputError
-from amips.exact.ivf import build_ivf, faiss_hnsw_sweep, ivf_sweep, nprobe_grid
+from amips.index.ivf import build_ivf, nprobe_grid
+from amips.index.sweeps import faiss_hnsw_sweep, ivf_sweep
 from amips.exact.labels import exact_topk
 
 
@@ -34,9 +35,7 @@ def test_probing_every_list_is_exact_search(problem):
     rows = routed_sweep(ivf, queries, prefix_lists(order), top[:, 0], [ivf.nlist], [1, 5], 0.0, 0.0)
     assert rows[0]["recall@1"] == 1.0 and rows[0]["routing_coverage"] == 1.0
     assert rows[0]["scanned_keys"] == len(keys)
-    from amips.experiments.routed import preassigned_search
-
-    idx, _ = preassigned_search(ivf, queries, order, 5)
+    idx = ivf.scan_lists(queries, order, 5).indices
     np.testing.assert_array_equal(np.sort(idx, axis=1), np.sort(top, axis=1))
 
 
@@ -230,7 +229,6 @@ def test_list_best_scores_in_chunks_equal_the_full_gather():
 def _stage_inputs(problem, tmp_path):
     """keys.npy, a labels directory (train/test splits) and a saved IVF index, as the pipeline writes them."""
     from amips.core.fingerprint import array_digest
-    from amips.exact.ivf import save_ivf
     from amips.data.manifest import write_manifest
 
     keys, queries, top, ivf = problem
@@ -242,7 +240,7 @@ def _stage_inputs(problem, tmp_path):
         np.save(labels / f"{split}_targets.npy", top[rows, :1])
     write_manifest(labels, "labels", [f"{s}_{a}.npy" for s in ("train", "test") for a in ("queries", "targets")],
                    {"keys": array_digest(np.asarray(keys, np.float32))}, {})
-    save_ivf(ivf, tmp_path / "index.faiss")
+    ivf.save(tmp_path / "index.faiss")
     return tmp_path / "keys.npy", labels, tmp_path / "index.faiss"
 
 

@@ -12,7 +12,8 @@ import yaml
 
 from amips.data.io import InputError
 from amips.pipeline.sections import BudgetSettings
-from amips.exact.ivf import load_columns, nprobe_grid, quiet_threshold, sweep_timing
+from amips.index.ivf import nprobe_grid
+from amips.index.timing import load_columns, quiet_threshold, sweep_timing
 
 REPO = Path(__file__).resolve().parents[1]
 FULL_223 = [1, 2, 4, 8, 16, 32, 64, 128, 223]
@@ -105,7 +106,7 @@ def stage_files(tmp_path):
 def test_experiments_share_the_natural_sweep_and_the_grid(stage_files, monkeypatch):
     """ivf_baselines sweeps the natural query once; the hybrid and router stages sweep only their own probe rules,
     over the config's grid, and the experiment's table takes plain IVF from baselines.csv."""
-    import amips.exact.ivf as ivf_module
+    import amips.index.sweeps as ivf_module
     from amips.experiments.stages import aggregate_experiment, ivf_hybrid, list_router
     from amips.pipeline.stages import ivf_baselines
 

@@ -12,7 +12,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "amips"
 
 # lowest first; a module may import its own wing and the wings below it
-LAYERS = ["core", "data", "reporting", "models", "exact", "evaluation", "training", "experiments", "pipeline", "api"]
+LAYERS = [
+    "core", "data", "reporting", "models", "exact", "index", "evaluation", "training", "experiments", "pipeline", "api",
+]
 API = {"__init__", "cli", "fit", "search"}  # the user's API: amips.fit, amips.search, amips.cli, …
 
 

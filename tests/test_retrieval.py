@@ -8,7 +8,8 @@ import torch
 
 from amips.data.sets import structured_embeddings
 from amips.data.io import InputError
-from amips.exact.ivf import build_ivf, ivf_sweep
+from amips.index.ivf import build_ivf
+from amips.index.sweeps import ivf_sweep
 from amips.exact.labels import exact_topk
 from amips.models import ModelSpec, build_model
 from amips.training.retrieval import (RETRIEVAL_TERMS, ListCrossEntropy, ListMargin, Partition, list_coverage, list_scores,

@@ -11,7 +11,7 @@ from amips.data.sets import structured_embeddings
 from amips.experiments.scaling import best_within, coverage_rows, nested_subset, point_record, summarize
 from amips.data.io import InputError
 from amips.reporting.budgets import Budgets
-from amips.exact.ivf import build_ivf, load_ivf
+from amips.index.ivf import build_ivf, load_ivf
 from amips.exact.labels import exact_topk
 from amips.models import load_model
 from clitools import TINY_FIT, make_data, run

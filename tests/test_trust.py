@@ -22,7 +22,8 @@ import yaml
 import amips.training.runs
 from amips.data.augment import MIN_TEST_ROWS, split_rows
 from amips.data.io import MARKER_DIR, atomic_save_npy, exclusive_lock, remove_stale_temporaries
-from amips.exact.ivf import build_ivf, ivf_sweep
+from amips.index.ivf import build_ivf
+from amips.index.sweeps import ivf_sweep
 from amips.exact.labels import exact_topk
 from amips.evaluation.metrics import evaluate_predictions, routing_metrics
 from amips.models import ModelSpec, build_model, save_model

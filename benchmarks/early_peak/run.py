@@ -51,7 +51,7 @@ def main() -> None:
     from amips.core.runinfo import configure_torch
     from amips.data.folders import open_labels
     from amips.data.io import load_embeddings
-    from amips.exact.ivf import build_ivf, save_ivf
+    from amips.index.ivf import build_ivf
     from amips.models import ModelSpec
     from amips.training.retrieval import Partition
     from amips.training.runs import train_arrays
@@ -66,7 +66,7 @@ def main() -> None:
     val_q, val_t = labels.split("val")
     source = labels.source("train", train_q.shape[0])
     ivf = build_ivf(keys, seed=0)
-    save_ivf(ivf, args.out / "index.faiss")
+    ivf.save(args.out / "index.faiss")
     partition = Partition.from_ivf(ivf)
     spec = ModelSpec(kind="keynet", depth=4, wx_inject=2, resnet=True, homogenization="none",
                      parameters_fraction=0.01)

@@ -1,11 +1,11 @@
 """amips — amortized maximum inner product search with learned support functions (SupportNet, KeyNet).
 
 The user's API sits at the top: :mod:`amips.fit` (train a model on your embeddings), :mod:`amips.search` (search
-with a trained model, exhaustively or through IVF), :func:`amips.load_model`, :func:`amips.predict_keys` (the
-shapes ``amips predict`` writes) and the command line :mod:`amips.cli`.
+with a trained model, exhaustively or through an index of :mod:`amips.index`), :func:`amips.load_model`,
+:func:`amips.predict_keys` (the shapes ``amips predict`` writes) and the command line :mod:`amips.cli`.
 Below it the wings, each importing only itself and the wings under it (tests/test_layering.py):
-``pipeline`` → ``experiments`` → ``training`` → ``evaluation`` → ``exact`` → ``models`` → ``reporting`` → ``data``
-→ ``core``.
+``pipeline`` → ``experiments`` → ``training`` → ``evaluation`` → ``index`` → ``exact`` → ``models`` → ``reporting``
+→ ``data`` → ``core``.
 """
 
 from __future__ import annotations

@@ -26,8 +26,7 @@ from amips.exact.labels import exact_topk
 from amips.models import ModelSpec
 from amips.core.runinfo import configure_torch
 from amips.search import load_mips_model
-from amips.exact.index_store import read_checked_ivf
-from amips.exact.ivf import IvfIndex, build_ivf, save_ivf
+from amips.index.ivf import IvfFlatIndex, build_ivf
 from amips.evaluation.baselines import model_baselines
 from amips.training.retrieval import Partition, uses_retrieval
 from amips.exact.labelling import label_queries
@@ -140,7 +139,7 @@ def fit_embeddings(
                                fingerprint_extra={"labels": label_cfg}, partition=partition,
                                on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
         if "IVF index output" in outputs:  # written with the model, so that a failed fit leaves neither
-            save_ivf(ivf, outputs["IVF index output"])
+            ivf.save(outputs["IVF index output"])
         ckpt.unlink(missing_ok=True)
         if with_baselines:
             held_out = val_q.shape[0] > 0
@@ -154,14 +153,14 @@ def fit_embeddings(
 
 
 def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
-           new_index_path: Path | None) -> tuple[IvfIndex | None, str]:
+           new_index_path: Path | None) -> tuple[IvfFlatIndex | None, str]:
     """The IVF index a retrieval term trains on and where it came from: ``index_path``, else a new one (⌊√m⌋ lists,
     seed 0, the same on every call) that the caller saves at ``new_index_path`` with the model; (None, "") without a
     retrieval term."""
     if not uses_retrieval(train_spec.retrieval):
         return None, ""
     if index_path is not None:
-        return read_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
+        return IvfFlatIndex().load(index_path, keys, "--ivf-index"), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, seed=0)
     log.info("built an IVF index of %d lists for the retrieval term; saved to %s once the model is", ivf.nlist,
              new_index_path)
@@ -236,9 +235,9 @@ def wrapper_is_noop(model: Any, queries: np.ndarray) -> bool:
     return is_noop(model.spec.homogenization, model.spec.kind, unit_norm_queries=unit)
 
 
-def evaluation_index(keys: np.ndarray, index_path: str | Path | None, nlist: int | None) -> tuple[IvfIndex, str]:
+def evaluation_index(keys: np.ndarray, index_path: str | Path | None, nlist: int | None) -> tuple[IvfFlatIndex, str]:
     """The IVF index the baselines probe: ``index_path`` (checked against keys [m, d]) or one built here."""
     if index_path is not None:
-        return read_checked_ivf(index_path, keys), f"--ivf-index {index_path}"
+        return IvfFlatIndex().load(index_path, keys, "--ivf-index"), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, nlist, seed=0)
     return ivf, f"built here: {'⌊√m⌋' if nlist is None else nlist} lists, seed 0, not saved"

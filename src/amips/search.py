@@ -1,7 +1,7 @@
 """Top-k MIPS from the command line's library side: with the query x itself, or a model's predicted key ĝ(x).
 
-Without a model the query searches for itself: exactly over all keys (:func:`amips.exact.labels.exact_topk`), or
-through a faiss IVF or HNSW index (:mod:`amips.exact.index_store`) — the baseline a model is compared with. With a
+Without a model the query searches for itself: exactly over all keys (:class:`amips.index.exact.ExactIndex`), or
+through an index of :mod:`amips.index` (IVF, HNSW, …) — the baseline a model is compared with. With a
 model its predicted key ĝ(x) is the probe: over all keys it ranks every key by ⟨ĝ(x), k_j⟩; through an index it
 selects the candidates (the probed IVF lists, the HNSW walk), which the query x then ranks exactly
 (``rerank='query'``, the default) or which keep the index's own order by ĝ(x) (``rerank='none'``). Results are
@@ -19,15 +19,16 @@ import numpy as np
 
 from amips.evaluation.evaluate import predict
 from amips.data.io import InputError, atomic_path, atomic_save_npy, atomic_write_json
-from amips.exact.labels import exact_topk
-from amips.exact.index_store import HNSW_EF_SEARCH, RERANKS, SearchIndex, build_index, index_search
-from amips.exact.ivf import default_nlist
+from amips.index.base import EVERY, Index
+from amips.index.exact import ExactIndex
+from amips.index.hnsw import HNSW_EF_SEARCH, HnswIndex
 from amips.data.arrays import finite_rows
 from amips.models.factory import load_checked_model
 from amips.models.networks import AmipsModel
 from amips.core.resources import check_fits
 
 OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
+RERANKS = ("query", "none")
 PICKED_BYTES = 2**28  # keys gathered at once by query_scores
 
 
@@ -55,62 +56,48 @@ def load_mips_model(path: str | Path, keys: np.ndarray, allow_other_keys: bool =
     return model, payload
 
 
-def search(model: AmipsModel | None, keys: np.ndarray, queries: np.ndarray, k: int, ivf: bool = False,
-           nlist: int | None = None, nprobe: int = 8, batch_size: int = 1024, device: str = "cpu",
-           seed: int = 0, hnsw: bool = False, hnsw_m: int | None = None, ef_search: int = HNSW_EF_SEARCH,
-           ef_construction: int | None = None, index: SearchIndex | None = None,
-           rerank: str | None = None) -> SearchResult:
+def search(model: AmipsModel | None, keys: np.ndarray, queries: np.ndarray, k: int, index: Index | None = None,
+           probe: int | None = None, rerank: str | None = None, batch_size: int = 1024,
+           device: str = "cpu") -> SearchResult:
     """Top-k keys [m, d] for unit queries [n, d], searched with the model's predicted keys (``model`` None: with the
     queries themselves).
 
     Args:
-        ivf: search a faiss IVF index (``nlist`` lists, default ⌊√m⌋; ``nprobe`` ≤ nlist probed) instead of all
-            keys.
-        hnsw: search a faiss HNSW index (``hnsw_m`` links, ``ef_construction``; efSearch = max(``ef_search``, k)).
-        index: a ready index (:func:`amips.exact.index_store.open_index`) to search instead of building one.
-        seed: seed of the IVF k-means / the HNSW level draw of a built index.
-        rerank: 'query' — the index's candidates ranked exactly by the query; 'none' — the index's own top-k by the
-            probe. Default (None): 'query' through an index, 'none' over all keys, where 'query' with a model is
-            an error (it would be the exact search of the query itself).
+        index: the index to search, built or loaded over ``keys`` (:mod:`amips.index`, e.g.
+            ``IvfFlatIndex(nlist).build(keys)`` or ``HnswIndex().open(path, keys)[0]``); None: all keys, exactly.
+        probe: the index's operating point (IVF: lists probed, at most its nlist; HNSW: efSearch, at least k);
+            None: the index's default.
+        rerank: 'query' — the index's candidates (every key of the probed lists, the walk's max(ef, k) keys) ranked
+            exactly by the query; 'none' — the index's own top-k by the probe. Default (None): 'query' through an
+            index, 'none' over all keys, where 'query' with a model is an error (it would be the exact search of the
+            query itself).
     """
     m = keys.shape[0]
-    kind = index.kind if index is not None else "ivf" if ivf else "hnsw" if hnsw else None
-    if ivf and hnsw:
-        raise InputError("search either an IVF or an HNSW index, not both")
-    if index is not None and (ivf or hnsw) and kind != ("ivf" if ivf else "hnsw"):
-        raise InputError(f"the index given is {kind}, but {'ivf' if ivf else 'hnsw'} was asked for")
     if not 1 <= k <= m:
         raise InputError(f"k={k} must be between 1 and the number of keys m={m}")
     if index is not None and index.num_keys != m:
         raise InputError(f"the index holds {index.num_keys} keys, the keys are {m}")
-    if kind == "ivf":
-        lists = index.nlist if index is not None else nlist or default_nlist(m)
-        if index is None and nlist is not None and not 1 <= nlist <= m:
-            raise InputError(f"nlist={nlist} must be between 1 and the number of keys m={m}")
-        if nprobe < 1:
-            raise InputError(f"nprobe must be >= 1, got {nprobe}")
-        if nprobe > lists:
-            raise InputError(f"nprobe={nprobe} exceeds the index's {lists} lists")
-    rerank = default_rerank(kind) if rerank is None else rerank
+    rerank = default_rerank(index) if rerank is None else rerank
     if rerank not in RERANKS:
         raise InputError(f"unknown rerank {rerank!r}; choose one of {', '.join(RERANKS)}")
-    if kind is None and rerank == "query" and model is not None:
+    if default_rerank(index) == "none" and rerank == "query" and model is not None:
         raise InputError("rerank='query' needs an IVF or HNSW index: over all keys it is the exact search of the "
                          "query itself (no model)")
-    check_search_fits(queries.shape[0], k, keys.shape[1], candidates=max(ef_search, k) if kind == "hnsw" else 0)
+    hnsw = isinstance(index, HnswIndex)
+    check_search_fits(queries.shape[0], k, keys.shape[1], candidates=max(probe or HNSW_EF_SEARCH, k) if hnsw else 0)
     probes = queries if model is None else predicted_keys(model, queries, batch_size, device)
-    if kind is None:
-        indices = exact_topk(probes, keys, k, device=device)[1]
-    else:
-        if index is None:
-            index = build_index(keys, kind, nlist, seed, hnsw_m, ef_construction)
-        indices = index_search(index, probes, k, nprobe, ef_search, rerank, queries, keys)
+    if index is None:
+        index = ExactIndex(device).build(keys)
+    exact = rerank == "query" and not isinstance(index, ExactIndex)
+    point = {} if probe is None else {"probe": probe}
+    indices = index.search(probes, k, rerank=EVERY if exact else 0, queries=queries if exact else None,
+                           **point).indices
     return SearchResult(indices, query_scores(queries, keys, indices))
 
 
-def default_rerank(kind: str | None) -> str:
+def default_rerank(index: Index | None) -> str:
     """The rerank of :func:`search` when none is given: 'query' through an index, 'none' over all keys."""
-    return "query" if kind is not None else "none"
+    return "none" if index is None or isinstance(index, ExactIndex) else "query"
 
 
 def predicted_keys(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:

@@ -7,10 +7,16 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amips.cli.options import (UsageError, add_allow_other_keys, add_overwrite, add_runtime, chosen_device, int_arg,
                                positive_int)
 from amips.data.io import check_distinct_paths, check_replaceable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from amips.index.base import Index
 
 log = logging.getLogger("amips.cli.search")
 
@@ -31,7 +37,7 @@ DESCRIPTION = (
 IVF_OPTIONS = ("nlist", "nprobe")
 HNSW_OPTIONS = ("hnsw_m", "ef_search", "ef_construction")
 MODEL_OPTIONS = ("batch_size",)
-DEFAULTS = {"nprobe": 8, "ef_search": 64, "batch_size": 1024}
+BATCH_SIZE = 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,8 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from amips.core.runinfo import configure_torch
     from amips.data.sets import load_key_query_files
-    from amips.exact.index_store import build_index, open_index, set_threads
     from amips.exact.labels import exact_topk
+    from amips.index.hnsw import HNSW_EF_SEARCH
+    from amips.index.ivf import NPROBE
+    from amips.index.timing import set_threads
     from amips.search import (check_output_path, check_search_fits, default_rerank, labels_targets, load_mips_model,
                               read_targets, recall, save_results, search)
 
@@ -108,7 +116,7 @@ def run(args: argparse.Namespace) -> None:
     ds = load_key_query_files(args.keys, args.queries)
     n, m = ds.queries.shape[0], ds.keys.shape[0]
     _check_search_options(args, m, kind)
-    ef_search = args.ef_search or DEFAULTS["ef_search"]
+    ef_search = args.ef_search or HNSW_EF_SEARCH
     check_search_fits(n, args.k, ds.keys.shape[1], json_output=out.suffix == ".json",
                       candidates=max(ef_search, args.k) if kind == "hnsw" else 0)
     model = load_mips_model(args.model, ds.keys, args.allow_other_keys)[0] if args.model else None
@@ -118,24 +126,14 @@ def run(args: argparse.Namespace) -> None:
     elif args.labels:
         targets, split = labels_targets(args.labels, ds.keys, args.keys, ds.queries)
         scored_against = f"--labels {args.labels}, {split} split"
-    index = None
-    if kind is not None:
-        settings = {"nlist": args.nlist, "seed": args.seed, "hnsw_m": args.hnsw_m,
-                    "ef_construction": args.ef_construction}
-        if index_path is not None:
-            index = open_index(index_path, ds.keys, kind, **settings)[0]
-        else:
-            t0 = time.perf_counter()
-            index = build_index(ds.keys, kind, **settings)
-            log.info("built an %s in %.2f s (not saved; --index PATH saves it for reuse)", index.describe(),
-                     time.perf_counter() - t0)
-    nprobe = args.nprobe or DEFAULTS["nprobe"]
+    index = _index(args, kind, index_path, ds.keys)
+    nprobe = args.nprobe or NPROBE
     if kind == "ivf" and nprobe > index.nlist:
         raise UsageError(f"--nprobe {nprobe} exceeds the {index.nlist} lists of --index {index_path}")
-    rerank = args.rerank or default_rerank(kind)
+    rerank = args.rerank or default_rerank(index)
     t0 = time.perf_counter()
-    result = search(model, ds.keys, ds.queries, args.k, nprobe=nprobe, batch_size=args.batch_size or
-                    DEFAULTS["batch_size"], device=device, ef_search=ef_search, index=index, rerank=rerank)
+    result = search(model, ds.keys, ds.queries, args.k, index, {"ivf": nprobe, "hnsw": ef_search}.get(kind), rerank,
+                    args.batch_size or BATCH_SIZE, device)
     seconds = time.perf_counter() - t0
     save_results(out, result)
     print(f"wrote the top-{args.k} keys of {n} queries ({_how(args, kind, index, nprobe, ef_search, rerank)}, "
@@ -148,13 +146,31 @@ def run(args: argparse.Namespace) -> None:
         print(f"{shown}  (exact top-1 of {n} queries: {scored_against})")
 
 
+def _index(args: argparse.Namespace, kind: str | None, index_path: Path | None, keys: np.ndarray) -> Index | None:
+    """The IVF or HNSW index of the options (None: all keys): read from --index and checked against the keys, or
+    built (and saved to --index)."""
+    from amips.index.hnsw import HnswIndex
+    from amips.index.ivf import IvfFlatIndex
+
+    if kind is None:
+        return None
+    index = (IvfFlatIndex(args.nlist, seed=args.seed) if kind == "ivf"
+             else HnswIndex("ip", args.hnsw_m, args.ef_construction, seed=args.seed))
+    if index_path is not None:
+        return index.open(index_path, keys)[0]
+    index.build(keys)
+    log.info("built an %s in %.2f s (not saved; --index PATH saves it for reuse)", index.describe(),
+             index.build_seconds)
+    return index
+
+
 def _how(args: argparse.Namespace, kind: str | None, index, nprobe: int, ef_search: int, rerank: str) -> str:
     """How the search ran, for the printed line: where, and with which query."""
     probe = f"the predicted key of {args.model}" if args.model else "the query itself"
     if kind is None:
         return f"exhaustive, with {probe}"
     where = (f"IVF, nprobe {nprobe} of {index.nlist} lists" if kind == "ivf"
-             else f"HNSW, M {index.hnsw_m}, efSearch {max(ef_search, args.k)}")
+             else f"HNSW, M {index.m_links}, efSearch {max(ef_search, args.k)}")
     if not args.model:
         return f"{where}, with the query itself" + (" (faiss order)" if rerank == "none" else "")
     if rerank == "none":
@@ -182,14 +198,15 @@ def _check_option_combinations(args: argparse.Namespace, kind: str | None) -> No
 
 def _check_search_options(args: argparse.Namespace, num_keys: int, kind: str | None) -> None:
     """--k, --nlist and --nprobe against the number of keys in --keys (errors name the options)."""
-    from amips.exact.ivf import default_nlist
+    from amips.index.base import default_nlist
+    from amips.index.ivf import NPROBE
 
     if args.k > num_keys:
         raise UsageError(f"--k {args.k} exceeds the {num_keys} keys in --keys {args.keys}")
     if kind == "ivf":
         if args.nlist is not None and args.nlist > num_keys:
             raise UsageError(f"--nlist {args.nlist} exceeds the {num_keys} keys in --keys {args.keys}")
-        nprobe = args.nprobe or DEFAULTS["nprobe"]
+        nprobe = args.nprobe or NPROBE
         if args.nlist is not None and nprobe > args.nlist:
             raise UsageError(f"--nprobe {nprobe} exceeds the index's {args.nlist} lists")
         if args.nlist is None and not (args.index and Path(args.index).exists()) and nprobe > default_nlist(num_keys):

@@ -20,7 +20,8 @@ import numpy as np
 from amips.evaluation.evaluate import predict
 from amips.evaluation.metrics import evaluate_predictions
 from amips.exact.flops import exact_search_flops, query_flops
-from amips.exact.ivf import IvfIndex, ivf_sweep
+from amips.index.ivf import IvfFlatIndex
+from amips.index.sweeps import ivf_sweep
 from amips.models.networks import AmipsModel
 
 NPROBES = (1, 2, 4, 8, 16)
@@ -35,7 +36,7 @@ def query_itself(keys: np.ndarray, queries: np.ndarray, targets: np.ndarray, ran
     return {**metrics, "flops": float(exact_search_flops(*keys.shape))}
 
 
-def ivf_comparison(ivf: IvfIndex, queries: np.ndarray, pred_keys: np.ndarray, true_top1: np.ndarray,
+def ivf_comparison(ivf: IvfFlatIndex, queries: np.ndarray, pred_keys: np.ndarray, true_top1: np.ndarray,
                    model_flops: float, nprobes: Sequence[int] = NPROBES) -> list[dict[str, float]]:
     """One row per nprobe (capped at the index's lists) comparing probing with x and with ĝ(x) [n, d].
 
@@ -50,7 +51,8 @@ def ivf_comparison(ivf: IvfIndex, queries: np.ndarray, pred_keys: np.ndarray, tr
              "flops query": x["flops"], "flops ĝ": g["flops"]} for x, g in zip(natural, learned)]
 
 
-def model_baselines(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, targets: np.ndarray, ivf: IvfIndex | None,
+def model_baselines(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, targets: np.ndarray,
+                    ivf: IvfFlatIndex | None,
                     index_source: str, split: str, rank_ties: str = "index", recall_at_1pct: str = "ceil",
                     nprobes: Sequence[int] = NPROBES, batch_size: int = 1024, device: str = "cpu",
                     predictions: tuple[np.ndarray, np.ndarray] | None = None,

@@ -282,7 +282,9 @@ def ivf_controls(keys_path: str | Path, labels_dir: str | Path, out_csv: str | P
     import faiss
     import pandas as pd
 
-    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid, sweep_timing
+    from amips.index.ivf import build_ivf, load_ivf, nprobe_grid
+    from amips.index.sweeps import ivf_sweep
+    from amips.index.timing import sweep_timing
     from amips.reporting.tables import write_csv
 
     faiss.omp_set_num_threads(max(1, threads))

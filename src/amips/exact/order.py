@@ -91,28 +91,65 @@ def order_rows(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray) -> np.nda
     return np.lexsort((cols, -scores, rows))
 
 
-def first_k_per_row(rows_sorted: np.ndarray, k: int) -> np.ndarray:
-    """[P] bool: the first k entries of each row of a row-sorted pair list."""
+def rank_in_row(rows_sorted: np.ndarray) -> np.ndarray:
+    """[P] int64: the position of each entry within its row of a row-sorted pair list (0 for a row's first)."""
     starts = np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]])
     counts = np.diff(np.r_[starts, rows_sorted.size])
-    rank = np.arange(rows_sorted.size) - np.repeat(starts, counts)
-    return rank < k
+    return np.arange(rows_sorted.size) - np.repeat(starts, counts)
+
+
+def first_k_per_row(rows_sorted: np.ndarray, k: int) -> np.ndarray:
+    """[P] bool: the first k entries of each row of a row-sorted pair list."""
+    return rank_in_row(rows_sorted) < k
+
+
+def within_margin(rows: np.ndarray, s32: np.ndarray, num_rows: int, k: int, margins: np.ndarray) -> np.ndarray:
+    """[P] bool: the candidate pairs that may be in their query's exact top-k (module docstring).
+
+    ``rows`` [P] are the pairs' query rows, ``s32`` [P] their float32 scores, ``margins`` [num_rows] 2e(q)
+    (:func:`candidate_margins`). A pair more than its query's margin below the query's k-th best float32 score
+    cannot be in the exact top k; a query with fewer than k pairs keeps them all.
+    """
+    order = np.lexsort((-s32, rows))
+    rows_sorted, s_sorted = rows[order], s32[order]
+    starts = np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]]) if rows.size else np.empty(0, int)
+    counts = np.diff(np.r_[starts, rows.size])
+    kth = np.full(num_rows, -np.inf)
+    full = counts >= k
+    kth[rows_sorted[starts[full]]] = s_sorted[starts[full] + k - 1]
+    return s32 >= (kth - margins)[rows]
 
 
 def select_topk(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray, cols: np.ndarray, num_rows: int, k: int,
-                scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                scores: np.ndarray | None = None, pad: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of each query among its candidate keys: (scores [n, k] float64, indices [n, k] int64).
 
-    ``rows``/``cols`` [P] are candidate pairs (query row, key index), each row with at least k distinct candidates;
-    ``scores`` [P] their exact scores when already known. Duplicate pairs (adjacent once sorted) are dropped.
+    ``rows``/``cols`` [P] are candidate pairs (query row, key index); ``scores`` [P] their exact scores when already
+    known. Duplicate pairs (adjacent once sorted) are dropped. A row with fewer than k distinct candidates is an
+    engine bug (``RuntimeError``), or with ``pad`` is filled up with index −1 and score −inf.
     """
     if scores is None:
         scores = exact_scores(queries, keys, rows, cols)
     order = order_rows(rows, cols, scores)
     rows, cols, scores = rows[order], cols[order], scores[order]
-    distinct = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
+    distinct = np.r_[np.ones(min(1, rows.size), bool), (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
     rows, cols, scores = rows[distinct], cols[distinct], scores[distinct]
-    keep = first_k_per_row(rows, k)
+    rank = rank_in_row(rows)
+    keep = rank < k
+    if pad:
+        top_scores, top = np.full((num_rows, k), -np.inf), np.full((num_rows, k), -1, np.int64)
+        top_scores[rows[keep], rank[keep]], top[rows[keep], rank[keep]] = scores[keep], cols[keep]
+        return top_scores, top
     if int(keep.sum()) != num_rows * k or not np.array_equal(np.unique(rows[keep]), np.arange(num_rows)):
         raise RuntimeError("exact top-k: a query has fewer than k candidates (engine bug)")
     return scores[keep].reshape(num_rows, k), cols[keep].reshape(num_rows, k)
+
+
+def rerank_candidates(queries: np.ndarray, keys: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """The exact top-k key indices [n, k] (−1 padded) of each query [n, d] among its candidates [n, C] (−1: none):
+    the one exact re-rank of every index (:func:`select_topk` with ``pad``)."""
+    n, c = candidates.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), c)
+    cols = np.asarray(candidates, np.int64).ravel()
+    found = cols >= 0
+    return select_topk(queries, keys, rows[found], cols[found], n, k, pad=True)[1]

@@ -58,7 +58,7 @@ def breakeven_table(curves: pd.DataFrame, recalls: Sequence[float],
                     axes: Sequence[str] = ("flops", "seconds")) -> pd.DataFrame:
     """One row per dataset × method × recall target × axis × baseline present: fixed and per-query cost of the
     method and of the baseline, and the break-even N (``breakeven_queries``; inf = never, NaN = not reached).
-    Where the curves carry ``quiet_machine`` (amips.exact.ivf), each row says whether every point of the method and
+    Where the curves carry ``quiet_machine`` (amips.index.timing), each row says whether every point of the method and
     of the baseline was measured on a quiet machine (always True on the FLOPs axis)."""
     rows = []
     for dataset, data in curves[curves["method"] != "exact"].groupby("dataset", sort=True):

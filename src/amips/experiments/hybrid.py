@@ -20,12 +20,12 @@ from typing import Callable
 import numpy as np
 
 from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-from amips.exact.ivf import IvfIndex, nprobe_grid
+from amips.index.ivf import IvfFlatIndex, nprobe_grid
 
 log = logging.getLogger("amips.experiments.hybrid")
 
 
-def centroids_of(ivf: IvfIndex) -> np.ndarray:
+def centroids_of(ivf: IvfFlatIndex) -> np.ndarray:
     """The coarse quantiser's centroids μ [nlist, d] (float32)."""
     quantizer = ivf.index.quantizer
     return quantizer.reconstruct_n(0, quantizer.ntotal)
@@ -50,7 +50,7 @@ def split_lists(order_x: np.ndarray, order_g: np.ndarray, share: float) -> Calla
     return lists
 
 
-def hybrid_sweeps(ivf: IvfIndex, queries: np.ndarray, predicted: np.ndarray, true_top1: np.ndarray,
+def hybrid_sweeps(ivf: IvfFlatIndex, queries: np.ndarray, predicted: np.ndarray, true_top1: np.ndarray,
                   k_values: list[int], network_flops: float, network_seconds: float,
                   split_shares: list[float], nprobes: list[int] | None = None, repeats: int = 1,
                   quiet_load: float | None = None) -> list[dict[str, float]]:
@@ -59,8 +59,8 @@ def hybrid_sweeps(ivf: IvfIndex, queries: np.ndarray, predicted: np.ndarray, tru
     Args:
         queries: natural queries x [n, d]; predicted: the model's predicted keys ĝ(x) [n, d].
         true_top1: exact top-1 key of x [n].
-        nprobes: the grid (:func:`amips.exact.ivf.nprobe_grid` of ``experiments.ivf.nprobes``; None: the full one).
-        repeats, quiet_load: the timing protocol (:mod:`amips.exact.ivf`).
+        nprobes: the grid (:func:`amips.index.ivf.nprobe_grid` of ``experiments.ivf.nprobes``; None: the full one).
+        repeats, quiet_load: the timing protocol (:mod:`amips.index.timing`).
     Rows carry ``probe_rule`` ('hybrid' or 'split'), ``split_share`` (NaN for hybrid) and the columns of
     :func:`amips.experiments.routed.routed_sweep`. A non-finite ĝ(x) is a miss at every p. A share of 1 is plain
     IVF — the natural curve rule ivf_baselines measures once per dataset — and is not swept again.

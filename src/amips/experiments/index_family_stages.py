@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from amips.data.io import InputError, atomic_write_json, atomic_write_text, load_embeddings, read_json
-from amips.exact.ivf import machine_load
+from amips.index.timing import machine_load, set_threads
 
 log = logging.getLogger("amips.experiments.index_family_stages")
 
@@ -38,12 +38,6 @@ def _test_split(keys_path: str | Path, labels_dir: str | Path) -> tuple[np.ndarr
     return keys, queries, targets[:, 0]
 
 
-def _one_thread() -> None:
-    import faiss
-
-    faiss.omp_set_num_threads(1)
-
-
 def baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path, index_dir: str | Path,
               cfg: dict[str, Any], dataset: str) -> pd.DataFrame:
     """Build every configured family over the keys (faiss on 1 thread, so the graph is the same on every run), write
@@ -54,7 +48,7 @@ def baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path
     from amips.reporting.tables import write_csv
 
     cfg = settings(cfg)
-    _one_thread()
+    set_threads(1)
     keys, queries, targets = _test_split(keys_path, labels_dir)
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +63,7 @@ def baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path
         if LEARNED_METHODS[family.name]:
             family.save(index_dir / f"{family.label}.faiss")
             stored[family.label] = {"family": family.name, "build_seconds": family.build_seconds}
-        family.index = None  # free it before the next family is built
+        family.release()  # free it before the next family is built
     atomic_write_json(index_dir / INDEX_META, {"keys_digest": array_digest(keys), "indexes": stored,
                                                "settings": cfg})
     table = pd.DataFrame(rows)
@@ -94,7 +88,7 @@ def learned(model_path: str | Path, keys_path: str | Path, labels_dir: str | Pat
 
     cfg = settings(cfg)
     configure_torch(threads, "cpu")
-    _one_thread()
+    set_threads(1)
     keys, queries, targets = _test_split(keys_path, labels_dir)
     meta = read_json(Path(index_dir) / INDEX_META, "index-family indexes")
     if meta.get("keys_digest") != array_digest(keys):
@@ -109,12 +103,13 @@ def learned(model_path: str | Path, keys_path: str | Path, labels_dir: str | Pat
         entry = meta["indexes"].get(family.label)
         if entry is None:
             raise InputError(f"{index_dir} holds no {family.label} index (rerun rule index_families_baselines)")
-        family.load(Path(index_dir) / f"{family.label}.faiss", keys, entry["build_seconds"])
+        family.load(Path(index_dir) / f"{family.label}.faiss", keys, "index", str(keys_path),
+                    build_seconds=entry["build_seconds"])
         for method in LEARNED_METHODS[family.name]:
             load = machine_load()
             rows += [{**run, "run_id": run_id, **r, "load_average": load}
                      for r in sweep(family, method, queries, targets, cfg, predicted, network)]
-        family.index = None
+        family.release()
     table = pd.DataFrame(rows)
     write_csv(table, out_csv)
     return table

@@ -35,13 +35,13 @@ import torch
 from amips.core.schema import section
 from amips.experiments.ellipsoid_router import fit_ellipsoid
 from amips.exact.flops import exact_search_flops, query_flops, training_flops
-from amips.exact.ivf import IvfIndex
+from amips.index.ivf import IvfFlatIndex
 from amips.experiments.router_data import FittedRouter, RouterData
 
 log = logging.getLogger("amips.experiments.list_routers")
 
 
-def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfIndex,
+def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfFlatIndex,
                  device: str = "cpu") -> tuple[np.ndarray, dict[str, float]]:
     """Exact best key of every IVF list for each query, and its cost: ([N, nlist] int64, {label_seconds,
     label_flops}). One pass over all keys (2·N·m·d FLOPs; chunked BLAS on the CPU, torch on ``cuda``); an empty

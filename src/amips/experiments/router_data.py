@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from amips.exact.ivf import IvfIndex
+from amips.index.ivf import IvfFlatIndex
 
 
 @dataclass
@@ -28,7 +28,7 @@ class RouterData:
     [N] and the best key of every list [N, nlist]."""
 
     keys: np.ndarray
-    ivf: IvfIndex
+    ivf: IvfFlatIndex
     queries: np.ndarray
     top1: np.ndarray
     list_top1: np.ndarray

@@ -8,7 +8,7 @@ validation and test splits stay those of the labels stage, and every run reports
 * exhaustive match rate, MRR and key error rn2 (as :mod:`amips.evaluation.evaluate`);
 * the routing coverage at p probes of the dataset's IVF index — probing with ĝ(x) and ranking with x reaches
   exactly this recall@1 (the true key is x's best key) — with its cost per query: network + coarse step
-  2·d·nlist + scan 2·d·(keys in the probed lists) FLOPs (:func:`amips.exact.ivf.ivf_sweep`);
+  2·d·nlist + scan 2·d·(keys in the probed lists) FLOPs (:func:`amips.index.sweeps.ivf_sweep`);
 * from those, the best recall@1 within a FLOP budget (a fraction of exact search), beside plain IVF's.
 
 The controls that depend on the training data (ridge map, blend; identity and c·x do not) are refitted at each n.
@@ -45,8 +45,8 @@ def nested_subset(source: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def coverage_rows(ivf: Any, vectors: np.ndarray, true_top1: np.ndarray, nprobes: Sequence[int],
                   network_flops: float) -> list[dict[str, float]]:
     """Routing coverage of ``vectors`` [n, d] (ĝ(x), or x itself with network_flops = 0) at each p of ``nprobes``
-    (those ≤ nlist), with its FLOPs per query as :func:`amips.exact.ivf.ivf_sweep` counts them (network + coarse step +
-    scanned lists); one row per p: nprobe, routing_coverage, flops, scanned_keys. Coverage needs only the coarse
+    (those ≤ nlist), with its FLOPs per query as :func:`amips.index.sweeps.ivf_sweep` counts them (network + coarse
+    step + scanned lists); one row per p: nprobe, routing_coverage, flops, scanned_keys. Coverage needs only the coarse
     step, so the lists are ranked once for the largest p (no list is scanned); a non-finite vector never covers."""
     from amips.data.arrays import finite_rows
 

@@ -52,7 +52,7 @@ def scaling_model_point(keys_path: str | Path, labels_dir: str | Path, index_pat
 
     from amips.evaluation.evaluate import predict
     from amips.exact.flops import exact_search_flops, query_flops
-    from amips.exact.ivf import load_ivf
+    from amips.index.ivf import load_ivf
     from amips.evaluation.metrics import evaluate_predictions
     from amips.models import ModelSpec
     from amips.core.runinfo import configure_torch
@@ -96,7 +96,7 @@ def scaling_controls_point(keys_path: str | Path, labels_dir: str | Path, index_
     the labels' validation split) and evaluate it as :func:`scaling_model_point` evaluates a model."""
     from amips.evaluation.controls import ControlData, control_options, control_predictions, fit_control
     from amips.exact.flops import exact_search_flops
-    from amips.exact.ivf import load_ivf
+    from amips.index.ivf import load_ivf
     from amips.evaluation.metrics import evaluate_predictions
     from amips.training.validation import capped_rows
 

@@ -1,11 +1,11 @@
 """File-level stages of the IVF experiments (used by the Snakemake scripts): hybrid probing, list routers,
 break-even. Each reads the mips labels' train/test splits and the IVF index of rule ivf_baselines, and writes one
-CSV (atomically) in the column layout of :func:`amips.exact.ivf.ivf_sweep`, plus the training cost of learned methods:
-``train_seconds``, ``train_flops`` (estimate, :func:`amips.exact.flops.training_flops`), ``label_seconds`` and
+CSV (atomically) in the column layout of :func:`amips.index.sweeps.ivf_sweep`, plus the training cost of learned
+methods: ``train_seconds``, ``train_flops`` (estimate, :func:`amips.exact.flops.training_flops`), ``label_seconds`` and
 ``label_flops`` (the exact labels the method is trained on).
 
-Every sweep here runs over the run's one nprobe grid (``cfg['nprobes']``, :func:`amips.exact.ivf.nprobe_grid`) with the
-timing protocol of :mod:`amips.exact.ivf` (``cfg``: timing_repeats, quiet_load). None sweeps the natural query: plain
+Every sweep here runs over the run's one nprobe grid (``cfg['nprobes']``, :func:`amips.index.ivf.nprobe_grid`) with the
+timing protocol of :mod:`amips.index.timing` (``cfg``: timing_repeats, quiet_load). None sweeps the natural query: plain
 IVF's curve is rule ivf_baselines' ``ivf natural`` rows, measured once per dataset and index, which
 :func:`aggregate_experiment` reads from ``results/{dataset}/ivf/baselines.csv`` beside the experiment's curves."""
 
@@ -56,7 +56,8 @@ def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | 
     from amips.evaluation.evaluate import predict
     from amips.experiments.hybrid import hybrid_sweeps
     from amips.exact.flops import query_flops, training_flops
-    from amips.exact.ivf import load_ivf, nprobe_grid, sweep_timing
+    from amips.index.ivf import load_ivf, nprobe_grid
+    from amips.index.timing import sweep_timing
     from amips.models.factory import load_checked_model
     from amips.core.runinfo import configure_torch
     from amips.evaluation.evaluate import model_seconds_per_query
@@ -97,7 +98,7 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     num_rows, nlist, device."""
     from amips.experiments.list_routers import list_targets
     from amips.data.io import atomic_save_npy, atomic_write_json
-    from amips.exact.ivf import load_ivf
+    from amips.index.ivf import load_ivf
     from amips.core.runinfo import configure_torch
 
     configure_torch(threads, device)
@@ -145,7 +146,8 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
 
     from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
     from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
-    from amips.exact.ivf import load_ivf, nprobe_grid, sweep_timing
+    from amips.index.ivf import load_ivf, nprobe_grid
+    from amips.index.timing import sweep_timing
     from amips.core.runinfo import configure_torch
     from amips.reporting.tables import write_csv
 

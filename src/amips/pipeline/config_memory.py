@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from amips.core.schema import with_defaults
 from amips.pipeline.config_checks import DatasetSizes, sweep_blocks, train_rows, training_for
 from amips.data.io import InputError
-from amips.exact.ivf import default_nlist
+from amips.index.base import default_nlist
 from amips.models.factory import expected_parameter_count, resolve_width
 from amips.models.spec import ModelSpec
 from amips.core.resources import available_memory, format_bytes, training_bytes

@@ -118,7 +118,7 @@ def ivf_config(config: dict[str, Any], wildcards: Wildcards) -> dict[str, Any]:
 
 def ivf_sweep_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What every IVF sweep of the run shares (natural, projected, controls, hybrid, list routers): k_values, the one
-    nprobe grid (experiments.ivf.nprobes, amips.exact.ivf.nprobe_grid) and the timing protocol."""
+    nprobe grid (experiments.ivf.nprobes, amips.index.ivf.nprobe_grid) and the timing protocol."""
     ivf = experiments(config)["ivf"]
     return {"k_values": ivf["k_values"], **{k: ivf[k] for k in IVF_SWEEP_SETTINGS[1:] if k in ivf}}
 

@@ -267,13 +267,14 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
 
     The IVF index is written to ``index_path`` (if given) for the projected-query runs to search the same lists. The
     natural sweep is measured here once per dataset and index, over ``cfg['nprobes']``
-    (:func:`amips.exact.ivf.nprobe_grid`); the IVF experiments read its ``ivf natural`` rows from this CSV. Timing
-    protocol and load columns: :mod:`amips.exact.ivf` (``cfg``: timing_repeats, quiet_load).
+    (:func:`amips.index.ivf.nprobe_grid`); the IVF experiments read its ``ivf natural`` rows from this CSV. Timing
+    protocol and load columns: :mod:`amips.index.timing` (``cfg``: timing_repeats, quiet_load).
     """
     import faiss
 
-    from amips.exact.ivf import (build_ivf, exact_search_row, faiss_hnsw_sweep, hnsw_sweep, ivf_sweep, nprobe_grid,
-                                 save_ivf, sweep_timing)
+    from amips.index.ivf import build_ivf, nprobe_grid
+    from amips.index.sweeps import exact_search_row, faiss_hnsw_sweep, hnsw_sweep, ivf_sweep
+    from amips.index.timing import sweep_timing
     from amips.reporting.tables import write_csv
 
     configure_torch(threads, "cpu")
@@ -284,7 +285,7 @@ def ivf_baselines(keys_path: str | Path, labels_dir: str | Path, out_csv: str | 
     test_q, test_t = open_labels(labels_dir, keys, keys_path).split("test")
     ivf = build_ivf(keys, cfg.get("nlist"), seed=int(cfg["seed"]))
     if index_path is not None:
-        save_ivf(ivf, index_path)
+        ivf.save(index_path)
     k_values = list(cfg["k_values"])
     rows = [{"method": "ivf natural", **r}
             for r in ivf_sweep(ivf, test_q, test_t[:, 0], nprobe_grid(ivf.nlist, cfg.get("nprobes")), k_values,
@@ -312,7 +313,9 @@ def ivf_projected(model_path: str | Path, keys_path: str | Path, labels_dir: str
 
     from amips.evaluation.evaluate import predict
     from amips.exact.flops import query_flops
-    from amips.exact.ivf import build_ivf, ivf_sweep, load_ivf, nprobe_grid, sweep_timing
+    from amips.index.ivf import build_ivf, load_ivf, nprobe_grid
+    from amips.index.sweeps import ivf_sweep
+    from amips.index.timing import sweep_timing
     from amips.reporting.tables import write_csv
 
     configure_torch(threads, "cpu")

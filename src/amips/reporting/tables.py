@@ -143,7 +143,7 @@ def summarize_curves(frames: Iterable[pd.DataFrame], keys: Sequence[str], metric
     return pd.concat(parts, axis=1).reset_index()
 
 
-QUIET = "quiet_machine"  # column of the sweeps (amips.exact.ivf.load_columns): wall-clock measured at low load
+QUIET = "quiet_machine"  # column of the sweeps (amips.index.timing.load_columns): wall-clock measured at low load
 NOT_QUIET_MARK = " †"
 NOT_QUIET_AXIS = "\n† not quiet: measured on a loaded machine"  # appended to a figure's wall-clock axis label
 NOT_QUIET_NOTE = ("\n† wall-clock measured on a loaded machine (1-minute load average above "

@@ -2,5 +2,5 @@
 routing), weight selection and validation, presets of the official protocol, sweep expansion, one training run on
 arrays, and the convex-SupportNet diagnostics.
 
-May import: ``evaluation``, ``exact``, ``models``, ``reporting``, ``data``, ``core``.
+May import: ``evaluation``, ``index``, ``exact``, ``models``, ``reporting``, ``data``, ``core``.
 """

@@ -45,7 +45,8 @@ class Partition:
 
     @classmethod
     def from_ivf(cls, ivf: Any) -> "Partition":
-        """The partition of an :class:`amips.exact.ivf.IvfIndex` (its coarse quantiser's centroids and key lists)."""
+        """The partition of an :class:`amips.index.ivf.IvfFlatIndex` (its coarse quantiser's centroids, key
+        lists)."""
         quantizer = ivf.index.quantizer
         centroids = np.asarray(quantizer.reconstruct_n(0, quantizer.ntotal), np.float32)
         return cls(torch.from_numpy(centroids), torch.from_numpy(np.asarray(ivf.key_list, np.int64)))

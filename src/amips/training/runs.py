@@ -12,7 +12,7 @@ import torch
 from amips.core.fingerprint import array_digest
 from amips.core.resources import check_fits, training_bytes
 from amips.core.runinfo import environment_info
-from amips.exact.index_store import read_checked_ivf
+from amips.index.ivf import IvfFlatIndex
 from amips.models import AmipsModel, ModelSpec, build_model, parameter_count, save_model
 from amips.models.factory import expected_parameter_count, resolve_width
 from amips.models.sizing import parameter_budget
@@ -22,7 +22,7 @@ from amips.training.train import TrainData, TrainSpec, train_model
 
 def load_partition(index_path: str | Path, keys: np.ndarray) -> Partition:
     """The partition (centroids, key lists) of the IVF index at ``index_path``, which must hold keys [m, d]."""
-    return Partition.from_ivf(read_checked_ivf(index_path, keys, "IVF index", "the keys"))
+    return Partition.from_ivf(IvfFlatIndex().load(index_path, keys, "IVF index", "the keys"))
 
 
 @dataclass(frozen=True)
