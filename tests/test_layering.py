@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "amips"
 LAYERS = [
     "core", "data", "reporting", "models", "exact", "index", "evaluation", "training", "experiments", "pipeline", "api",
 ]
-API = {"__init__", "cli", "fit", "search"}  # the user's API: amips.fit, amips.search, amips.cli, …
+API = {"__init__", "cli", "estimator", "fit", "search"}  # the user's API: amips.fit, amips.search, amips.cli, …
 
 
 def module_name(path: Path) -> str:
