@@ -99,3 +99,11 @@ def test_modules_and_functions_are_small():
                     big_functions.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {length} lines")
     assert not big_modules, big_modules
     assert not big_functions, big_functions
+
+
+def test_every_api_module_declares_its_names():
+    """The user's API modules (amips, amips.estimator, amips.fit, amips.search) say what they export."""
+    for name in ("__init__", "estimator", "fit", "search"):
+        tree = ast.parse((REPO / "src" / "amips" / f"{name}.py").read_text(encoding="utf-8"))
+        assert any(isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets)
+                   for node in tree.body), name

@@ -31,6 +31,9 @@ from amips.search import load_mips_model
 from amips.training.retrieval import uses_retrieval
 from amips.training.train import TrainSpec
 
+__all__ = ["checkpoint_path", "evaluate_queries", "evaluation_index", "fit_embeddings", "labels_extras",
+    "wrapper_is_noop"]
+
 log = logging.getLogger("amips.fit")
 
 
