@@ -237,6 +237,9 @@ def test_cli_names_mirror_the_registries():
     from amips.evaluation.metrics import RANK_TIES, RECALL_1PCT
 
     assert names.RANK_TIES == RANK_TIES and names.RECALL_1PCT == RECALL_1PCT
+    from amips.search import OUTPUT_SUFFIXES
+
+    assert names.SEARCH_OUTPUTS == OUTPUT_SUFFIXES
     assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
     assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS) and set(names.ROUTING_TERMS) == set(ROUTING_TERMS)
     assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)

@@ -164,3 +164,17 @@ def test_errors_are_the_usual_types(files):
         preflight.run(argparse.Namespace(preflight=plan, keys=str(files["root"] / "file.txt"), out=None))
     with pytest.raises(OutputError, match="exists and is not a directory"):
         preflight.run(argparse.Namespace(preflight=plan, keys=None, out=str(files["root"] / "file.txt" / "a" / "b")))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--keys", "k.npy", "--queries", "q.npy", "--out", "r.npz", "--nprobe", "3"], "--nprobe needs --ivf"),
+    (["search", "--keys", "k.npy", "--queries", "q.npy", "--out", "r.txt"], "must end in one of"),
+    (["predict", "--model", "m.pt", "--queries", "q.npy", "--out", "p.txt"], "must end in .npy or .npz"),
+])
+def test_argument_errors_come_before_any_file_or_torch(argv, message):
+    """Option mistakes are found from the arguments alone: the files named do not even exist (issue 28 item 9)."""
+    code = ("import sys\nfrom amips.cli import main\n"
+            f"rc = main({argv!r})\n"
+            "assert 'torch' not in sys.modules, 'torch imported before an argument error'\nsys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr

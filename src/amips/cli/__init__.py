@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     formatter_class=Formatter)
         add_common(sub)
         command.add_arguments(sub)
-        sub.set_defaults(handler=command.run, preflight=preflight.plan(command.NAME, sub))
+        sub.set_defaults(handler=command.run, preflight=preflight.plan(command.NAME, sub),
+                         check_arguments=getattr(command, "check_arguments", None))
     return parser
 
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         debug = debug or args.debug
         with _log_to_stderr(args.quiet):
+            if args.check_arguments is not None:
+                args.check_arguments(args)  # option errors: no file read, no torch
             preflight.run(args)  # the files, before the handler imports torch; the first line
             args.handler(args)
     except SystemExit as exc:  # --help
