@@ -178,3 +178,16 @@ def test_argument_errors_come_before_any_file_or_torch(argv, message):
             "assert 'torch' not in sys.modules, 'torch imported before an argument error'\nsys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_dataset_from_a_users_files_refuses_held_out_queries_of_another_dimension(tmp_path, capsys):
+    """`amips dataset` checks the held-out file like the others, in one line naming it (issue 28 item 1)."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "k.npy", rng.standard_normal((50, 4)).astype(np.float32))
+    np.save(tmp_path / "q.npy", rng.standard_normal((20, 4)).astype(np.float32))
+    np.save(tmp_path / "h.npy", rng.standard_normal((5, 3)).astype(np.float32))
+    code = main(["dataset", "--keys", str(tmp_path / "k.npy"), "--queries", str(tmp_path / "q.npy"),
+                 "--held-out", str(tmp_path / "h.npy"), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--held-out" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "d" / "keys.npy").exists()

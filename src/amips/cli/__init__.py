@@ -10,7 +10,8 @@ import sys
 import traceback
 from typing import Iterator, NoReturn, Protocol, Sequence
 
-from amips.cli import check_config, evaluate, fit, generate, labels, predict, preflight, search, text, train
+from amips.cli import (check_config, dataset, evaluate, fit, generate, labels, predict, preflight, search, text,
+                       train)
 from amips.cli.choices import SYNTHETIC_SOURCES
 from amips.cli.options import Formatter, UsageError, add_common
 from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/test_presets.py
@@ -41,7 +42,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (generate, text, labels, train, evaluate, fit, search, predict, check_config)
+COMMANDS: tuple[Command, ...] = (generate, dataset, text, labels, train, evaluate, fit, search, predict, check_config)
 
 
 class _Parser(argparse.ArgumentParser):

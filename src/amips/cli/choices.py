@@ -24,4 +24,4 @@ TRAIN_DEFAULTS = {"ema_decay": 0.96849, "log_every": 100, "select": "best_val", 
                   "lr_init": 0.0, "lr_end": 0.0, "grad_clip": 1.0, "score_weight": 0.01, "key_weight": 1.0,
                   "patience": 0}
 LABEL_DEFAULTS = {"noise_copies": 4, "noise_std": 0.02, "validation_fraction": 0.1,  # the config schema's labels
-                  "split": "by_source"}
+                  "split": "by_source", "query_norms": "unit", "test_size": 0.2, "num_clusters": 1}
