@@ -18,7 +18,7 @@ from amips.pipeline import targets
 from amips.pipeline.paths import run_key
 from amips.pipeline.run_names import run_datasets
 
-__all__ = ["run_work"]
+__all__ = ["BENCHMARKS", "benchmark_record", "run_work"]
 
 BENCHMARKS = Path("results") / "benchmarks"
 RUN_KEY_DEPTH = 6  # dataset/task/model/homogenization/frac<f>/seed<s>
@@ -44,7 +44,7 @@ def _belongs(key: str, name: str, datasets: set[str], runs: set[str]) -> bool:
     return not trained or "/".join(parts[-RUN_KEY_DEPTH:]) in runs or "/".join(parts[-RUN_KEY_DEPTH + 1:]) in runs
 
 
-def _record(path: Path) -> tuple[float, float]:
+def benchmark_record(path: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one benchmark file (its first row); zeros for an unreadable one."""
     try:
         with path.open(encoding="utf-8") as handle:
@@ -65,7 +65,7 @@ def run_work(config: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
         rule, key = path.relative_to(base).parts[0], path.relative_to(base / path.relative_to(base).parts[0])
         if not path.is_file() or not _belongs(str(key.with_suffix("")), name, datasets, runs):
             continue
-        wall, used = _record(path)
+        wall, used = benchmark_record(path)
         jobs, seconds, cpu = jobs + 1, seconds + wall, cpu + used
         by_rule[rule] = round(by_rule.get(rule, 0.0) + wall, 2)
     return {"jobs": jobs, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "by_rule": by_rule}
