@@ -11,6 +11,7 @@ to stay within the file system's 255-byte name limit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -18,6 +19,7 @@ import math
 import os
 import re
 import socket
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -178,14 +180,28 @@ def _mark_written(path: Path, new: Path) -> None:
         written = ([_identity(path)] if written_by_amips(path) else []) + [_identity(new)]
         marker = _marker(path)
         marker.parent.mkdir(exist_ok=True)
+        if os.path.islink(marker.parent) or not stat.S_ISDIR(os.lstat(marker.parent).st_mode):
+            return  # a planted link: never write through it (replacing the file later then needs --overwrite)
         with _atomic_path(marker, ".tmp") as tmp:
             tmp.write_text(json.dumps({"written": written}) + "\n", encoding="utf-8")
+
+
+def _marker_trusted(marker: Path) -> bool:
+    """A marker and its folder are what amips made: a real folder and a regular file, no symbolic link (a planted
+    link would make another folder's files look like amips' own, or be written through)."""
+    try:
+        folder, record = os.lstat(marker.parent), os.lstat(marker)
+    except OSError:
+        return False
+    return stat.S_ISDIR(folder.st_mode) and stat.S_ISREG(record.st_mode)
 
 
 def written_by_amips(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a file as amips wrote it: its marker (see :func:`atomic_path`) records its current size
     and modification time, so a file changed or replaced since, or copied without its times, is not."""
     path = Path(path)
+    if not _marker_trusted(_marker(path)):
+        return False
     try:
         identity = _identity(path)
         record = json.loads(_marker(path).read_text(encoding="utf-8"))
@@ -451,6 +467,23 @@ def _same_dir(a: str, b: str | os.PathLike) -> bool:
         return False
 
 
+def _open_lock(lock: Path, path: Path) -> int:
+    """The lock file's descriptor, opened without following a symbolic link and never truncated on opening: a
+    symlink or anything but a regular file planted at the lock's path is refused in one line (a lock must not
+    write into another file)."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666 & ~_UMASK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"the lock file {lock} of {path} is a symbolic link; remove it (amips never follows one "
+                             "there)") from None
+        raise _output_error(path, exc) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"the lock file {lock} of {path} is not a regular file; remove it")
+    return fd
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on writing ``path`` (lock file ``.<name>.lock`` next to it, removed on exit).
@@ -465,10 +498,7 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     except OSError as exc:
         raise _output_error(path, exc) from exc
     while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
-        except OSError as exc:
-            raise _output_error(path, exc) from exc
+        fd = _open_lock(lock, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

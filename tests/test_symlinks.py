@@ -1,0 +1,81 @@
+"""Planted symbolic links are never followed by a writer (issue 27 items 1-2): lock files and written-markers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from amips.cli import main
+from amips.data.io import InputError, exclusive_lock, written_by_amips
+
+
+@pytest.fixture()
+def victim(tmp_path):
+    path = tmp_path / "precious.txt"
+    path.write_text("the user's own file\n")
+    return path
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, victim):
+    out = tmp_path / "out" / "m.pt"
+    out.parent.mkdir()
+    os.symlink(victim, out.parent / ".m.pt.lock")
+    with pytest.raises(InputError, match="is a symbolic link"):
+        with exclusive_lock(out, "test writer"):
+            pass
+    assert victim.read_text() == "the user's own file\n"
+
+
+def test_a_fifo_as_lock_is_refused_without_hanging(tmp_path):
+    out = tmp_path / "m.pt"
+    os.mkfifo(tmp_path / ".m.pt.lock")
+    with pytest.raises(InputError, match="not a regular file"):
+        with exclusive_lock(out, "test writer"):
+            pass
+
+
+@pytest.fixture()
+def data(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.save(folder / "keys.npy", rng.standard_normal((200, 8)).astype(np.float32))
+    np.save(folder / "queries.npy", rng.standard_normal((60, 8)).astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("command, lock", [
+    (["fit", "--keys", "{d}/keys.npy", "--queries", "{d}/queries.npy", "--out", "{o}/m.pt", "--steps", "5"], "{o}/.m.pt.lock"),
+    (["search", "--keys", "{d}/keys.npy", "--queries", "{d}/queries.npy", "--out", "{o}/r.npz", "--ivf", "--index",
+      "{o}/x.ivf"], "{o}/.x.ivf.lock"),
+    (["labels", "--data", "{g}", "--out", "{o}/lab"], "{o}/.lab.lock"),
+])
+def test_commands_refuse_a_symlinked_lock(tmp_path, data, victim, capsys, command, lock):
+    out = tmp_path / "out"
+    out.mkdir()
+    generated = tmp_path / "generated"
+    assert main(["generate", "--num-keys", "100", "--num-queries", "40", "--dim", "8", "--out", str(generated)]) == 0
+    fill = {"d": str(data), "o": str(out), "g": str(generated)}
+    os.symlink(victim, lock.format(**fill))
+    capsys.readouterr()
+    code = main([part.format(**fill) for part in command])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("amips: error:")]
+    assert code == 2 and len(errors) == 1 and "symbolic link" in errors[0], errors
+    assert victim.read_text() == "the user's own file\n"
+
+
+def test_a_symlinked_marker_folder_is_neither_trusted_nor_written_through(tmp_path, data, capsys):
+    """out/.amips-written → another folder: searching into out/ must not replace that folder's r.npz."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "r.npz").write_bytes(b"another folder's file")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(other, out / ".amips-written")
+    code = main(["search", "--keys", str(data / "keys.npy"), "--queries", str(data / "queries.npy"), "--k", "3",
+                 "--out", str(out / "r.npz")])
+    assert code == 0, capsys.readouterr().err
+    assert (other / "r.npz").read_bytes() == b"another folder's file"
+    assert not written_by_amips(out / "r.npz")  # untrusted marker folder: rewriting it needs --overwrite
