@@ -79,3 +79,31 @@ def test_a_symlinked_marker_folder_is_neither_trusted_nor_written_through(tmp_pa
     assert code == 0, capsys.readouterr().err
     assert (other / "r.npz").read_bytes() == b"another folder's file"
     assert not written_by_amips(out / "r.npz")  # untrusted marker folder: rewriting it needs --overwrite
+
+
+def test_readers_refuse_fifos_and_deep_state_files_in_one_line(tmp_path, data, capsys):
+    """A FIFO as --keys or as a manifest, and a manifest nested 100 000 deep: one line each, no hang, no traceback;
+    a corrupt digest cache is rebuilt, not fatal (issue 27 item 9)."""
+    from amips.data.input_digest import DigestCache
+
+    os.mkfifo(tmp_path / "keys.npy")
+    code = main(["search", "--keys", str(tmp_path / "keys.npy"), "--queries", str(data / "queries.npy"),
+                 "--out", str(tmp_path / "r.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a FIFO" in err, err
+    generated = tmp_path / "generated"
+    assert main(["generate", "--num-keys", "100", "--num-queries", "40", "--dim", "8", "--out", str(generated)]) == 0
+    manifest = generated / "manifest.json"
+    for plant in ("fifo", "deep"):
+        manifest.unlink()
+        if plant == "fifo":
+            os.mkfifo(manifest)
+        else:
+            manifest.write_text("[" * 100_000 + "]" * 100_000)
+        capsys.readouterr()
+        code = main(["labels", "--data", str(generated), "--out", str(tmp_path / f"lab_{plant}")])
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("amips: error:")]
+        assert code == 2 and len(errors) == 1 and "manifest" in errors[0], (plant, errors)
+    cache = tmp_path / "digests.json"
+    cache.write_text("{" * 100_000)
+    assert DigestCache(cache).sha256(data / "keys.npy")  # rebuilt from the file itself

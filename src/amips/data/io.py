@@ -204,7 +204,7 @@ def written_by_amips(path: str | os.PathLike) -> bool:
         return False
     try:
         identity = _identity(path)
-        record = json.loads(_marker(path).read_text(encoding="utf-8"))
+        record = parse_state_json(read_state_text(_marker(path), "marker"), "marker")
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and identity in record.get("written", [])
@@ -297,11 +297,41 @@ def _restore_non_finite(obj: Any, where: str, flagged: Mapping[str, str]) -> Any
     return obj
 
 
+STATE_BYTES = 64 << 20  # the largest JSON/YAML state file amips reads (manifests, records, caches)
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if it is a regular file (after links); a FIFO, device, socket or folder would hang or fail the
+    reader, so it is an ``InputError`` naming ``what``; a missing file is a ``FileNotFoundError``."""
+    path = Path(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise InputError(f"{what} {path} is {kind}; give a regular file")
+    return path
+
+
+def read_state_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a state file (manifest, marker, record, cache): a regular file of at most ``STATE_BYTES``."""
+    path = check_regular_file(path, what)
+    if path.stat().st_size > STATE_BYTES:
+        raise InputError(f"{what} {path} is larger than {STATE_BYTES >> 20} MiB; it is not one amips wrote")
+    return path.read_text(encoding="utf-8")
+
+
+def parse_state_json(text: str, what: str) -> Any:
+    """JSON of a state file; nesting too deep to parse is a ``ValueError`` like any other corrupt content."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be one amips wrote") from None
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """A JSON output of amips (:func:`json_text`), its non-finite numbers restored; one-line InputError otherwise."""
     try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = parse_state_json(read_state_text(path, what), what)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from exc
     if isinstance(obj, dict) and isinstance(obj.get("non_finite_fields"), dict):
         flagged = obj.pop("non_finite_fields")
@@ -352,6 +382,7 @@ def _check_npy_file(path: Path, name: str) -> None:
         raise InputError(f"{name} file not found: {path}")
     if path.is_dir():
         raise InputError(f"{name} path is a directory, expected a .npy file: {path}")
+    check_regular_file(path, f"{name} file")
     try:
         with path.open("rb") as fh:
             magic = fh.read(6)
