@@ -107,3 +107,15 @@ def test_readers_refuse_fifos_and_deep_state_files_in_one_line(tmp_path, data, c
     cache = tmp_path / "digests.json"
     cache.write_text("{" * 100_000)
     assert DigestCache(cache).sha256(data / "keys.npy")  # rebuilt from the file itself
+
+
+def test_values_whose_inner_products_overflow_float32_are_refused_by_row(tmp_path, data, capsys):
+    """A key row × 1e30 used to give 12 inf/nan metrics with exit 0 (issue 27 item 7)."""
+    keys = np.load(data / "keys.npy")
+    keys[17] *= 1e30
+    np.save(tmp_path / "big.npy", keys)
+    code = main(["search", "--keys", str(tmp_path / "big.npy"), "--queries", str(data / "queries.npy"),
+                 "--out", str(tmp_path / "r.npz")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("amips: error:")]
+    assert code == 2 and len(errors) == 1 and "row 17" in errors[0] and "overflow" in errors[0], errors
+    assert not (tmp_path / "r.npz").exists()

@@ -438,7 +438,19 @@ def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) ->
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise InputError(f"{name} contains NaN or Inf ({int(bad.sum())} values, first in row {row})")
+    limit = overflow_limit(out.shape[1])
+    peaks = np.abs(out).max(axis=1)
+    if (peaks > limit).any():
+        row = int(np.argmax(peaks > limit))
+        raise InputError(f"{name} row {row} holds values up to {float(peaks[row]):.3g}: its inner products overflow "
+                         f"float32 (every |value| must stay below {limit:.3g} at d = {out.shape[1]})")
     return out
+
+
+def overflow_limit(dim: int) -> float:
+    """The largest |value| of a d-dimensional row whose squared norm and inner products stay finite in float32,
+    with a margin of 16 for the sums: d · limit² · 16 ≤ float32 max."""
+    return float(np.sqrt(np.finfo(np.float32).max / (16.0 * dim)))
 
 
 def check_embedding_shape(shape: tuple[int, ...], dtype: np.dtype, name: str, dim: int | None = None) -> None:
