@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amips.experiments.scaling import point_record
-from amips.experiments.stages import aggregate_experiment
+from amips.pipeline.stages.ivf_experiments import aggregate_experiment
 from amips.experiments.what_wins import load_curves, what_wins
 from amips.pipeline.sections import BudgetSettings
 from amips.reporting.budgets import Budgets, admits, best_within_budget

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from amips.data.augment import augment_queries, split_rows
-from amips.evaluation.controls import (CONTROLS, control_data, control_options, control_predictions, evaluate_controls,
+from amips.evaluation.controls import (CONTROLS, control_data, control_options, control_predictions,
                             fit_control, least_squares_scale, ridge_map, scalar_coefficient)
+from amips.pipeline.stages.controls import evaluate_controls
 from amips.data.sets import gaussian_sphere, normalize_rows
 from amips.core.fingerprint import array_digest
 from amips.data.io import InputError

@@ -1,12 +1,12 @@
-"""The ellipsoid list router (amips.experiments.ellipsoid_router): support function, fit, cost, selection."""
+"""The ellipsoid list router (amips.routing.ellipsoid): support function, fit, cost, selection."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from amips.experiments.ellipsoid_router import ListEllipsoids, fit_ellipsoids, fit_flops, mean_coverage
-from amips.experiments.list_routers import RouterData, fit_router
+from amips.routing.ellipsoid import ListEllipsoids, fit_ellipsoids, fit_flops, mean_coverage
+from amips.routing.list_routers import RouterData, fit_router
 from amips.data.io import InputError
 from amips.index.ivf import build_ivf
 from amips.exact.labels import exact_topk

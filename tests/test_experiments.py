@@ -14,7 +14,7 @@ from amips.index.ivf import build_ivf, nprobe_grid
 from amips.index.sweeps import exact_search_row, ivf_sweep
 from amips.exact.labels import exact_topk, per_cluster_top1
 from amips.models import ModelSpec, build_model, parameter_count
-from amips.evaluation.router import centroid_scores, routing_curve
+from amips.routing.clusters import centroid_scores, routing_curve
 from amips.reporting.budgets import Budgets, best_within_budget
 from amips.reporting.tables import aggregate_ivf, aggregate_router, summarize_curves
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from amips.experiments.homogenization_figure import homogenization_table, plot_homogenization
-from amips.training.sweeps import Skip
+from amips.pipeline.stages.homogenization import homogenization_table
+from amips.reporting.homogenization_plot import plot_homogenization
+from amips.pipeline.sweeps import Skip
 
 
 def _summary() -> pd.DataFrame:

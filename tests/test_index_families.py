@@ -243,8 +243,8 @@ def test_settings_refuse_unknown_families_and_skip_code_sizes_that_do_not_divide
 def test_stages_write_baselines_learned_rows_and_the_seed_table(tmp_path, capsys):
     from clitools import TINY_MODEL, make_data, run
 
-    from amips.experiments import index_family_stages as S
-    from amips.pipeline.stages import make_labels
+    from amips.pipeline.stages import index_families as S
+    from amips.pipeline.stages.labels import make_labels
 
     data = make_data(tmp_path / "data", num_keys=600, num_queries=300, dim=16)
     make_labels(data, tmp_path / "labels", {"noise_copies": 1, "test_size": 0.3})

@@ -11,9 +11,9 @@ import torch
 
 from amips.data.sets import structured_embeddings
 from amips.experiments.breakeven import breakeven_n, breakeven_table
-from amips.experiments.hybrid import centroids_of, hybrid_sweeps, split_lists
-from amips.experiments.list_routers import RouterData, fit_router, list_targets, train_ltr
-from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
+from amips.experiments.hybrid import hybrid_sweeps, split_lists
+from amips.routing.list_routers import RouterData, fit_router, list_targets, train_ltr
+from amips.routing.routed import centroids_of, order_from_scores, prefix_lists, routed_sweep
 from amips.exact.flops import query_flops, training_flops
 from amips.data.io import InputError
 from amips.index.ivf import build_ivf, nprobe_grid
@@ -217,7 +217,7 @@ def test_ivf_experiment_config_errors_name_the_key(mutate, message):
 
 
 def test_list_best_scores_in_chunks_equal_the_full_gather():
-    from amips.experiments.list_routers import list_best_scores
+    from amips.routing.list_routers import list_best_scores
 
     rng = np.random.default_rng(0)
     queries, keys = rng.standard_normal((1300, 5)).astype(np.float32), rng.standard_normal((40, 5)).astype(np.float32)
@@ -245,7 +245,7 @@ def _stage_inputs(problem, tmp_path):
 
 
 def test_shared_list_targets_feed_the_router_stage_and_are_checked(problem, tmp_path):
-    from amips.experiments.stages import list_router, load_list_targets, write_list_targets
+    from amips.pipeline.stages.ivf_experiments import list_router, load_list_targets, write_list_targets
 
     keys_path, labels, index = _stage_inputs(problem, tmp_path)
     out = tmp_path / "lists" / "list_targets.npy"

@@ -107,8 +107,8 @@ def test_experiments_share_the_natural_sweep_and_the_grid(stage_files, monkeypat
     """ivf_baselines sweeps the natural query once; the hybrid and router stages sweep only their own probe rules,
     over the config's grid, and the experiment's table takes plain IVF from baselines.csv."""
     import amips.index.sweeps as ivf_module
-    from amips.experiments.stages import aggregate_experiment, ivf_hybrid, list_router
-    from amips.pipeline.stages import ivf_baselines
+    from amips.pipeline.stages.ivf_experiments import aggregate_experiment, ivf_hybrid, list_router
+    from amips.pipeline.stages.ivf import ivf_baselines
 
     calls = []
     real = ivf_module.ivf_sweep

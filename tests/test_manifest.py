@@ -22,7 +22,7 @@ import pytest
 from amips.core.fingerprint import array_digest
 from amips.data.io import InputError
 from amips.data.manifest import MANIFEST, remove_manifest, verify_manifest, write_manifest
-from amips.pipeline.stages import make_labels
+from amips.pipeline.stages.labels import make_labels
 from clitools import AMIPS, TINY_MODEL, make_data, run
 
 LABELS_ARGS = ("--noise-copies", 4, "--test-size", 0.9, "--quiet")  # the test split (written last) is the biggest

@@ -9,7 +9,7 @@ import yaml
 
 from amips.pipeline.config import check_config
 from amips.data.io import InputError
-from amips.training.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
+from amips.pipeline.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,10 @@ from amips.index.sweeps import ivf_sweep
 from amips.exact.labels import exact_topk
 from amips.evaluation.metrics import evaluate_predictions, routing_metrics
 from amips.models import ModelSpec, build_model, save_model
-from amips.evaluation.router import routing_curve
+from amips.routing.clusters import routing_curve
 from amips.search import search
-from amips.pipeline.stages import make_labels, train_run
+from amips.pipeline.stages.labels import make_labels
+from amips.pipeline.stages.train import train_run
 from amips.training.train import TrainingDiverged, TrainSpec
 from clitools import REPO, TINY_FIT, files_under, make_data, run
 

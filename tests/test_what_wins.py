@@ -9,7 +9,8 @@ import pytest
 
 from amips.reporting.budgets import Budgets
 from amips.experiments.what_wins import (LEARNED, OFF_THE_SHELF, classify, load_curves, what_wins,
-                                         what_wins_markdown, write_what_wins)
+                                         what_wins_markdown)
+from amips.pipeline.stages.what_wins import write_what_wins
 
 
 def _ivf_curves() -> pd.DataFrame:

@@ -1,4 +1,8 @@
-"""Figures of the IVF experiments: recall vs probes / FLOPs / wall-clock, and total cost vs queries served."""
+"""Figures of the experiments beyond the paper: IVF recall vs probes / FLOPs / wall-clock, total cost vs queries served
+(break-even), data scaling, and the index families (recall vs FLOPs and vs memory).
+
+Each draws data it is given (aggregated curves, the break-even lines of
+:func:`amips.experiments.breakeven.cost_lines`); none imports from a wing above :mod:`amips.reporting`."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from amips.experiments.breakeven import BASELINES, fixed_cost, per_query_cost
 from amips.reporting.plots import _line, _style_recall_axes, save_figure
 from amips.reporting.tables import NOT_QUIET_AXIS, any_not_quiet
 
@@ -61,10 +64,11 @@ def plot_ivf_experiment(curves: pd.DataFrame, path: str | Path, title: str) -> N
     save_figure(fig, path)
 
 
-def plot_breakeven(curves: pd.DataFrame, recalls: Sequence[float], path: str | Path,
+def plot_breakeven(curves: pd.DataFrame, lines: pd.DataFrame, recalls: Sequence[float], path: str | Path,
                    max_queries: float = 1e9) -> None:
     """Total cost F + N·q(r) against queries served N (log-log), per dataset × target recall × axis (FLOPs,
-    seconds); a method that never reaches the recall has no line."""
+    seconds); ``lines``: :func:`amips.experiments.breakeven.cost_lines` of ``curves`` (a method that never reaches
+    the recall has no line)."""
     datasets = sorted(curves["dataset"].unique())
     panels = [(d, r, a) for d in datasets for r in recalls for a in ("flops", "seconds")]
     cols = 2 * len(recalls)
@@ -72,14 +76,10 @@ def plot_breakeven(curves: pd.DataFrame, recalls: Sequence[float], path: str | P
     n = np.logspace(0, np.log10(max_queries), 200)
     for ax, (dataset, recall, axis) in zip(axes.ravel(), panels):
         data = curves[(curves["dataset"] == dataset) & (curves["method"] != "exact")]
-        for method, frame in data.groupby("method", sort=True):
-            if frame[f"{axis}_mean"].isna().all():
-                continue
-            q = per_query_cost(frame, axis, recall)
-            if np.isnan(q):
-                continue
-            style = _style(method) if method in BASELINES else {"ls": "--", "lw": 1}
-            ax.plot(n, fixed_cost(frame, axis) + n * q, label=method, **style)
+        panel = lines[(lines["dataset"] == dataset) & (lines["recall"] == recall) & (lines["axis"] == axis)]
+        for line in panel.itertuples(index=False):
+            style = _style(line.method) if line.baseline else {"ls": "--", "lw": 1}
+            ax.plot(n, line.fixed + n * line.per_query, label=line.method, **style)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("queries served N")
@@ -120,4 +120,56 @@ def plot_data_scaling(summary: pd.DataFrame, path: str | Path, budgets: Sequence
             ax.set_title(f"{dataset}: {label}", fontsize=9)
             ax.grid(alpha=0.3)
         row_axes[-1].legend(fontsize=6, loc="lower right")
+    save_figure(fig, path)
+
+
+def _curve_name(row: pd.Series) -> str:
+    name = row["index"] if row["method"].startswith("x") else f"{row['index']} {row['method']} {row['run_id']}"
+    return name + (f" R{int(row['rerank'])}" if row["family"] == "ivf_pq" and row["rerank"] else "")
+
+
+PANELS = {"graph (HNSW)": ("hnsw_ip", "hnsw_l2", "hnsw_mips_l2"), "IVF": ("ivf_pq", "ivf_flat_mips_l2"),
+          "exhaustive codes": ("pq", "sq8")}
+
+
+METHOD_STYLES = {"x": "-", "x l2-reduction": (0, (1, 1)), "ĝ ip": "--", "ĝ l2": ":", "ĝ probe": "-."}
+
+
+MARKERS = "os^vDP*Xh<>"
+
+
+def plot_index_families(summary: pd.DataFrame, path: str | Path) -> None:
+    """recall@1 (mean ± std over seeds) vs FLOPs per query and vs memory bytes per key (both log), one row per
+    dataset × family panel (graph, IVF, exhaustive codes). Colour = model run (black: the natural query and the
+    reduction), line style = method, marker = index (code size); an IVF-PQ curve per re-rank depth R."""
+    runs = sorted(r for r in summary["run_id"].unique() if r)
+    colours = {"": "k", **{r: plt.cm.tab10(i % 10) for i, r in enumerate(runs)}}
+    markers = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(sorted(summary["index"].unique()))}
+    panels = [(dataset, title, families) for dataset in sorted(summary["dataset"].unique())
+              for title, families in PANELS.items() if summary["family"].isin(families).any()]
+    fig, axes = plt.subplots(len(panels), 2, figsize=(16, 5.2 * len(panels)), squeeze=False)
+    for row_axes, (dataset, title, families) in zip(axes, panels):
+        data = summary[(summary["dataset"] == dataset) & summary["family"].isin(families)]
+        exact = 2.0 * data["num_keys"].iloc[0] * data["dim"].iloc[0]
+        for (index, method, run), part in data.groupby(["index", "method", "run_id"], sort=True):
+            split = part["rerank"] if part["family"].iloc[0] == "ivf_pq" else pd.Series(0, index=part.index)
+            kw = {"color": colours[run], "ls": METHOD_STYLES.get(method, "-"), "marker": markers[index], "ms": 4,
+                  "lw": 1.1}
+            for _, curve in part.groupby(split, sort=True):
+                curve = curve.sort_values("flops")
+                row_axes[0].errorbar(curve["flops"], curve["recall@1"], yerr=curve["recall@1_std"],
+                                     label=_curve_name(curve.iloc[0]), **kw)
+            best = part.loc[part.groupby("memory_bytes")["recall@1"].idxmax()].sort_values("memory_bytes")
+            row_axes[1].errorbar(best["memory_bytes"], best["recall@1"], yerr=best["recall@1_std"],
+                                 label=f"{index} {method} {run}".strip(), **kw)
+        row_axes[0].axvline(exact, color="gray", ls="--", lw=1, label="exact search (2·m·d)")
+        row_axes[0].axvspan(0.01 * exact, 0.2 * exact, color="tab:green", alpha=0.08, label="1–20 % of exact FLOPs")
+        row_axes[0].set(xscale="log", xlabel="FLOPs per query (index + re-rank + network)", ylabel="recall@1",
+                        title=f"{dataset} — {title}: recall@1 vs FLOPs")
+        row_axes[1].set(xscale="log", xlabel="memory bytes per key (index + re-rank keys + network / m)",
+                        ylabel="best recall@1 at that memory", title=f"{dataset} — {title}: recall@1 vs memory")
+        for ax in row_axes:
+            ax.grid(alpha=0.3)
+            ax.set_ylim(-0.02, 1.02)
+            ax.legend(fontsize=5, loc="lower right", ncol=2)
     save_figure(fig, path)

@@ -1,60 +1,29 @@
-"""The homogenization ablation: a table (every wrapper × model × dataset, trained or skipped, with the datasets'
-argmax coverage) and its figure (match rate and key error per wrapper, one column per dataset)."""
+"""The figure of the homogenization ablation: match rate and key error per wrapper, one column per dataset, over
+the table of :func:`amips.pipeline.stages.homogenization.homogenization_table` (every wrapper × model × dataset,
+trained or skipped, with the datasets' argmax coverage)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from amips.models.homogenize import HOMOGENIZATIONS
 from amips.reporting.plots import plt, save_figure
-from amips.data.io import read_json
-from amips.training.sweeps import Skip
-
-METRICS = ("match_rate", "mrr", "recall@10", "key_error_rn2", "num_parameters")
-COVERAGE = ("num_keys", "key_norm_log_std", "hit_by_queries", "hit_by_directions")
 
 
-def homogenization_table(summary: pd.DataFrame, skips: Iterable[Skip], coverage: dict[str, dict[str, Any]]
-                         ) -> pd.DataFrame:
-    """One row per (dataset, model, homogenization, parameters_fraction): ``status`` = ``trained`` with mean/std/n_seeds of
-    :data:`METRICS`, or ``skipped: <reason>``; plus each dataset's coverage counts (:mod:`amips.evaluation.coverage`)."""
-    mips = summary[summary["task"] == "mips"] if "task" in summary else summary
-    columns = ["dataset", "model", "kind", "homogenization", "parameters_fraction"]
-    keep = columns + [c for m in METRICS for c in (f"{m}_mean", f"{m}_std") if c in mips] + ["n_seeds"]
-    trained = mips[keep].assign(status="trained")
-    skipped = pd.DataFrame(
-        [{"dataset": s.run["dataset"], "model": s.run["model"], "homogenization": s.run["homogenization"],
-          "parameters_fraction": float(s.run["fraction"]), "status": f"skipped: {s.reason}"}
-         for s in skips if s.run["task"] == "mips"],
-        columns=["dataset", "model", "homogenization", "parameters_fraction", "status"],
-    ).drop_duplicates()
-    kinds = trained.drop_duplicates("model").set_index("model")["kind"]
-    skipped["kind"] = skipped["model"].map(kinds)
-    table = pd.concat([trained, skipped], ignore_index=True)
-    for field in COVERAGE:
-        table[f"dataset_{field}"] = table["dataset"].map({d: c[field] for d, c in coverage.items()})
-    order = {name: i for i, name in enumerate(HOMOGENIZATIONS)}
-    table["_order"] = table["homogenization"].map(order)
-    table = table.sort_values(["dataset", "parameters_fraction", "model", "_order"])
-    return table.drop(columns="_order").reset_index(drop=True)
-
-
-def read_coverage(files: Sequence[str | Path], datasets: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """dataset → the JSON written by :func:`amips.evaluation.coverage.dataset_coverage` (files in the order of ``datasets``)."""
-    return {name: read_json(path, "key coverage record") for name, path in zip(datasets, files)}
-
-
-def plot_homogenization(table: pd.DataFrame, path: str | Path, title: str = "") -> None:
+def plot_homogenization(table: pd.DataFrame, path: str | Path, title: str = "",
+                        order: Sequence[str] | None = None) -> None:
     """Grouped bars per dataset: x = wrapper, one bar per model; rows: match rate, key error rn2 (log).
     Skipped cells are labelled (``= none``: a no-op on unit-norm queries; ``n/a``: does not apply). With several
-    parameter fractions, each dataset's panel shows its most frequent one (the table has them all)."""
+    parameter fractions, each dataset's panel shows its most frequent one (the table has them all). ``order``: the
+    wrappers' order on the x axis (the pipeline passes :data:`amips.models.homogenize.HOMOGENIZATIONS`; None: as they
+    first appear in the table)."""
     datasets = list(dict.fromkeys(table["dataset"]))
     models = list(dict.fromkeys(table["model"]))
-    wrappers = [h for h in HOMOGENIZATIONS if h in set(table["homogenization"])]
+    order = list(dict.fromkeys(table["homogenization"])) if order is None else order
+    wrappers = [h for h in order if h in set(table["homogenization"])]
     fig, axes = plt.subplots(2, len(datasets), figsize=(4.8 * len(datasets), 7.0), squeeze=False)
     width = 0.8 / max(1, len(models))
     for col, dataset in enumerate(datasets):

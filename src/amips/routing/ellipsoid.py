@@ -25,7 +25,7 @@ import numpy as np
 
 from amips.core.schema import section
 from amips.data.io import InputError
-from amips.experiments.router_data import FittedRouter, RouterData
+from amips.routing.router_data import FittedRouter, RouterData
 
 SELECTION_PROBES = (1, 2, 4, 8, 16)
 SELECTION_ROWS = 4096
@@ -109,7 +109,7 @@ def fit_ellipsoids(keys: np.ndarray, key_list: np.ndarray, nlist: int, rank: int
 
 def mean_coverage(scores: np.ndarray, true_list: np.ndarray, probes: tuple[int, ...] = SELECTION_PROBES) -> float:
     """Mean over p of the fraction of rows whose true list [n] is among the p best-scored lists of ``scores``."""
-    from amips.experiments.routed import order_from_scores
+    from amips.routing.routed import order_from_scores
 
     top = order_from_scores(scores)[:, : max(probes)]
     return float(np.mean([(top[:, :p] == true_list[:, None]).any(axis=1).mean() for p in probes

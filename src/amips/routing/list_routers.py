@@ -1,7 +1,7 @@
 """Routers over the IVF index's own lists, behind a registry (name → fit function).
 
 A router maps queries x [n, d] to list scores [n, nlist]; IVF probes the p best-scored lists and ranks their keys
-with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per query, the best key of every list
+with x (:mod:`amips.routing.routed`). Training data: queries [N, d] and, per query, the best key of every list
 ``list_top1`` [N, nlist] (global key indices; exact labels, see :func:`list_targets`).
 
 * ``centroid`` — plain IVF: ⟨x, μ_l⟩; nothing to train; 2·d·nlist FLOPs.
@@ -13,7 +13,7 @@ with x (:mod:`amips.experiments.routed`). Training data: queries [N, d] and, per
   its cost is the network's forward (KeyNet: + 2·d per output), which grows with nlist. Trained on the scores
   only (key_weight 0) it costs one forward and backward per sample.
 * ``ellipsoid`` — each list's support function approximated by that of an ellipsoid fitted to its keys (mean +
-  top-r principal directions; an amips extension, untrained: :mod:`amips.experiments.ellipsoid_router`);
+  top-r principal directions; an amips extension, untrained: :mod:`amips.routing.ellipsoid`);
   2·d·nlist·(1 + r) FLOPs and a little more.
 * ``residual`` — plain IVF's scores plus a narrow learned correction (an amips extension):
   s_l(x) = ⟨x, μ_l⟩ + (U relu(V x))_l with V ∈ R^{r×d}, U ∈ R^{nlist×r}, U₀ = 0 (so it starts as plain IVF),
@@ -33,12 +33,12 @@ import numpy as np
 import torch
 
 from amips.core.schema import section
-from amips.experiments.ellipsoid_router import fit_ellipsoid
+from amips.routing.ellipsoid import fit_ellipsoid
 from amips.exact.flops import exact_search_flops, query_flops, training_flops
 from amips.index.ivf import IvfFlatIndex
-from amips.experiments.router_data import FittedRouter, RouterData
+from amips.routing.router_data import FittedRouter, RouterData
 
-log = logging.getLogger("amips.experiments.list_routers")
+log = logging.getLogger("amips.routing.list_routers")
 
 
 def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfFlatIndex,
@@ -55,7 +55,7 @@ def list_targets(queries: np.ndarray, keys: np.ndarray, ivf: IvfFlatIndex,
 
 def fit_centroid(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
     """Plain IVF's coarse step (no training)."""
-    from amips.experiments.hybrid import centroids_of
+    from amips.routing.routed import centroids_of
 
     centroids = centroids_of(data.ivf)
     return FittedRouter("centroid", lambda x: np.asarray(x, np.float32) @ centroids.T,
@@ -90,7 +90,7 @@ def train_ltr(queries: np.ndarray, oracle: np.ndarray, centroids: np.ndarray, st
 
 def fit_ltr(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
     """The linear learning-to-rank router (``cfg``: steps, lr, batch_size)."""
-    from amips.experiments.hybrid import centroids_of
+    from amips.routing.routed import centroids_of
 
     cfg = section("experiments.list_router.ltr", cfg, validate=False)
     centroids = centroids_of(data.ivf)
@@ -195,7 +195,7 @@ def train_residual(router: ResidualRouter, queries: np.ndarray, list_scores: np.
 
 def fit_residual(data: RouterData, cfg: dict[str, Any], seed: int, workdir: Path) -> FittedRouter:
     """The ``residual`` router (``cfg``: rank, steps, lr, batch_size) on each list's best inner product."""
-    from amips.experiments.hybrid import centroids_of
+    from amips.routing.routed import centroids_of
 
     cfg = section("experiments.list_router.residual", cfg, validate=False)
     centroids = centroids_of(data.ivf)

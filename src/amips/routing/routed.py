@@ -23,7 +23,13 @@ import numpy as np
 from amips.index.ivf import IvfFlatIndex
 from amips.index.timing import machine_load, with_protocol
 
-log = logging.getLogger("amips.experiments.routed")
+log = logging.getLogger("amips.routing.routed")
+
+
+def centroids_of(ivf: IvfFlatIndex) -> np.ndarray:
+    """The coarse quantiser's centroids μ [nlist, d] (float32)."""
+    quantizer = ivf.index.quantizer
+    return quantizer.reconstruct_n(0, quantizer.ntotal)
 
 
 def order_from_scores(scores: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 from amips.data.io import InputError, atomic_write_json, atomic_write_text, load_embeddings, read_json
 from amips.index.timing import machine_load, set_threads
 
-log = logging.getLogger("amips.experiments.index_family_stages")
+log = logging.getLogger("amips.pipeline.stages.index_families")
 
 INDEX_META = "indexes.json"
 GROUP = ("dataset", "family", "index", "code_bytes", "method", "run_id", "model", "homogenization",
@@ -141,11 +141,6 @@ def summarize(files: Iterable[str | Path]) -> pd.DataFrame:
                                                                         "timing"]]
 
 
-def _curve_name(row: pd.Series) -> str:
-    name = row["index"] if row["method"].startswith("x") else f"{row['index']} {row['method']} {row['run_id']}"
-    return name + (f" R{int(row['rerank'])}" if row["family"] == "ivf_pq" and row["rerank"] else "")
-
-
 def markdown(summary: pd.DataFrame) -> str:
     """Per dataset and index: the best recall@1 (mean ± std) of each method at the FLOPs budgets of 1 / 2 / 5 / 10 /
     20 % of exact search, and its memory per key; then the protocol."""
@@ -180,59 +175,14 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-PANELS = {"graph (HNSW)": ("hnsw_ip", "hnsw_l2", "hnsw_mips_l2"), "IVF": ("ivf_pq", "ivf_flat_mips_l2"),
-          "exhaustive codes": ("pq", "sq8")}
-METHOD_STYLES = {"x": "-", "x l2-reduction": (0, (1, 1)), "ĝ ip": "--", "ĝ l2": ":", "ĝ probe": "-."}
-MARKERS = "os^vDP*Xh<>"
-
-
-def plot(summary: pd.DataFrame, path: str | Path) -> None:
-    """recall@1 (mean ± std over seeds) vs FLOPs per query and vs memory bytes per key (both log), one row per
-    dataset × family panel (graph, IVF, exhaustive codes). Colour = model run (black: the natural query and the
-    reduction), line style = method, marker = index (code size); an IVF-PQ curve per re-rank depth R."""
-    from amips.reporting.plots import save_figure
-    import matplotlib.pyplot as plt
-
-    runs = sorted(r for r in summary["run_id"].unique() if r)
-    colours = {"": "k", **{r: plt.cm.tab10(i % 10) for i, r in enumerate(runs)}}
-    markers = {name: MARKERS[i % len(MARKERS)] for i, name in enumerate(sorted(summary["index"].unique()))}
-    panels = [(dataset, title, families) for dataset in sorted(summary["dataset"].unique())
-              for title, families in PANELS.items() if summary["family"].isin(families).any()]
-    fig, axes = plt.subplots(len(panels), 2, figsize=(16, 5.2 * len(panels)), squeeze=False)
-    for row_axes, (dataset, title, families) in zip(axes, panels):
-        data = summary[(summary["dataset"] == dataset) & summary["family"].isin(families)]
-        exact = 2.0 * data["num_keys"].iloc[0] * data["dim"].iloc[0]
-        for (index, method, run), part in data.groupby(["index", "method", "run_id"], sort=True):
-            split = part["rerank"] if part["family"].iloc[0] == "ivf_pq" else pd.Series(0, index=part.index)
-            kw = {"color": colours[run], "ls": METHOD_STYLES.get(method, "-"), "marker": markers[index], "ms": 4,
-                  "lw": 1.1}
-            for _, curve in part.groupby(split, sort=True):
-                curve = curve.sort_values("flops")
-                row_axes[0].errorbar(curve["flops"], curve["recall@1"], yerr=curve["recall@1_std"],
-                                     label=_curve_name(curve.iloc[0]), **kw)
-            best = part.loc[part.groupby("memory_bytes")["recall@1"].idxmax()].sort_values("memory_bytes")
-            row_axes[1].errorbar(best["memory_bytes"], best["recall@1"], yerr=best["recall@1_std"],
-                                 label=f"{index} {method} {run}".strip(), **kw)
-        row_axes[0].axvline(exact, color="gray", ls="--", lw=1, label="exact search (2·m·d)")
-        row_axes[0].axvspan(0.01 * exact, 0.2 * exact, color="tab:green", alpha=0.08, label="1–20 % of exact FLOPs")
-        row_axes[0].set(xscale="log", xlabel="FLOPs per query (index + re-rank + network)", ylabel="recall@1",
-                        title=f"{dataset} — {title}: recall@1 vs FLOPs")
-        row_axes[1].set(xscale="log", xlabel="memory bytes per key (index + re-rank keys + network / m)",
-                        ylabel="best recall@1 at that memory", title=f"{dataset} — {title}: recall@1 vs memory")
-        for ax in row_axes:
-            ax.grid(alpha=0.3)
-            ax.set_ylim(-0.02, 1.02)
-            ax.legend(fontsize=5, loc="lower right", ncol=2)
-    save_figure(fig, path)
-
-
 def aggregate(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path,
               out_png: str | Path) -> pd.DataFrame:
     """The mean ± std table over seeds (CSV), its Markdown budget table and the figure."""
+    from amips.reporting.experiment_plots import plot_index_families
     from amips.reporting.tables import write_csv
 
     summary = summarize(files)
     write_csv(summary, out_csv)
     atomic_write_text(out_md, markdown(summary))
-    plot(summary, out_png)
+    plot_index_families(summary, out_png)
     return summary

@@ -24,7 +24,7 @@ from amips.data.io import load_embeddings, load_npy, read_json
 from amips.core.schema import defaults
 from amips.reporting.budgets import Budgets
 
-log = logging.getLogger("amips.experiments.stages")
+log = logging.getLogger("amips.pipeline.stages.ivf_experiments")
 
 
 def _split(labels: LabelsFolder, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +35,7 @@ def _split(labels: LabelsFolder, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _label_cost(labels: LabelsFolder, num_train: int, num_keys: int, dim: int) -> dict[str, float]:
     """The share of the labels stage's measured seconds spent on the ``num_train`` training rows, and their FLOPs."""
-    from amips.experiments.list_routers import label_flops
+    from amips.routing.list_routers import label_flops
 
     meta = labels.meta()
     rows = max(1, int(meta.get("num_rows", num_train)))
@@ -96,7 +96,7 @@ def write_list_targets(keys_path: str | Path, labels_dir: str | Path, index_path
     """The best key of every IVF list for each training query ([N, nlist] int64, :func:`list_targets`), written
     once per dataset for all the routers trained on it, with ``<out_npy stem>.json``: label_seconds, label_flops,
     num_rows, nlist, device."""
-    from amips.experiments.list_routers import list_targets
+    from amips.routing.list_routers import list_targets
     from amips.data.io import atomic_save_npy, atomic_write_json
     from amips.index.ivf import load_ivf
     from amips.core.runinfo import configure_torch
@@ -138,14 +138,14 @@ def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_
     """
     cfg = {**defaults("experiments.ivf"), **cfg}Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
 
-    ``kind``: a name of :data:`amips.experiments.list_routers.ROUTERS`; ``cfg``: its settings plus k_values,
+    ``kind``: a name of :data:`amips.routing.list_routers.ROUTERS`; ``cfg``: its settings plus k_values,
     nprobes, timing_repeats, quiet_load.
     Routers trained on every list's best key (``amips``, ``residual``) read them from ``list_targets_path``
     (:func:`write_list_targets`; its measured seconds are their label cost), or compute them here without one."""
     import faiss
 
-    from amips.experiments.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
-    from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
+    from amips.routing.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets
+    from amips.routing.routed import order_from_scores, prefix_lists, routed_sweep
     from amips.index.ivf import load_ivf, nprobe_grid
     from amips.index.timing import sweep_timing
     from amips.core.runinfo import configure_torch
@@ -237,8 +237,8 @@ def aggregate_experiment(files: list[str | Path], out_csv: str | Path, out_md: s
 def breakeven(curve_files: list[str | Path], out_csv: str | Path, out_md: str | Path, figure: str | Path,
               recalls: list[float]) -> pd.DataFrame:
     """Break-even table (:func:`amips.experiments.breakeven.breakeven_table`) and figure over aggregated curves."""
-    from amips.experiments.breakeven import breakeven_markdown, breakeven_table
-    from amips.experiments.figures import plot_breakeven
+    from amips.experiments.breakeven import breakeven_markdown, breakeven_table, cost_lines
+    from amips.reporting.experiment_plots import plot_breakeven
     from amips.data.io import atomic_write_text
     from amips.reporting.tables import _read_csvs, write_csv
 
@@ -247,5 +247,5 @@ def breakeven(curve_files: list[str | Path], out_csv: str | Path, out_md: str | 
     table = breakeven_table(curves, recalls)
     write_csv(table, out_csv)
     atomic_write_text(out_md, breakeven_markdown(table))
-    plot_breakeven(curves, recalls, figure)
+    plot_breakeven(curves, cost_lines(curves, recalls), recalls, figure)
     return table

@@ -16,7 +16,7 @@ from amips.reporting.budgets import Budgets
 from amips.data.folders import open_labels
 from amips.data.io import InputError, atomic_write_json, load_embeddings
 
-log = logging.getLogger("amips.experiments.scaling")
+log = logging.getLogger("amips.pipeline.stages.scaling")
 CONTROL_VAL_ROWS = 16384  # validation rows the refitted controls are tuned on, at most (a fixed random subset)
 
 
@@ -129,7 +129,7 @@ def scaling_table(point_files: Sequence[str | Path], baseline_files: dict[str, s
                   budgets: Budgets) -> pd.DataFrame:
     """Collect the points, add plain IVF (the natural query, dataset → ``ivf/baselines.csv``) as a row at every n,
     and write the per-run CSV, the mean ± std CSV and Markdown, and the figure."""
-    from amips.experiments.figures import plot_data_scaling
+    from amips.reporting.experiment_plots import plot_data_scaling
     from amips.data.io import atomic_write_text, read_json
     from amips.reporting.tables import write_csv
 
