@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["benchmark", "case", "metric", "value", "baseline", "ratio", "target", "met"]
 EXPECTED = {
     ("machine", "gflops"), ("machine", "implied_clock_ghz"),

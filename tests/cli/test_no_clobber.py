@@ -6,15 +6,12 @@ Every case runs the real command line (:func:`clitools.run`) on files made as a 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from amips.cli import main
-from amips.data.io import written_by_amips
 from clitools import TINY_FIT, TINY_MODEL, make_data, run
 
 
@@ -141,35 +138,3 @@ def test_folder_outputs_holding_a_users_file_need_overwrite(made, tmp_path, caps
     assert (out / name).read_bytes() == users
     assert run(capsys, *argv, "--overwrite").code == 0
     assert run(capsys, *argv).code == 0, "a rerun replaces the command's own output"
-
-
-KILLED_WRITER = """
-import os, sys
-import numpy as np
-from amips.data.io import atomic_save_npy
-
-target, killed = sys.argv[1], sys.argv[2]
-atomic_save_npy(target, np.zeros(3))
-real_replace = os.replace
-
-
-def replace(src, dst):  # SIGKILL-like exit just before or just after the output's rename
-    if str(dst) == target and killed == "before-rename":
-        os._exit(9)
-    real_replace(src, dst)
-    if str(dst) == target:
-        os._exit(9)
-
-
-os.replace = replace
-atomic_save_npy(target, np.ones(5))
-"""
-
-
-@pytest.mark.parametrize("killed", ["before-rename", "after-rename"])
-def test_a_writer_killed_around_the_rename_leaves_its_file_recognised(tmp_path, killed):
-    target = tmp_path / "keys.npy"
-    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target), killed], check=False)
-    assert done.returncode == 9
-    assert np.load(target).shape == ((3,) if killed == "before-rename" else (5,))
-    assert written_by_amips(target)  # old or new, the file is amips': a rerun replaces it without --overwrite

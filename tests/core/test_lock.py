@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 from amips.core.envlock import LOCK_DIR, LOCK_FILES, lock_mismatches, lock_status, locked_versions, read_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 LOCK = REPO / "envs" / "requirements.lock"
 NODEPS = REPO / "envs" / "requirements-nodeps.lock"

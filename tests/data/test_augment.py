@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amips.data.augment import augment_queries, split_rows
+from amips.data.augment import MIN_TEST_ROWS, augment_queries, split_rows
 from amips.data.sets import gaussian_sphere, structured_embeddings
 
 
@@ -60,3 +60,20 @@ def test_query_norms_unit_source_raw():
     assert not np.allclose(np.linalg.norm(raw, axis=1), np.linalg.norm(queries, axis=1)[source], rtol=1e-3)
     with pytest.raises(ValueError, match="query_norms"):
         augment_queries(queries, 1, 0.1, query_norms="sphere")
+
+
+# --- bad test sizes (from the cross-cutting test_trust.py) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("test_size,message", [(1.5, "must be a fraction in (0, 1)"), (1.0, "must be a fraction"),
+                                               (float("nan"), "must be a fraction"), (2, "need at least 10 test"),
+                                               (1000, "at least one training row"), (True, "row count")])
+def test_bad_test_sizes_are_rejected(test_size, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        split_rows(np.repeat(np.arange(100), 2), test_size)
+
+
+def test_test_size_boundaries_are_accepted():
+    source = np.repeat(np.arange(100), 2)
+    assert split_rows(source, MIN_TEST_ROWS, by_source=False)[1].size == MIN_TEST_ROWS
+    assert split_rows(source, 0.5)[1].size == 100

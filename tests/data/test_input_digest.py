@@ -16,7 +16,7 @@ import yaml
 import amips.data.input_digest
 from amips.data.input_digest import MISSING, DigestCache, dataset_digests, dataset_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = REPO / "tests" / "config" / "config.yaml"
 BEIR = REPO / "tests" / "fixtures" / "text" / "beir"

@@ -8,7 +8,7 @@ import pytest
 from amips.data.io import InputError
 from amips.data.text.beir import load_beir
 
-FIXTURE = Path(__file__).parent / "fixtures" / "text" / "beir"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "text" / "beir"
 
 
 def test_load_joins_title_and_text():

@@ -11,7 +11,7 @@ from amips.data.io import InputError, load_embeddings
 from amips.data.text import encoder
 from amips.data.text.build import build_text_dataset
 
-FIXTURES = Path(__file__).parent / "fixtures" / "text"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "text"
 
 
 @pytest.fixture

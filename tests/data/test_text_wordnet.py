@@ -8,7 +8,7 @@ import pytest
 from amips.data.io import InputError
 from amips.data.text.wordnet import DEFAULT_ROOT, load_wordnet, parse_line, read_synsets, select_synsets
 
-FIXTURE = Path(__file__).parent / "fixtures" / "text" / "wordnet"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "text" / "wordnet"
 WITH_EXAMPLES = 8  # synsets in the fixture that have example sentences (of 12)
 EXAMPLES = 14
 

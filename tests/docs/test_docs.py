@@ -116,7 +116,7 @@ def test_the_walkthrough_blocks_have_their_consumers():
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_quick_start_commands_are_the_makefile_targets():
     """The two commands of the README, dry-run: `make run` starts snakemake, `make test` starts pytest (the real
-    runs are this suite itself, .ci/run, and tests/test_workflow.py's Snakefile run on the tiny config)."""
+    runs are this suite itself, .ci/run, and tests/workflow/test_workflow.py's Snakefile run on the tiny config)."""
     block = doc_block("quick-start")
     commands = [shlex.split(line, comments=True) for line in block.code.splitlines() if line.strip()]
     assert [c[:2] for c in commands] == [["make", "run"], ["make", "test"]]

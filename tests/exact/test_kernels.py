@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import kernel_probe  # noqa: E402
 
 from amips.exact.order import exact_scores  # noqa: E402
@@ -49,7 +49,7 @@ def probe(coretype: str, threads: int = 2) -> dict:
     env = {**os.environ, "OPENBLAS_CORETYPE": coretype, "OMP_NUM_THREADS": str(threads),
            "OPENBLAS_NUM_THREADS": str(threads)}
     env.pop("AMIPS_LABEL_BACKEND", None)
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("kernel_probe.py"))], env=env,
+    proc = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "kernel_probe.py")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -209,7 +209,7 @@ def test_ivf_experiment_config_errors_name_the_key(mutate, message):
 
     from amips.pipeline.config_checks import run_checks
 
-    config = yaml.safe_load((Path(__file__).parent / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
     run_checks(config)
     mutate(config)
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -15,7 +15,7 @@ from amips.pipeline.sections import BudgetSettings
 from amips.index.ivf import nprobe_grid
 from amips.index.timing import load_columns, quiet_threshold, sweep_timing
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FULL_223 = [1, 2, 4, 8, 16, 32, 64, 128, 223]
 
 

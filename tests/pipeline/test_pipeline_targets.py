@@ -17,7 +17,7 @@ from amips.pipeline import job_params, paths, targets
 from amips.pipeline.config import SCHEMA, load_config
 from clitools import run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def workflow_config(path: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from amips.pipeline.provenance import publish_run
 from amips.pipeline.run_names import check_run_name, read_record, record_run, run_datasets, run_time
 from docblocks import doc_block
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "config" / "config.yaml"
 MESSAGE = ("run name 'quick' already holds the results of another configuration (datasets: structured); set "
            "`name:` in your config (e.g. name: mine) or delete results/figures/quick")

@@ -11,7 +11,7 @@ from amips.pipeline.config import check_config
 from amips.data.io import InputError
 from amips.pipeline.sweeps import homogenization_report, plan_runs, queries_unit_norm, sweep_blocks
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(datasets=None, labels=None, homogenizations=("none", "radial", "gauge", "homogeneous_icnn")):

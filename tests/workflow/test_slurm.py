@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "slurm"
 CLUSTER_DIR = REPO / "tests" / "cluster"
 SLURM_DIR = Path(os.environ.get("AMIPS_SLURM_DIR", "/tmp/amips-slurm"))
@@ -442,7 +442,7 @@ def test_gpu_rules_request_gpus_in_sbatch(slurm_cluster: dict[str, str], tmp_pat
     fake.write_text(
         "#!/bin/sh\n"
         f"printf '%s\\n' \"$*\" >> '{record}'\n"
-        "echo 'sbatch: error: stand-in sbatch of tests/test_slurm.py, job not submitted' >&2\n"
+        "echo 'sbatch: error: stand-in sbatch of tests/workflow/test_slurm.py, job not submitted' >&2\n"
         "exit 1\n"
     )
     fake.chmod(0o755)

@@ -22,7 +22,7 @@ import yaml
 
 from amips.pipeline.sections import BudgetSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PINNED_SECONDS = 0.0123  # 0.1 · 0.0123 / 0.0123 = 0.10000000000000002
 

@@ -13,8 +13,8 @@ from typing import Iterator, NoReturn, Protocol, Sequence
 from amips.cli import check_config, evaluate, fit, generate, labels, predict, preflight, search, text, train
 from amips.cli.choices import SYNTHETIC_SOURCES
 from amips.cli.options import Formatter, UsageError, add_common
-from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/test_presets.py
-from amips.cli.options import build_train_spec as _train_spec  # noqa: F401 - imported by tests/test_presets.py
+from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/training/test_presets.py
+from amips.cli.options import build_train_spec as _train_spec  # noqa: F401 - imported by tests/training/test_presets.py
 
 __all__ = ["COMMANDS", "SYNTHETIC_SOURCES", "UsageError", "build_parser", "main"]
 
