@@ -124,8 +124,8 @@ def compare_selections(args, keys, labels, train_q, train_t, val_q, val_t, ivf, 
                "steps_trained": max(h["step"] for h in history), "train_seconds": seconds,
                "test_match_rate": record["model"]["match_rate"]}
         for r in record["ivf"]["rows"]:
-            row[f"test_coverage@{r['nprobe']}"] = r["recall@1 probe ĝ, rank x"]
-            row[f"test_coverage_x@{r['nprobe']}"] = r["recall@1 query"]
+            row[f"test_coverage@{r['nprobe']}"] = r["recall@1_probe_g_rank_x"]
+            row[f"test_coverage_x@{r['nprobe']}"] = r["recall@1_query"]
         rows.append(row)
         logging.info("%s: %s", name, row)
         out = args.out / "selection.csv"  # rows of earlier invocations kept, the same selection replaced

@@ -101,6 +101,7 @@ class Model:
         self.info_: dict[str, Any] = {}
         self.history_: list[dict[str, float]] = []
         self.payload_: dict[str, Any] = {}
+        self.data_: TrainingData | None = None
 
     def training_data(self, keys: np.ndarray, queries: np.ndarray,
                       val_queries: np.ndarray | None = None) -> TrainingData:
@@ -122,10 +123,16 @@ class Model:
             val = (labels.queries[val_rows], labels.targets[val_rows])
         return TrainingData(labels.queries[rows], labels.targets[rows], *val, cfg)
 
+    @classmethod
+    def from_specs(cls, model_spec: ModelSpec, train_spec: TrainSpec, **options: Any) -> "Model":
+        """A Model with specs already resolved (the command line's); ``options`` as the constructor's."""
+        model = cls(model_spec.kind, preset=None, **options)
+        model.model_spec, model.train_spec = model_spec, train_spec
+        return model
+
     def fit(self, keys: np.ndarray, queries: np.ndarray, val_queries: np.ndarray | None = None,
             index: Any = None, *, checkpoint: str | Path | None = None, progress: bool = False,
-            cap_batch: bool = False, fingerprint_extra: dict[str, Any] | None = None,
-            stale_hint: str = "delete it to train from step 0") -> "Model":
+            cap_batch: bool = False) -> "Model":
         """Train on keys [m, d] and example queries [n, d] (float, finite; queries L2-normalised first).
 
         ``index``: the IVF-Flat index (:class:`amips.index.ivf.IvfFlatIndex`, over ``keys``) a retrieval term
@@ -133,11 +140,21 @@ class Model:
         (kept as ``index_``). ``checkpoint``: a file to resume from and write to while training. ``cap_batch``: a
         batch larger than the training rows becomes all of them (logged). Returns ``self``.
         """
-        configure_torch(self.threads, self.device)
         keys = validate_embeddings(keys, "keys")
         queries = unit_queries(validate_embeddings(queries, "queries"), "the array", "queries")
         if val_queries is not None:
             val_queries = unit_queries(validate_embeddings(val_queries, "val_queries"), "the array", "val_queries")
+        return self.fit_unit(keys, queries, val_queries, index, checkpoint=checkpoint, progress=progress,
+                             cap_batch=cap_batch)
+
+    def fit_unit(self, keys: np.ndarray, queries: np.ndarray, val_queries: np.ndarray | None = None,
+                 index: Any = None, *, checkpoint: str | Path | None = None, progress: bool = False,
+                 cap_batch: bool = False, stale_hint: str = "delete it to train from step 0",
+                 run_name: str = "amips.Model") -> "Model":
+        """:meth:`fit` on arrays already checked, with unit-norm queries (as :func:`amips.data.sets.
+        load_key_query_files` returns them); ``stale_hint`` and ``run_name`` word the messages of a checkpoint
+        from other settings."""
+        configure_torch(self.threads, self.device)
         data = self.training_data(keys, queries, val_queries)
         spec = self.train_spec
         if cap_batch and spec.batch_size > data.train_queries.shape[0]:
@@ -149,9 +166,8 @@ class Model:
         eval_fn = selection_eval_fn(keys, data.val_queries, data.val_targets, data.train_queries, data.train_targets,
                                     device=self.device, seed=self.seed, partition=partition)
         run = fit_arrays(keys, data.train_queries, data.train_targets, self.model_spec, spec, self.seed, self.device,
-                         self.threads, eval_fn, progress, checkpoint,
-                         {"labels": data.label_config, **(fingerprint_extra or {})}, "error", stale_hint, partition,
-                         run_name=str(checkpoint or "amips.Model"))
+                         self.threads, eval_fn, progress, checkpoint, {"labels": data.label_config}, "error",
+                         stale_hint, partition, run_name=run_name)
         self._trained(run, keys, spec, data, queries)
         return self
 
@@ -160,16 +176,16 @@ class Model:
             return None
         if index is not None:
             return index
-        from amips.index.ivf import IvfFlatIndex
+        from amips.index.ivf import build_ivf
 
-        built = IvfFlatIndex(seed=0).build(keys)  # ⌊√m⌋ lists
+        built = build_ivf(keys, seed=0)  # ⌊√m⌋ lists
         log.info("built an IVF index of %d lists for the retrieval term", built.nlist)
         return built
 
     def _trained(self, run: TrainedRun, keys: np.ndarray, spec: TrainSpec, data: TrainingData,
                  queries: np.ndarray) -> None:
         self.model_, self.info_, self.history_, self.keys_ = run.model, run.info, run.history, keys
-        self.train_spec = spec
+        self.train_spec, self.data_ = spec, data
         self.payload_ = {"label_config": data.label_config,
                          "data": {"num_queries": int(queries.shape[0]), "queries_sha256": array_digest(queries)}}
 

@@ -11,28 +11,28 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from amips.core.fingerprint import array_digest
+from amips.core.runinfo import configure_torch
+from amips.data.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
 from amips.data.sets import load_key_query_files
+from amips.estimator import Model
+from amips.evaluation.baselines import model_baselines
 from amips.evaluation.evaluate import predict
 from amips.evaluation.metrics import evaluate_predictions
-from amips.core.fingerprint import array_digest
-from amips.data.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
 from amips.exact.labels import exact_topk
-from amips.models import ModelSpec
-from amips.core.runinfo import configure_torch
-from amips.search import load_mips_model
 from amips.index.ivf import IvfFlatIndex, build_ivf
-from amips.evaluation.baselines import model_baselines
-from amips.training.retrieval import Partition, uses_retrieval
-from amips.exact.labelling import label_queries
-from amips.training.runs import train_arrays
+from amips.models import ModelSpec
+from amips.search import load_mips_model
+from amips.training.retrieval import uses_retrieval
 from amips.training.train import TrainSpec
-from amips.training.validation import carve_validation, selection_eval_fn
+
+__all__ = ["checkpoint_path", "evaluate_queries", "evaluation_index", "fit_embeddings", "labels_extras",
+    "wrapper_is_noop"]
 
 log = logging.getLogger("amips.fit")
 
@@ -49,45 +49,32 @@ def fit_embeddings(
     out_path: str | Path,
     model_spec: ModelSpec,
     train_spec: TrainSpec,
-    noise_copies: int = 4,
-    noise_std: float = 0.02,
+    noise_copies: int | None = None,
+    noise_std: float | None = None,
     seed: int = 0,
     device: str = "cpu",
     threads: int = 1,
     progress: bool = False,
     restart: bool = False,
-    val_fraction: float = 0.1,
+    val_fraction: float | None = None,
     val_queries_path: str | Path | None = None,
-    val_split: str = "by_source",
+    val_split: str | None = None,
     ivf_index_path: str | Path | None = None,
     overwrite: bool = False,
     cap_batch: bool = False,
     with_baselines: bool = True,
 ) -> dict[str, Any]:
-    """Train ``model_spec`` on keys [m, d] and queries [n, d] from ``.npy`` files; save it to ``out_path``.
+    """:meth:`amips.Model.fit` on keys [m, d] and queries [n, d] from ``.npy`` files (labels, validation split
+    and the label settings as there; None: the schema's label defaults), saved to ``out_path``.
 
-    Each query gets ``noise_copies`` noisy copies (std ``noise_std``, renormalised); the exact top-1 key of every
-    row is the target. Resumes from ``<out_path>.ckpt`` if a previous run with the same inputs and settings was
-    interrupted; a checkpoint from other inputs or settings (or a corrupt one) is an error naming the differing
-    field, unless ``restart`` discards it. An exclusive lock on ``out_path`` stops a second process from writing
-    the same model. Returns the train info stored in the model file.
-
-    Validation (for ``train_spec.select = 'best_val'`` and the logged validation metrics): the queries in
-    ``val_queries_path`` (labelled with their exact top-1, no noise copies; then every training row is used), or else
-    a ``val_fraction`` of the training queries, split by source (``val_split='by_source'``: no noisy copy of a
-    validation query is trained on) or by row (``'pooled'``).
-
-    With ``train_spec.retrieval`` (:mod:`amips.training.retrieval`), the term trains on the partition of the faiss IVF index
-    ``ivf_index_path`` (over the same keys), or else of one built here (⌊√m⌋ lists, seed 0) and saved as
-    ``<out_path>.ivf`` so that the model can be searched with the index it was trained for.
-
-    ``out_path`` (and that index) may be neither an input nor a file that amips did not write (unless ``overwrite``);
-    error messages name the ``amips fit`` options. ``cap_batch``: a batch larger than the training rows becomes all of
-    them (logged) instead of an error (for a preset's batch size on a small data set).
-
-    With ``with_baselines`` the returned info holds ``baselines`` (:func:`amips.evaluation.baselines.baselines`): the
-    query itself and IVF probing with x vs ĝ on the validation queries (the training queries without a validation
-    split), on the retrieval term's index or else one built here (⌊√m⌋ lists, seed 0, not saved).
+    Resumes from ``<out_path>.ckpt`` after an interruption with the same inputs and settings; a checkpoint from
+    others is an error naming the field unless ``restart`` discards it. An exclusive lock on ``out_path`` stops a
+    second writer. ``val_queries_path``: held-out validation queries (then every training row is used). A retrieval
+    term trains on ``ivf_index_path`` (over the same keys) or on a new ⌊√m⌋-list index saved as ``<out_path>.ivf``.
+    ``out_path`` (and that index) may be neither an input nor a file amips did not write (unless ``overwrite``).
+    Returns the train info stored in the model file, with ``with_baselines`` also ``baselines``
+    (:func:`amips.evaluation.baselines.model_baselines`: the query itself and IVF probing with x vs ĝ on the
+    validation queries, or the training queries without a validation split).
     """
     out_path = Path(out_path)
     if out_path.is_dir():
@@ -102,54 +89,42 @@ def fit_embeddings(
     check_distinct_paths(outputs, inputs)
     check_replaceable({name: path for name, path in outputs.items() if name != "checkpoint"}, overwrite)
     with exclusive_lock(out_path, "amips fit"):
-        configure_torch(threads, device)
         ds = load_key_query_files(keys_path, queries_path)
-        label_cfg = {"noise_copies": noise_copies, "noise_std": noise_std, "seed": seed, "num_clusters": 1,
-                     "val_fraction": 0.0 if val_queries_path is not None else val_fraction, "val_split": val_split}
-        labels = label_queries(ds.keys, ds.queries, label_cfg, device)
-        log.info("labelled %d rows (%d queries × %d) over %d keys in %.2f s", labels.queries.shape[0],
-                 ds.queries.shape[0], 1 + noise_copies, ds.keys.shape[0], labels.seconds)
-        rows, val_rows = carve_validation(np.arange(labels.queries.shape[0]), labels.source,
-                                          label_cfg["val_fraction"], seed, by_source=val_split == "by_source")
-        train_q, train_t = labels.queries[rows], labels.targets[rows]
-        if val_queries_path is not None:
-            val_q = load_key_query_files(keys_path, val_queries_path, "--val-queries").queries
-            val_t = exact_topk(val_q, ds.keys, 1, device=device)[1]
-            label_cfg["val_queries"] = array_digest(val_q)
-        else:
-            val_q, val_t = labels.queries[val_rows], labels.targets[val_rows]
-        if cap_batch and train_spec.batch_size > train_q.shape[0]:
-            log.info("batch size %d exceeds the %d training rows: training on batches of all %d", train_spec.batch_size,
-                     train_q.shape[0], train_q.shape[0])
-            train_spec = replace(train_spec, batch_size=int(train_q.shape[0]))
-        ivf, index_source = _index(ds.keys, train_spec, ivf_index_path, outputs.get("IVF index output"))
-        partition = Partition.from_ivf(ivf) if uses_retrieval(train_spec.retrieval) else None
-        eval_fn = selection_eval_fn(ds.keys, val_q, val_t, train_q, train_t, device=device, seed=seed,
-                                    partition=partition)
+        val_q = (load_key_query_files(keys_path, val_queries_path, "--val-queries").queries
+                 if val_queries_path is not None else None)
+        index, index_source = _index(ds.keys, train_spec, ivf_index_path, outputs.get("IVF index output"))
         if restart and ckpt.exists():
             log.info("--restart: discarding %s", ckpt)
             ckpt.unlink()
         if out_path.exists():
             log.warning("%s exists and will be replaced by the new model", out_path)
-        extra = {"train_spec": asdict(train_spec), "label_config": label_cfg,
-                 "data": {"keys": str(keys_path), "queries": str(queries_path), "num_queries": int(ds.queries.shape[0]),
-                          "queries_sha256": array_digest(ds.queries)}}
-        info, _ = train_arrays(ds.keys, train_q, train_t, out_path, ckpt, model_spec, train_spec, seed,
-                               device, threads, eval_fn=eval_fn, progress=progress, extra=extra,
-                               fingerprint_extra={"labels": label_cfg}, partition=partition,
-                               on_stale="error", stale_hint="rerun with --restart to discard it and train from step 0")
+        model = Model.from_specs(model_spec, train_spec, noise_copies=noise_copies, noise_std=noise_std,
+                                 val_fraction=val_fraction, split=val_split, seed=seed, device=device, threads=threads)
+        model.fit_unit(ds.keys, ds.queries, val_q, index, checkpoint=ckpt, progress=progress, cap_batch=cap_batch,
+                       stale_hint="rerun with --restart to discard it and train from step 0", run_name=str(out_path))
+        model.save(out_path, {"data": {"keys": str(keys_path), "queries": str(queries_path),
+                                       **model.payload_["data"]}})
         if "IVF index output" in outputs:  # written with the model, so that a failed fit leaves neither
-            ivf.save(outputs["IVF index output"])
+            model.index_.save(outputs["IVF index output"])
         ckpt.unlink(missing_ok=True)
+        info = dict(model.info_)
         if with_baselines:
-            held_out = val_q.shape[0] > 0
-            model, _ = load_mips_model(out_path, ds.keys)
-            if ivf is None:
-                ivf, index_source = evaluation_index(ds.keys, None, None)
-            info["baselines"] = model_baselines(
-                model, ds.keys, val_q if held_out else train_q, val_t if held_out else train_t, ivf, index_source,
-                "the validation split" if held_out else "the TRAINING queries: no validation split", device=device)
+            info["baselines"] = _baselines(model, index_source)
     return info
+
+
+def _baselines(model: Model, index_source: str) -> dict[str, Any]:
+    """:func:`amips.evaluation.baselines.model_baselines` of a fitted model on its validation rows (its training
+    rows without a validation split), through its retrieval index or one built here."""
+    data, keys = model.data_, model.keys_
+    held_out = data.val_queries.shape[0] > 0
+    index = model.index_
+    if index is None:
+        index, index_source = evaluation_index(keys, None, None)
+    return model_baselines(model.model_, keys, data.val_queries if held_out else data.train_queries,
+                           data.val_targets if held_out else data.train_targets, index, index_source,
+                           "the validation split" if held_out else "the TRAINING queries: no validation split",
+                           device=model.device)
 
 
 def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | None,
@@ -162,7 +137,7 @@ def _index(keys: np.ndarray, train_spec: TrainSpec, index_path: str | Path | Non
     if index_path is not None:
         return IvfFlatIndex().load(index_path, keys, "--ivf-index"), f"--ivf-index {index_path}"
     ivf = build_ivf(keys, seed=0)
-    log.info("built an IVF index of %d lists for the retrieval term; saved to %s once the model is", ivf.nlist,
+    log.info("built an IVF index of %d lists for the retrieval term; it is saved to %s with the model", ivf.nlist,
              new_index_path)
     return ivf, f"the retrieval term's, saved as {new_index_path}"
 

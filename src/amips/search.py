@@ -27,6 +27,10 @@ from amips.models.factory import load_checked_model
 from amips.models.networks import AmipsModel
 from amips.core.resources import check_fits
 
+__all__ = ["OUTPUT_SUFFIXES", "PICKED_BYTES", "RERANKS", "SearchResult", "check_output_path", "check_search_fits",
+    "checked_predictions", "default_rerank", "labels_targets", "load_mips_model", "predict_keys", "query_scores",
+    "read_targets", "recall", "save_predictions", "save_results", "search", "search_bytes"]
+
 OUTPUT_SUFFIXES = (".npz", ".npy", ".json")
 RERANKS = ("query", "none")
 PICKED_BYTES = 2**28  # keys gathered at once by query_scores
@@ -85,7 +89,7 @@ def search(model: AmipsModel | None, keys: np.ndarray, queries: np.ndarray, k: i
                          "query itself (no model)")
     hnsw = isinstance(index, HnswIndex)
     check_search_fits(queries.shape[0], k, keys.shape[1], candidates=max(probe or HNSW_EF_SEARCH, k) if hnsw else 0)
-    probes = queries if model is None else predicted_keys(model, queries, batch_size, device)
+    probes = queries if model is None else checked_predictions(model, queries, batch_size, device)[1][:, 0, :]
     if index is None:
         index = ExactIndex(device).build(keys)
     exact = rerank == "query" and not isinstance(index, ExactIndex)
@@ -100,14 +104,16 @@ def default_rerank(index: Index | None) -> str:
     return "none" if index is None or isinstance(index, ExactIndex) else "query"
 
 
-def predicted_keys(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
-    """The model's predicted keys [n, d] of unit queries [n, d]; an ``InputError`` if any is not finite."""
-    pred_keys = predict(model, queries, batch_size, device)[1][:, 0, :]
-    broken = ~finite_rows(pred_keys)
+def checked_predictions(model: AmipsModel, queries: np.ndarray, batch_size: int = 1024,
+                        device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """The model's batched predictions for unit queries [n, d]: scores [n, C] and keys [n, C, d]
+    (:func:`amips.evaluation.evaluate.predict`); an ``InputError`` when any prediction is not finite."""
+    scores, keys = predict(model, queries, batch_size, device)
+    broken = ~finite_rows(scores, keys)
     if broken.any():
-        raise InputError(f"the model predicts non-finite keys for {int(broken.sum())} of {len(pred_keys)} queries "
-                         f"(first: query {int(np.argmax(broken))}); it is diverged or corrupted, no results written")
-    return pred_keys
+        raise InputError(f"the model predicts non-finite keys or scores for {int(broken.sum())} of {len(keys)} "
+                         f"queries (first: query {int(np.argmax(broken))}); it is diverged or corrupted")
+    return scores, keys
 
 
 def recall(indices: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -238,11 +244,7 @@ def predict_keys(model: AmipsModel | str | Path, queries: np.ndarray | str | Pat
     queries = (load_embeddings(queries, "queries") if isinstance(queries, (str, Path))
                else validate_embeddings(queries, "queries"))
     check_model_dim(model, queries.shape[1], model_path)
-    scores, keys = predict(model, unit_queries(queries, where), batch_size, device)
-    broken = ~finite_rows(scores, keys)
-    if broken.any():
-        raise InputError(f"the model predicts non-finite keys or scores for {int(broken.sum())} of {len(keys)} "
-                         f"queries (first: query {int(np.argmax(broken))}); it is diverged or corrupted")
+    scores, keys = checked_predictions(model, unit_queries(queries, where), batch_size, device)
     if model.num_outputs == 1:
         return keys[:, 0, :], scores[:, 0]
     return keys, scores

@@ -24,7 +24,7 @@ from amips.models import load_model
 from clitools import AMIPS, REPO, TINY_FIT, files_under, make_data, metrics_table, run, run_process
 from docblocks import doc_block
 
-COMMANDS = ("generate", "text", "labels", "train", "evaluate", "fit", "search", "predict", "check-config")
+COMMANDS = ("generate", "dataset", "text", "labels", "train", "evaluate", "fit", "search", "predict", "check-config")
 
 
 def test_every_command_is_listed_and_has_help(capsys):
@@ -183,8 +183,8 @@ def test_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
                  for line in shown_evaluate.splitlines() if re.match(r"\s+\d+\s+[01]\.\d{4}\s", line)}
     # in the order a reader runs them: the README's ten lines, then the user guide's searches, Python and pipeline
     blocks = [doc_block("own-data"), doc_block("own-data-searches"), doc_block("own-data-python"),
-              doc_block("own-data-pipeline")]
-    assert [block.language for block in blocks] == ["bash", "bash", "python", "bash"]
+              doc_block("own-data-stages"), doc_block("own-data-pipeline")]
+    assert [block.language for block in blocks] == ["bash", "bash", "python", "bash", "bash"]
     monkeypatch.chdir(tmp_path)
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # the clone's default config, next to your data
     for block in blocks:
@@ -193,13 +193,16 @@ def test_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
             continue
         for command in _shell_commands(block.code):
             _run_doc_command(command, tmp_path, capsys)
+    staged = json.loads((tmp_path / "my_stages/metrics.json").read_text())  # the stages from the user's own files
+    assert 0 <= staged["match_rate"] <= 1 and (tmp_path / "my_stages/data/held_out_queries.npy").exists()
     metrics = json.loads((tmp_path / "my_metrics.json").read_text())
     assert metrics["match_rate"] == pytest.approx(float(shown["match_rate"]), abs=0.05)
     assert metrics["scored"] == "the queries of my_data/held_out_queries.npy"
     for row in metrics["baselines"]["ivf"]["rows"]:  # the IVF table the user guide shows, as measured here
+        assert all(re.fullmatch(r"[A-Za-z0-9_@%]+", key) for key in row), row  # JSON keys a program can use
         expected = shown_ivf[row["nprobe"]]
-        assert row["recall@1 query"] == pytest.approx(expected[0], abs=0.02)
-        assert row["recall@1 probe ĝ, rank x"] == pytest.approx(expected[1], abs=0.05)
+        assert row["recall@1_query"] == pytest.approx(expected[0], abs=0.02)
+        assert row["recall@1_probe_g_rank_x"] == pytest.approx(expected[1], abs=0.05)
     assert np.load(tmp_path / "results_ivf.npz")["indices"].shape == (500, 10)
 
 
@@ -236,6 +239,9 @@ def test_cli_names_mirror_the_registries():
     from amips.evaluation.metrics import RANK_TIES, RECALL_1PCT
 
     assert names.RANK_TIES == RANK_TIES and names.RECALL_1PCT == RECALL_1PCT
+    from amips.search import OUTPUT_SUFFIXES
+
+    assert names.SEARCH_OUTPUTS == OUTPUT_SUFFIXES
     assert names.RECTIFIERS == RECTIFIERS and set(names.SELECTIONS) == set(SELECTORS)
     assert set(names.RETRIEVAL_TERMS) == set(RETRIEVAL_TERMS) and set(names.ROUTING_TERMS) == set(ROUTING_TERMS)
     assert set(cli.SYNTHETIC_SOURCES) == set(SYNTHETIC_SOURCES)

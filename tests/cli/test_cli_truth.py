@@ -147,11 +147,11 @@ def test_evaluate_baselines_equal_a_brute_force_count(fitted, data, tmp_path, ca
     for row in record["baselines"]["ivf"]["rows"]:
         p = row["nprobe"]
         (by_x, ax), (by_g, ag) = probed(queries, p), probed(pred, p)
-        assert row["recall@1 query"] == pytest.approx((by_x == true_list[:, None]).any(axis=1).mean(), abs=ax + 1e-9)
-        assert row["recall@1 probe ĝ, rank x"] == pytest.approx((by_g == true_list[:, None]).any(axis=1).mean(),
+        assert row["recall@1_query"] == pytest.approx((by_x == true_list[:, None]).any(axis=1).mean(), abs=ax + 1e-9)
+        assert row["recall@1_probe_g_rank_x"] == pytest.approx((by_g == true_list[:, None]).any(axis=1).mean(),
                                                                  abs=ag + 1e-9)
         scanned = ivf.list_sizes[by_x].sum(axis=1).mean()
-        assert row["flops query"] == pytest.approx(2 * keys.shape[1] * (ivf.nlist + scanned))
+        assert row["flops_query"] == pytest.approx(2 * keys.shape[1] * (ivf.nlist + scanned))
     assert record["baselines"]["query_itself"]["match_rate"] == 1.0
     assert record["baselines"]["model"]["match_rate"] == pytest.approx(record["match_rate"])
 
@@ -247,10 +247,10 @@ def test_fit_selects_on_the_list_coverage(data, tmp_path, capsys):
 def test_verdict_compares_at_equal_flops():
     from amips.evaluation.baselines import verdict
 
-    rows = [{"nprobe": 1, "recall@1 query": 0.90, "recall@1 probe ĝ, rank x": 0.95, "flops query": 100.0,
-             "flops ĝ": 150.0},
-            {"nprobe": 2, "recall@1 query": 0.97, "recall@1 probe ĝ, rank x": 0.99, "flops query": 150.0,
-             "flops ĝ": 200.0}]
+    rows = [{"nprobe": 1, "recall@1_query": 0.90, "recall@1_probe_g_rank_x": 0.95, "flops_query": 100.0,
+             "flops_g": 150.0},
+            {"nprobe": 2, "recall@1_query": 0.97, "recall@1_probe_g_rank_x": 0.99, "flops_query": 150.0,
+             "flops_g": 200.0}]
     line = verdict({"query_itself": {"match_rate": 1.0}, "ivf": {"rows": rows}}, 0.8)
     assert "-0.2000 match rate" in line and "ahead at the same nprobe 1, 2" in line
     # ĝ at nprobe 1 (150 FLOPs, 0.95) vs x at nprobe 2 (150 FLOPs, 0.97): behind; nprobe 2 (200) vs 0.97: ahead

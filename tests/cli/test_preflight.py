@@ -164,3 +164,30 @@ def test_errors_are_the_usual_types(files):
         preflight.run(argparse.Namespace(preflight=plan, keys=str(files["root"] / "file.txt"), out=None))
     with pytest.raises(OutputError, match="exists and is not a directory"):
         preflight.run(argparse.Namespace(preflight=plan, keys=None, out=str(files["root"] / "file.txt" / "a" / "b")))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--keys", "k.npy", "--queries", "q.npy", "--out", "r.npz", "--nprobe", "3"], "--nprobe needs --ivf"),
+    (["search", "--keys", "k.npy", "--queries", "q.npy", "--out", "r.txt"], "must end in one of"),
+    (["predict", "--model", "m.pt", "--queries", "q.npy", "--out", "p.txt"], "must end in .npy or .npz"),
+])
+def test_argument_errors_come_before_any_file_or_torch(argv, message):
+    """Option mistakes are found from the arguments alone: the files named do not even exist (issue 28 item 9)."""
+    code = ("import sys\nfrom amips.cli import main\n"
+            f"rc = main({argv!r})\n"
+            "assert 'torch' not in sys.modules, 'torch imported before an argument error'\nsys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_dataset_from_a_users_files_refuses_held_out_queries_of_another_dimension(tmp_path, capsys):
+    """`amips dataset` checks the held-out file like the others, in one line naming it (issue 28 item 1)."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "k.npy", rng.standard_normal((50, 4)).astype(np.float32))
+    np.save(tmp_path / "q.npy", rng.standard_normal((20, 4)).astype(np.float32))
+    np.save(tmp_path / "h.npy", rng.standard_normal((5, 3)).astype(np.float32))
+    code = main(["dataset", "--keys", str(tmp_path / "k.npy"), "--queries", str(tmp_path / "q.npy"),
+                 "--held-out", str(tmp_path / "h.npy"), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--held-out" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "d" / "keys.npy").exists()

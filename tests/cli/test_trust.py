@@ -113,7 +113,7 @@ def test_search_refuses_non_finite_predicted_keys(fitted, monkeypatch):
         return np.zeros((len(queries), 1)), np.full((len(queries), 1, 8), np.nan, np.float32)
 
     monkeypatch.setattr("amips.search.predict", nan_predict)
-    with pytest.raises(ValueError, match="non-finite keys for 100 of 100 queries"):
+    with pytest.raises(ValueError, match="non-finite keys or scores for 100 of 100 queries"):
         search(model, keys, queries, 5)
 
 

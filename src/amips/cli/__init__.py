@@ -10,7 +10,8 @@ import sys
 import traceback
 from typing import Iterator, NoReturn, Protocol, Sequence
 
-from amips.cli import check_config, evaluate, fit, generate, labels, predict, preflight, search, text, train
+from amips.cli import (check_config, dataset, evaluate, fit, generate, labels, predict, preflight, search, text,
+                       train)
 from amips.cli.choices import SYNTHETIC_SOURCES
 from amips.cli.options import Formatter, UsageError, add_common
 from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/training/test_presets.py
@@ -41,7 +42,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (generate, text, labels, train, evaluate, fit, search, predict, check_config)
+COMMANDS: tuple[Command, ...] = (generate, dataset, text, labels, train, evaluate, fit, search, predict, check_config)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     formatter_class=Formatter)
         add_common(sub)
         command.add_arguments(sub)
-        sub.set_defaults(handler=command.run, preflight=preflight.plan(command.NAME, sub))
+        sub.set_defaults(handler=command.run, preflight=preflight.plan(command.NAME, sub),
+                         check_arguments=getattr(command, "check_arguments", None))
     return parser
 
 
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         debug = debug or args.debug
         with _log_to_stderr(args.quiet):
+            if args.check_arguments is not None:
+                args.check_arguments(args)  # option errors: no file read, no torch
             preflight.run(args)  # the files, before the handler imports torch; the first line
             args.handler(args)
     except SystemExit as exc:  # --help

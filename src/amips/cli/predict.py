@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from amips.cli.choices import PREDICT_OUTPUTS
 from amips.cli.options import UsageError, add_overwrite, add_runtime, chosen_device, positive_int
 from amips.data.io import check_distinct_paths, check_replaceable
 
@@ -24,13 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime(parser, seed=False)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """The --out format, before any file is read or torch imported (run by :func:`amips.cli.main` first)."""
+    if Path(args.out).suffix not in PREDICT_OUTPUTS:
+        raise UsageError(f"output file {args.out} must end in {' or '.join(PREDICT_OUTPUTS)} (see amips predict --help)")
+
+
 def run(args: argparse.Namespace) -> None:
     from amips.core.runinfo import configure_torch
     from amips.search import predict_keys, save_predictions
 
     out = Path(args.out)
-    if out.suffix not in (".npy", ".npz"):
-        raise UsageError(f"output file {out} must end in .npy or .npz (see amips predict --help)")
     check_distinct_paths({"--out": out}, {"--model": args.model, "--queries": args.queries})
     check_replaceable({"--out": out}, args.overwrite)
     device = chosen_device(args)

@@ -36,7 +36,7 @@ from amips.core.errors import InputError, OutputError
 from amips.data.io import check_embedding_shape, read_npy_header
 
 # destination → what the loaders call it in their messages (load_key_query_files: "keys", "queries", "--val-queries")
-ARRAYS = {"keys": "keys", "queries": "queries", "val_queries": "--val-queries"}
+ARRAYS = {"keys": "keys", "queries": "queries", "val_queries": "--val-queries", "held_out": "--held-out"}
 # destination → the folder kind of amips.data.manifest.verify_manifest
 FOLDERS = {"data": "dataset", "labels": "labels"}
 MODEL = "model"  # a model file, or a run directory holding model.pt (amips.models.factory.load_payload)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> list[str]:
         if header is not None:
             dim = header[0][1]
         described.append(f"data {given['data']}" + (f" (keys {_shape(header[0])} {header[1]})" if header else ""))
-    for dest in ("queries", "val_queries"):
+    for dest in ("queries", "val_queries", "held_out"):
         if dest in given:
             shape, dtype = _array(given[dest], ARRAYS[dest], dim)
             described.append(_describe(dest.replace("_", "-"), given[dest], shape, dtype))

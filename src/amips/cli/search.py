@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from amips.cli.choices import SEARCH_OUTPUTS
 from amips.cli.options import (UsageError, add_allow_other_keys, add_overwrite, add_runtime, chosen_device, int_arg,
                                positive_int)
 from amips.data.io import check_distinct_paths, check_replaceable
@@ -96,8 +97,7 @@ def run(args: argparse.Namespace) -> None:
     from amips.search import (check_output_path, check_search_fits, default_rerank, labels_targets, load_mips_model,
                               read_targets, recall, save_results, search)
 
-    kind = "ivf" if args.ivf else "hnsw" if args.hnsw else None
-    _check_option_combinations(args, kind)
+    kind = _kind(args)
     out = check_output_path(args.out)
     inputs = {"--keys": args.keys, "--queries": args.queries,
               **{f"--{name}": getattr(args, name) for name in ("model", "targets", "labels") if getattr(args, name)}}
@@ -176,6 +176,18 @@ def _how(args: argparse.Namespace, kind: str | None, index, nprobe: int, ef_sear
     if rerank == "none":
         return f"{where}, with {probe} (the index's order)"
     return f"{where}, probed with {probe}, ranked by the query itself"
+
+
+def _kind(args: argparse.Namespace) -> str | None:
+    return "ivf" if args.ivf else "hnsw" if args.hnsw else None
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The argument errors found without reading a file or importing torch (run by :func:`amips.cli.main` first):
+    the --out format and options that only apply to another mode (errors, not silently ignored)."""
+    if Path(args.out).suffix not in SEARCH_OUTPUTS:
+        raise UsageError(f"output file {args.out} must end in one of {', '.join(SEARCH_OUTPUTS)}")
+    _check_option_combinations(args, _kind(args))
 
 
 def _check_option_combinations(args: argparse.Namespace, kind: str | None) -> None:

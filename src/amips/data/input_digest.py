@@ -12,12 +12,11 @@ in a JSON file under the file's (size, mtime_ns, ctime_ns, inode, device): the c
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 from typing import Any
 
-from amips.data.io import InputError, atomic_write_json
+from amips.data.io import InputError, atomic_write_json, parse_state_json, read_state_text
 from amips.data.manifest import file_sha256
 from amips.data.text import beir, wordnet
 from amips.data.text.wikipedia import summaries_file
@@ -50,8 +49,8 @@ class DigestCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # none yet, or unreadable: start afresh
+            entries = parse_state_json(read_state_text(self.path, "digest cache"), "digest cache")
+        except (OSError, ValueError):  # none yet, unreadable, not a file, too deep: start afresh (InputError too)
             entries = {}
         self._entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
 

@@ -11,6 +11,7 @@ to stay within the file system's 255-byte name limit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -18,6 +19,7 @@ import math
 import os
 import re
 import socket
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -178,17 +180,31 @@ def _mark_written(path: Path, new: Path) -> None:
         written = ([_identity(path)] if written_by_amips(path) else []) + [_identity(new)]
         marker = _marker(path)
         marker.parent.mkdir(exist_ok=True)
+        if os.path.islink(marker.parent) or not stat.S_ISDIR(os.lstat(marker.parent).st_mode):
+            return  # a planted link: never write through it (replacing the file later then needs --overwrite)
         with _atomic_path(marker, ".tmp") as tmp:
             tmp.write_text(json.dumps({"written": written}) + "\n", encoding="utf-8")
+
+
+def _marker_trusted(marker: Path) -> bool:
+    """A marker and its folder are what amips made: a real folder and a regular file, no symbolic link (a planted
+    link would make another folder's files look like amips' own, or be written through)."""
+    try:
+        folder, record = os.lstat(marker.parent), os.lstat(marker)
+    except OSError:
+        return False
+    return stat.S_ISDIR(folder.st_mode) and stat.S_ISREG(record.st_mode)
 
 
 def written_by_amips(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a file as amips wrote it: its marker (see :func:`atomic_path`) records its current size
     and modification time, so a file changed or replaced since, or copied without its times, is not."""
     path = Path(path)
+    if not _marker_trusted(_marker(path)):
+        return False
     try:
         identity = _identity(path)
-        record = json.loads(_marker(path).read_text(encoding="utf-8"))
+        record = parse_state_json(read_state_text(_marker(path), "marker"), "marker")
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and identity in record.get("written", [])
@@ -281,11 +297,41 @@ def _restore_non_finite(obj: Any, where: str, flagged: Mapping[str, str]) -> Any
     return obj
 
 
+STATE_BYTES = 64 << 20  # the largest JSON/YAML state file amips reads (manifests, records, caches)
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if it is a regular file (after links); a FIFO, device, socket or folder would hang or fail the
+    reader, so it is an ``InputError`` naming ``what``; a missing file is a ``FileNotFoundError``."""
+    path = Path(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise InputError(f"{what} {path} is {kind}; give a regular file")
+    return path
+
+
+def read_state_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a state file (manifest, marker, record, cache): a regular file of at most ``STATE_BYTES``."""
+    path = check_regular_file(path, what)
+    if path.stat().st_size > STATE_BYTES:
+        raise InputError(f"{what} {path} is larger than {STATE_BYTES >> 20} MiB; it is not one amips wrote")
+    return path.read_text(encoding="utf-8")
+
+
+def parse_state_json(text: str, what: str) -> Any:
+    """JSON of a state file; nesting too deep to parse is a ``ValueError`` like any other corrupt content."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be one amips wrote") from None
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """A JSON output of amips (:func:`json_text`), its non-finite numbers restored; one-line InputError otherwise."""
     try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = parse_state_json(read_state_text(path, what), what)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from exc
     if isinstance(obj, dict) and isinstance(obj.get("non_finite_fields"), dict):
         flagged = obj.pop("non_finite_fields")
@@ -336,6 +382,7 @@ def _check_npy_file(path: Path, name: str) -> None:
         raise InputError(f"{name} file not found: {path}")
     if path.is_dir():
         raise InputError(f"{name} path is a directory, expected a .npy file: {path}")
+    check_regular_file(path, f"{name} file")
     try:
         with path.open("rb") as fh:
             magic = fh.read(6)
@@ -391,7 +438,19 @@ def validate_embeddings(array: np.ndarray, name: str, dim: int | None = None) ->
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise InputError(f"{name} contains NaN or Inf ({int(bad.sum())} values, first in row {row})")
+    limit = overflow_limit(out.shape[1])
+    peaks = np.abs(out).max(axis=1)
+    if (peaks > limit).any():
+        row = int(np.argmax(peaks > limit))
+        raise InputError(f"{name} row {row} holds values up to {float(peaks[row]):.3g}: its inner products overflow "
+                         f"float32 (every |value| must stay below {limit:.3g} at d = {out.shape[1]})")
     return out
+
+
+def overflow_limit(dim: int) -> float:
+    """The largest |value| of a d-dimensional row whose squared norm and inner products stay finite in float32,
+    with a margin of 16 for the sums: d · limit² · 16 ≤ float32 max."""
+    return float(np.sqrt(np.finfo(np.float32).max / (16.0 * dim)))
 
 
 def check_embedding_shape(shape: tuple[int, ...], dtype: np.dtype, name: str, dim: int | None = None) -> None:
@@ -451,6 +510,23 @@ def _same_dir(a: str, b: str | os.PathLike) -> bool:
         return False
 
 
+def _open_lock(lock: Path, path: Path) -> int:
+    """The lock file's descriptor, opened without following a symbolic link and never truncated on opening: a
+    symlink or anything but a regular file planted at the lock's path is refused in one line (a lock must not
+    write into another file)."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666 & ~_UMASK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"the lock file {lock} of {path} is a symbolic link; remove it (amips never follows one "
+                             "there)") from None
+        raise _output_error(path, exc) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"the lock file {lock} of {path} is not a regular file; remove it")
+    return fd
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on writing ``path`` (lock file ``.<name>.lock`` next to it, removed on exit).
@@ -465,10 +541,7 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     except OSError as exc:
         raise _output_error(path, exc) from exc
     while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
-        except OSError as exc:
-            raise _output_error(path, exc) from exc
+        fd = _open_lock(lock, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

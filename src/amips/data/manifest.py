@@ -12,12 +12,11 @@ than the ones the reader was given.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from amips.data.io import InputError, atomic_write_json
+from amips.data.io import InputError, atomic_write_json, check_regular_file, parse_state_json, read_state_text
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -27,7 +26,7 @@ _CHUNK = 1 << 24  # bytes hashed per read
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of the bytes of ``path`` (read in 16 MiB chunks)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(check_regular_file(path, "file"), "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -121,8 +120,8 @@ def verify_manifest(folder: str | Path, kind: str, expected_inputs: Mapping[str,
 def _read(path: Path, kind: str) -> Manifest:
     """The manifest at ``path``, checked to be complete and of ``kind``."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = parse_state_json(read_state_text(path, "manifest"), "manifest")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is unreadable or partial ({type(exc).__name__}); rerun the step that writes "
                          f"{path.parent}") from None
     fields = ("format", "kind", "files", "inputs", "settings")

@@ -8,7 +8,7 @@ Two comparisons, each on the queries the model is scored on:
 * **IVF probing** (the model's real use): on a faiss IVF index over the keys, probe the ``nprobe`` lists that ĝ(x)
   ranks first and rank their keys with x. Its recall@1 is the routing coverage of ĝ (the exact top-1 lies in a probed
   list); the natural baseline probes with x. Cost per query: 2·d·(L + keys scanned), plus the network's FLOPs for ĝ.
-  ``recall@1 ĝ`` (probe *and* rank with ĝ) is shown as well: what searching the index with ĝ alone returns.
+  ``recall@1_g`` (probe *and* rank with ĝ) is shown as well: what searching the index with ĝ alone returns.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def ivf_comparison(ivf: IvfFlatIndex, queries: np.ndarray, pred_keys: np.ndarray
     chosen = sorted({min(p, ivf.nlist) for p in nprobes})
     natural = ivf_sweep(ivf, queries, true_top1, chosen, [1], log_points=False)
     learned = ivf_sweep(ivf, pred_keys, true_top1, chosen, [1], extra_flops=model_flops, log_points=False)
-    return [{"nprobe": x["nprobe"], "recall@1 query": x["recall@1"], "recall@1 probe ĝ, rank x": g["routing_coverage"],
-             "recall@1 ĝ": g["recall@1"], "scanned query": x["scanned_keys"], "scanned ĝ": g["scanned_keys"],
-             "flops query": x["flops"], "flops ĝ": g["flops"]} for x, g in zip(natural, learned)]
+    return [{"nprobe": x["nprobe"], "recall@1_query": x["recall@1"], "recall@1_probe_g_rank_x": g["routing_coverage"],
+             "recall@1_g": g["recall@1"], "scanned_query": x["scanned_keys"], "scanned_g": g["scanned_keys"],
+             "flops_query": x["flops"], "flops_g": g["flops"]} for x, g in zip(natural, learned)]
 
 
 def model_baselines(model: AmipsModel, keys: np.ndarray, queries: np.ndarray, targets: np.ndarray,
@@ -94,8 +94,8 @@ def format_baselines(record: dict[str, Any]) -> str:
         lines += [f"IVF, {ivf['nlist']} lists ({ivf['index']}): probe the lists ĝ(x) ranks first, rank their keys with x",
                   f"  {'nprobe':>6}{'recall@1 x':>12}{'probe ĝ,rank x':>16}{'ĝ alone':>9}"
                   f"{'FLOPs x':>12}{'FLOPs ĝ':>12}"]
-        lines += [f"  {r['nprobe']:>6}{r['recall@1 query']:>12.4f}{r['recall@1 probe ĝ, rank x']:>16.4f}"
-                  f"{r['recall@1 ĝ']:>9.4f}{r['flops query']:>12,.0f}{r['flops ĝ']:>12,.0f}" for r in ivf["rows"]]
+        lines += [f"  {r['nprobe']:>6}{r['recall@1_query']:>12.4f}{r['recall@1_probe_g_rank_x']:>16.4f}"
+                  f"{r['recall@1_g']:>9.4f}{r['flops_query']:>12,.0f}{r['flops_g']:>12,.0f}" for r in ivf["rows"]]
     lines.append(verdict(record, model_match_rate))
     return "\n".join(lines)
 
@@ -108,15 +108,15 @@ def verdict(record: dict[str, Any], model_match_rate: float) -> str:
     ivf = record.get("ivf")
     if ivf is not None:
         rows = ivf["rows"]
-        gains = [(r["nprobe"], r["recall@1 probe ĝ, rank x"] - r["recall@1 query"]) for r in rows]
+        gains = [(r["nprobe"], r["recall@1_probe_g_rank_x"] - r["recall@1_query"]) for r in rows]
         better = [p for p, g in gains if g > 0]
         parts.append(f"IVF probing with ĝ {gains[0][1]:+.4f} recall@1 at nprobe {gains[0][0]}"
                      + (f", ahead at the same nprobe {', '.join(map(str, better))}" if better
                         else ", behind at every nprobe"))
         equal = []
         for r in rows:
-            affordable = [x["recall@1 query"] for x in rows if x["flops query"] <= r["flops ĝ"]]
-            equal.append((r["nprobe"], r["recall@1 probe ĝ, rank x"] - max(affordable, default=0.0)))
+            affordable = [x["recall@1_query"] for x in rows if x["flops_query"] <= r["flops_g"]]
+            equal.append((r["nprobe"], r["recall@1_probe_g_rank_x"] - max(affordable, default=0.0)))
         ahead = [p for p, g in equal if g > 0]
         parts.append("at equal FLOPs (x's best within ĝ's FLOPs, network included) "
                      + (f"ahead at nprobe {', '.join(map(str, ahead))} ({equal[0][1]:+.4f} at nprobe {equal[0][0]})"

@@ -34,8 +34,9 @@ def write_provenance(path: str | Path, config: dict[str, Any], figures: list[str
                      skipped: dict[str, str] | None = None, run: dict[str, Any] | None = None) -> None:
     """YAML next to the figures: date, commit, machine, the environment against its lock file (packages whose
     installed version differs from envs/requirements.lock), the run time (``run``: the start of the snakemake
-    invocation that finished the run and its seconds until now, when known), the figure files, the figures the
-    config cannot make (with the reason) and the full (validated) config."""
+    invocation that finished the run and its seconds until now, when known, and ``work``: the jobs, wall and CPU
+    seconds of every job the results are made of, :func:`amips.pipeline.work.run_work`), the figure files, the
+    figures the config cannot make (with the reason) and the full (validated) config."""
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(repo),

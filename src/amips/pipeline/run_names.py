@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from amips.data.io import InputError, atomic_write_text
+from amips.data.io import InputError, atomic_write_text, read_state_text
 from amips.core.schema import with_defaults
 from amips.pipeline.sweeps import sweep_blocks
 
@@ -55,8 +55,8 @@ def config_digest(config: dict[str, Any]) -> str:
 def read_record(name: str, root: str | Path = ".") -> dict[str, Any] | None:
     """The record of run ``name`` (see :func:`record_run`); None if there is none or it cannot be read."""
     try:
-        record = yaml.safe_load((figures_dir(name, root) / RECORD).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        record = yaml.safe_load(read_state_text(figures_dir(name, root) / RECORD, "run record"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 

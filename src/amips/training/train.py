@@ -20,7 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from amips.core.fingerprint import array_digest, first_difference, lookup, tensors_digest
 from amips.core.progress import LOG, ProgressLog, resolve_mode
 from amips.data.io import InputError
-from amips.training.losses import all_target_scores, amips_loss, score_only_loss, targets_for
+from amips.training.objective import Objective
 from amips.models.factory import load_payload, model_from_payload, model_payload, save_payload
 from amips.models.networks import AmipsModel
 from amips.training.retrieval import Partition, make_retrieval
@@ -287,24 +287,18 @@ def train_model(
     """Train ``model`` in place and return its EMA copy (used for evaluation, as in the official code).
 
     Args:
-        model: a freshly built model (its weights are replaced when resuming).
-        data: training tensors (moved to ``device``).
-        spec: optimisation settings.
-        seed: batch-order seed.
-        device: 'cpu' or 'cuda[:N]'.
+        model, data, spec: a freshly built model (its weights replaced when resuming), the training tensors (moved
+            to ``device``: 'cpu' or 'cuda[:N]') and the optimisation settings; ``seed``: the batch order.
         checkpoint_path: where to write periodic checkpoints; if it exists training resumes from it, provided its
             fingerprint (:func:`run_fingerprint`: model, result-relevant settings, seed, content digests of the data,
             ``fingerprint_extra``) equals this run's.
-        eval_fn: called on the EMA model every ``spec.eval_every`` steps and after the last one; its dict
-            (e.g. ``val_match_rate``, ``train_match_rate``) goes into the history and feeds ``spec.select``
-            (:mod:`amips.training.selection`; ``best_val`` needs it).
-        progress: "bar" (tqdm), "log" (a progress line with the ETA every few seconds, through the logger), True
-            (a bar on a terminal, else log lines) or False (nothing); see :mod:`amips.core.progress`.
+        eval_fn: called on the EMA model every ``spec.eval_every`` steps and after the last one; its metrics go into
+            the history and feed ``spec.select`` (:mod:`amips.training.selection`; ``best_val`` needs it).
+        progress: "bar", "log", True (a bar on a terminal, else log lines) or False; :mod:`amips.core.progress`.
         stop_after: stop (after checkpointing) once this step count is reached — for tests of resumption.
         fingerprint_extra: more fields that determine the result (e.g. label settings), stored in the checkpoint.
-        on_stale: what to do with a corrupt checkpoint or one whose fingerprint differs: ``"error"`` (raise
-            :class:`StaleCheckpoint` naming the differing field, ending with ``stale_hint``) or ``"restart"``
-            (log a warning, discard it and train from step 0; the pipeline's choice).
+        on_stale: a corrupt or stale checkpoint is an ``"error"`` (:class:`StaleCheckpoint` naming the differing
+            field, ending with ``stale_hint``) or discarded with a warning (``"restart"``, the pipeline's choice).
         run_name: names the run in errors (e.g. the output path).
 
     Raises:
@@ -317,118 +311,130 @@ def train_model(
     if selector.needs_validation and eval_fn is None:
         raise InputError(f"select: {spec.select} needs a validation split to evaluate on (validation_fraction > 0 "
                          "in the labels, or validation queries); use select: last for the official behaviour")
-    retrieval = make_retrieval(spec.retrieval)
-    if retrieval is not None and data.partition is None:
-        raise InputError(f"training.retrieval {retrieval.name} needs the IVF partition to train on (the index's "
-                         "centroids and key lists); none was given")
-    if retrieval is not None and data.target_idx.shape[1] != 1:
-        raise InputError(f"training.retrieval applies to single-output MIPS models, not to {data.target_idx.shape[1]} "
-                         "outputs (a router)")
-    routing = make_routing(spec.routing)
-    if routing is not None and data.target_idx.shape[1] < 2:
-        raise InputError(f"training.routing {routing.name} applies to multi-output models (routers), not to a "
-                         "single-output MIPS model")
     run_name = run_name or str(checkpoint_path or "run")
-    model.to(device)
-    data = data.to(device)
-    true_lists = data.true_lists() if retrieval is not None else None
-    # a score-only objective (e.g. a router): no key, so no input gradient and no [B, C, d] key batch per step
-    score_only = spec.key_weight == 0 and retrieval is None
-    score_targets = all_target_scores(data.queries, data.keys, data.target_idx) if score_only else None
-    params = [p for p in model.parameters()]
-    # fused Adam: one kernel per tensor instead of ~10 (same update rule); on a busy 2-core CPU the unfused
-    # per-tensor ops each wait for an OpenMP barrier and the optimizer step took up to 0.8 s of a ~2 s step.
-    opt = torch.optim.Adam(params, lr=spec.lr_at(0), fused=torch.device(device).type in ("cpu", "cuda"))
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(spec.ema_decay), use_buffers=True)
-    history: list[dict[str, float]] = []
-    start = 0
+    data, objective, params, opt, ema = _prepare(model, data, spec, device)
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     fingerprint = run_fingerprint(model, data, spec, seed, fingerprint_extra) if ckpt is not None else {}
-    if ckpt is not None and ckpt.exists():
-        try:
-            start, history = _resume(ckpt, model, ema, opt, fingerprint, device, stale_hint, selector)
-        except StaleCheckpoint as exc:
-            if on_stale == "error":
-                raise
-            log.warning("discarding %s and training from step 0: %s", ckpt, str(exc).split(": ", 1)[-1])
-            ckpt.unlink(missing_ok=True)
+    start, history = _resume_or_start(ckpt, model, ema, opt, fingerprint, device, stale_hint, selector, on_stale)
     probe = data.queries[: min(256, data.queries.shape[0])]
     sampler = BatchSampler(data.queries.shape[0], spec.batch_size, seed)
-    bar = _progress_bar(spec.steps, start, progress)
-    t0, window_t, window_steps = time.perf_counter(), time.perf_counter(), 0
     end = spec.steps if stop_after is None else min(spec.steps, stop_after)
-    stopped: int | None = None  # the step at which patience ran out
+    bar, stopped = _progress_bar(spec.steps, start, progress), None  # stopped: the step where patience ran out
+    t0, window_t, window_steps = time.perf_counter(), time.perf_counter(), 0
     model.train()
     for step in range(start, end):
-        idx = sampler.indices(step).to(device)
-        x = data.queries[idx]
-        for group in opt.param_groups:
-            group["lr"] = spec.lr_at(step)
-        if score_only:
-            pred_scores, target_scores = model(x), score_targets[idx]
-            loss, parts = score_only_loss(pred_scores, target_scores, spec.score_weight)
-        else:
-            target_scores, target_keys = targets_for(x, data.keys, data.target_idx[idx])
-            pred_scores, pred_keys = model.predict(x, create_graph=True)
-            loss, parts = amips_loss(pred_scores, pred_keys, target_scores, target_keys, spec.score_weight,
-                                     spec.key_weight)
-        if routing is not None:
-            term = routing.term(pred_scores, target_scores)
-            loss = loss + routing.weight * term
-            parts["routing"] = float(term.detach())
-        if retrieval is not None:
-            term = retrieval.term(pred_keys[:, 0], true_lists[idx], data.partition.centroids)
-            loss = loss + retrieval.weight * term
-            parts["retrieval"] = float(term.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=params)  # not into the (SupportNet) input x, whose gradient nobody reads
-        nan_count, grad_norm = _guard_and_clip(params, spec.grad_clip)
-        opt.step()
-        ema.update_parameters(model)
+        loss, parts, nan_count, grad_norm = _step(model, ema, opt, params, objective, data,
+                                                  sampler.indices(step).to(device), spec, step)
         done = step + 1
         window_steps += 1
-        if bar is not None:
-            bar.update(1)
-            if not isinstance(bar, ProgressLog):  # the bar shows the loss (a device sync); the log lines do not
-                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+        _advance(bar, loss)
         evaluate = eval_fn is not None and ((spec.eval_every and done % spec.eval_every == 0) or done == spec.steps)
         if done % spec.log_every == 0 or done == end or evaluate:
-            now = time.perf_counter()
-            rate = window_steps / max(now - window_t, 1e-9)
-            record = {"step": done, "loss": float(loss.detach()), **parts, "lr": spec.lr_at(step), "grad_norm": grad_norm,
-                      "nan_grads": nan_count, "steps_per_s": rate}
-            log.info("step %d/%d loss %.5g key_mse %.4g score_mse %.4g lr %.3g %.1f steps/s", done, spec.steps,
-                     record["loss"], parts["key_mse"], parts["score_mse"], record["lr"], rate)
+            record = _record(done, spec, loss, parts, nan_count, grad_norm,
+                             window_steps / max(time.perf_counter() - window_t, 1e-9))
             _check_finite(model, ema, done, probe, run_name)
-            if evaluate:
-                metrics = eval_fn(ema.module)
-                ema.module.train()
-                selector.observe(done, metrics, ema.module)
-                record.update(metrics)
-                log.info("step %d evaluation: %s", done, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-                if spec.patience and done - selector.best_step >= spec.patience * spec.eval_every and done < end:
-                    stopped = done
+            if evaluate and _evaluate(eval_fn, ema.module, selector, done, record, spec) and done < end:
+                stopped = done
             history.append(record)
             window_t, window_steps = time.perf_counter(), 0
         if ckpt is not None and ((spec.checkpoint_every and done % spec.checkpoint_every == 0) or done == end):
             _check_finite(model, ema, done, probe, run_name)
             _save_checkpoint(ckpt, model, ema, opt, done, fingerprint, int(data.keys.shape[0]), history, selector)
         if stopped is not None:
-            log.info("step %d: no better %s for %d evaluations (patience): stopping, %d of %d steps done", done,
-                     selector.metric, spec.patience, done, spec.steps)
             end = done
             break
     if bar is not None:
         bar.close()
     _check_finite(model, ema, end, probe, run_name)
-    seconds = time.perf_counter() - t0
-    ema_model: AmipsModel = ema.module
+    seconds, ema_model = time.perf_counter() - t0, ema.module
+    selection = _selection(selector, ema_model, spec, end, stopped)
+    return TrainResult(ema_model.eval(), history, seconds, (end - start) / max(seconds, 1e-9), start, selection)
+
+
+def _prepare(model: AmipsModel, data: TrainData, spec: TrainSpec,
+             device: str) -> tuple[TrainData, Objective, list[torch.nn.Parameter], torch.optim.Optimizer, AveragedModel]:
+    """Model and data on ``device``; the objective, the parameters, Adam and the EMA of the weights."""
+    model.to(device)
+    data = data.to(device)
+    params = [p for p in model.parameters()]
+    # fused Adam: one kernel per tensor instead of ~10 (same update rule); on a busy 2-core CPU the unfused
+    # per-tensor ops each wait for an OpenMP barrier and the optimizer step took up to 0.8 s of a ~2 s step.
+    opt = torch.optim.Adam(params, lr=spec.lr_at(0), fused=torch.device(device).type in ("cpu", "cuda"))
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(spec.ema_decay), use_buffers=True)
+    return data, Objective.of(spec, data), params, opt, ema
+
+
+def _record(done: int, spec: TrainSpec, loss: torch.Tensor, parts: dict[str, float], nan_count: int,
+            grad_norm: float, rate: float) -> dict[str, Any]:
+    """The history row of step ``done`` (logged)."""
+    record = {"step": done, "loss": float(loss.detach()), **parts, "lr": spec.lr_at(done - 1), "grad_norm": grad_norm,
+              "nan_grads": nan_count, "steps_per_s": rate}
+    log.info("step %d/%d loss %.5g key_mse %.4g score_mse %.4g lr %.3g %.1f steps/s", done, spec.steps,
+             record["loss"], parts["key_mse"], parts["score_mse"], record["lr"], rate)
+    return record
+
+
+def _step(model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+          objective: Objective, data: TrainData, idx: torch.Tensor, spec: TrainSpec,
+          step: int) -> tuple[torch.Tensor, dict[str, float], int, float]:
+    """One optimisation step on the batch ``idx``: (loss, its parts, NaN gradients zeroed, gradient norm)."""
+    for group in opt.param_groups:
+        group["lr"] = spec.lr_at(step)
+    loss, parts = objective.loss(model, data, idx, data.queries[idx], spec)
+    opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)  # not into the (SupportNet) input x, whose gradient nobody reads
+    nan_count, grad_norm = _guard_and_clip(params, spec.grad_clip)
+    opt.step()
+    ema.update_parameters(model)
+    return loss, parts, nan_count, grad_norm
+
+
+def _advance(bar: Any, loss: torch.Tensor) -> None:
+    """One step on the progress bar (with the loss) or the progress log (without: a device sync per step)."""
+    if bar is not None:
+        bar.update(1)
+        if not isinstance(bar, ProgressLog):
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+
+
+def _selection(selector: Any, ema_model: AmipsModel, spec: TrainSpec, end: int, stopped: int | None) -> dict[str, Any]:
+    """The weights kept at the end (the selector's choice loaded into ``ema_model``), or the last ones of a run cut
+    short by ``stop_after``; with the step where patience stopped it."""
+    if stopped is not None:
+        log.info("step %d: no better %s for %d evaluations (patience): stopping, %d of %d steps done", stopped,
+                 selector.metric, spec.patience, stopped, spec.steps)
     if end == spec.steps or stopped is not None:
-        selection = {**selector.apply(ema_model, end), **({"stopped_at_step": stopped} if stopped else {})}
-    else:
-        selection = {"select": spec.select, "selected_step": end}
-    ema_model.eval()
-    return TrainResult(ema_model, history, seconds, (end - start) / max(seconds, 1e-9), start, selection)
+        return {**selector.apply(ema_model, end), **({"stopped_at_step": stopped} if stopped else {})}
+    return {"select": spec.select, "selected_step": end}
+
+
+def _resume_or_start(ckpt: Path | None, model: AmipsModel, ema: AveragedModel, opt: torch.optim.Optimizer,
+                     fingerprint: dict[str, Any], device: str, stale_hint: str, selector: Any,
+                     on_stale: str) -> tuple[int, list[dict[str, float]]]:
+    """(first step, history so far): from the checkpoint ``ckpt`` when it exists and matches ``fingerprint``; a stale
+    one is an error (``on_stale='error'``) or discarded with a warning (``'restart'``)."""
+    if ckpt is None or not ckpt.exists():
+        return 0, []
+    try:
+        return _resume(ckpt, model, ema, opt, fingerprint, device, stale_hint, selector)
+    except StaleCheckpoint as exc:
+        if on_stale == "error":
+            raise
+        log.warning("discarding %s and training from step 0: %s", ckpt, str(exc).split(": ", 1)[-1])
+        ckpt.unlink(missing_ok=True)
+        return 0, []
+
+
+def _evaluate(eval_fn: Callable[[AmipsModel], dict[str, float]], ema_model: AmipsModel, selector: Any, done: int,
+              record: dict[str, Any], spec: TrainSpec) -> bool:
+    """Evaluate the EMA model after step ``done``, feed the selector, add the metrics to ``record``; whether patience
+    has run out (``spec.patience`` evaluations without a better selection metric)."""
+    metrics = eval_fn(ema_model)
+    ema_model.train()
+    selector.observe(done, metrics, ema_model)
+    record.update(metrics)
+    log.info("step %d evaluation: %s", done, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    return bool(spec.patience) and done - selector.best_step >= spec.patience * spec.eval_every
 
 
 def _progress_bar(total: int, initial: int, progress: bool | str | None):

@@ -54,6 +54,10 @@ def _make_dataset(spec: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
                                  held_out=queries[sizes[1]:])
     elif source == "npy":
         ds = load_key_query_files(spec["keys"], spec["queries"])
+        if "held_out_queries" in spec:  # amips dataset --held-out
+            held = load_key_query_files(spec["keys"], spec["held_out_queries"], "--held-out").queries
+            return write_dataset(ds, out_dir, {"source": source, "spec": spec, "seconds": time.perf_counter() - t0},
+                                 held_out=held)
     else:
         raise InputError(f"unknown dataset source {source!r}; choose gaussian, structured or npy")
     return write_dataset(ds, out_dir, {"source": source, "spec": spec, "seconds": time.perf_counter() - t0})
