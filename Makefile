@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml $(LOCK) $(NODEPS_LOCK) Makefile
 setup: $(STAMP)
 
 # Re-resolve $(LOCK) after editing pyproject.toml's dependencies (needs uv, e.g. `pip install uv`, and PyPI);
-# tests/test_lock.py checks that the two agree.
+# tests/core/test_lock.py checks that the two agree.
 lock:
 	$(UV) pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu --find-links $(TORCH_WHEELS) \

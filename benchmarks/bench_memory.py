@@ -35,7 +35,7 @@ from benchmarks.common import Row, cost_row, load_average
 GIB = 1024**3
 FULL = {"m": 1_000_000, "n": 1_000_000, "dim": 384, "query_chunks": 2}
 QUICK = {"m": 20_000, "n": 20_000, "dim": 64, "query_chunks": 2}
-QUERY_CHUNK, KEY_CHUNK = 2048, 65536  # amips.pipeline.stages.make_labels defaults
+QUERY_CHUNK, KEY_CHUNK = 2048, 65536  # amips.pipeline.stages.labels.make_labels defaults
 
 
 def write_unit_npy(path: Path, rows: int, dim: int, seed: int, block: int = 65536) -> None:

@@ -149,7 +149,7 @@ def run(quick: bool, out_dir: Path | None = None, log=print) -> list[Row]:
     from amips.core.runinfo import configure_torch
 
     cfg = QUICK if quick else FULL
-    configure_torch(torch.get_num_threads(), "cpu")  # as amips.pipeline.stages.train_run does (deterministic algorithms)
+    configure_torch(torch.get_num_threads(), "cpu")  # as amips.pipeline.stages.train.train_run does (deterministic algorithms)
     data = _problem(cfg)
     rows: list[Row] = []
     for threads in thread_counts(quick):

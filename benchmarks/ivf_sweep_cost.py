@@ -53,8 +53,8 @@ def main() -> None:
 
     from amips.index.ivf import build_ivf, nprobe_grid
     from amips.index.sweeps import exact_search_row, faiss_hnsw_sweep, hnsw_sweep
-    from amips.experiments.hybrid import centroids_of
-    from amips.experiments.routed import order_from_scores, preassigned_search
+    from amips.routing.routed import centroids_of
+    from amips.routing.routed import order_from_scores, preassigned_search
 
     faiss.omp_set_num_threads(1)
     root = Path(args.dataset_dir)

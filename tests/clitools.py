@@ -10,7 +10,7 @@ from pathlib import Path
 
 from amips.cli import main
 from amips.data.io import MARKER_DIR
-from amips.pipeline.stages import make_dataset
+from amips.pipeline.stages.data import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 AMIPS = Path(sys.executable).with_name("amips")

@@ -1,14 +1,25 @@
-"""Shared fixtures: a tiny structured MIPS problem and deterministic torch settings."""
+"""Shared fixtures: a tiny structured MIPS problem and deterministic torch settings.
+
+The tests live in one folder per wing (``tests/<wing>/``, plus ``cli/``, ``workflow/``, ``docs/``, ``benchmarks/``);
+the helper modules they import as top-level modules (``clitools``, ``docblocks``, ``kernel_probe``) stay here, in
+``tests/``, which is put on ``sys.path`` first.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
+import sys
+from pathlib import Path
 
-from amips.data.augment import augment_queries, split_rows
-from amips.data.sets import structured_embeddings
-from amips.exact.labels import exact_topk
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from amips.data.augment import augment_queries, split_rows  # noqa: E402
+from amips.data.sets import structured_embeddings  # noqa: E402
+from amips.exact.labels import exact_topk  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

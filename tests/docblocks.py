@@ -2,7 +2,7 @@
 
 A command block (```bash, ```python, ```yaml …) carries a name on the line before its fence,
 ``<!-- block: NAME -->`` (invisible on GitHub). A test runs it by asking for it by that literal name,
-``doc_block("NAME")``; tests/test_docs.py fails for every command block that no test asks for and that is not
+``doc_block("NAME")``; tests/docs/test_docs.py fails for every command block that no test asks for and that is not
 listed there as not runnable, with the reason.
 """
 

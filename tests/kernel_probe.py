@@ -1,6 +1,6 @@
 """Exact labels and metric ranks under the BLAS kernel this process runs (set OPENBLAS_CORETYPE before starting it).
 
-Run as a script by tests/test_kernels.py, once per kernel; prints one JSON object: the BLAS libraries and the kernel
+Run as a script by tests/exact/test_kernels.py, once per kernel; prints one JSON object: the BLAS libraries and the kernel
 (architecture) each uses, and a SHA-256 of every result, so that the parent can check that every kernel gives
 bit-identical labels and ranks, equal to the definition computed by brute force.
 """

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "amips"
 
 # lowest first; a module may import its own wing and the wings below it
 LAYERS = [
-    "core", "data", "reporting", "models", "exact", "index", "evaluation", "training", "experiments", "pipeline", "api",
+    "core", "data", "reporting", "models", "exact", "index", "evaluation", "training", "routing", "experiments",
+    "pipeline", "api",
 ]
 API = {"__init__", "cli", "estimator", "fit", "search"}  # the user's API: amips.fit, amips.search, amips.cli, …
 

@@ -1,5 +1,5 @@
 # The homogenization ablation (experiments.homogenization): argmax coverage of each dataset's keys, and the
-# wrapper × model × dataset table and figure (trained runs and the runs skipped by amips.training.sweeps).
+# wrapper × model × dataset table and figure (trained runs and the runs skipped by amips.pipeline.sweeps).
 
 
 rule key_coverage:

@@ -1,11 +1,11 @@
-"""Snakemake adapter for rules controls / ivf_controls → amips.evaluation.controls.{evaluate_controls, ivf_controls}."""
+"""Snakemake adapter for rules controls / ivf_controls → amips.pipeline.stages.controls.{evaluate_controls, ivf_controls}."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.evaluation.controls import evaluate_controls, ivf_controls  # noqa: E402
+from amips.pipeline.stages.controls import evaluate_controls, ivf_controls  # noqa: E402
 
 labels_dir = Path(snakemake.input.train_queries).parent
 if snakemake.rule == "controls":

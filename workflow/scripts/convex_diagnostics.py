@@ -1,4 +1,4 @@
-"""Snakemake adapter for rules convex_diagnostics / plot_convex_diagnostics → amips.training.convex / amips.reporting.plots."""
+"""Snakemake adapter for rules convex_diagnostics / plot_convex_diagnostics → amips.pipeline.stages.convex / amips.reporting.plots."""
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +10,7 @@ redirect_to_log(snakemake.log[0])
 import torch  # noqa: E402
 
 if snakemake.rule == "convex_diagnostics":
-    from amips.training.convex import convex_diagnostics  # noqa: E402
+    from amips.pipeline.stages.convex import convex_diagnostics  # noqa: E402
 
     torch.set_num_threads(snakemake.threads)
     convex_diagnostics(snakemake.input.key_file, Path(snakemake.input.train_queries).parent, snakemake.output.csv,

@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule evaluate → amips.pipeline.stages.evaluate_run."""
+"""Snakemake adapter for rule evaluate → amips.pipeline.stages.evaluate.evaluate_run."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.pipeline.stages import evaluate_run  # noqa: E402
+from amips.pipeline.stages.evaluate import evaluate_run  # noqa: E402
 
 evaluate_run(
     model_path=snakemake.input.model,

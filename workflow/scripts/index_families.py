@@ -1,12 +1,12 @@
 """Snakemake adapter for rules index_families_baselines / index_families_learned / aggregate_index_families →
-amips.experiments.index_family_stages."""
+amips.pipeline.stages.index_families."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.experiments import index_family_stages as stages  # noqa: E402
+from amips.pipeline.stages import index_families as stages  # noqa: E402
 
 labels_dir = Path(snakemake.input.test_queries).parent if hasattr(snakemake.input, "test_queries") else None
 if snakemake.rule == "index_families_baselines":

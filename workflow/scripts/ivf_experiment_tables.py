@@ -5,8 +5,8 @@ from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.experiments.figures import plot_ivf_experiment  # noqa: E402
-from amips.experiments.stages import aggregate_experiment, breakeven  # noqa: E402
+from amips.reporting.experiment_plots import plot_ivf_experiment  # noqa: E402
+from amips.pipeline.stages.ivf_experiments import aggregate_experiment, breakeven  # noqa: E402
 from amips.pipeline.sections import BudgetSettings  # noqa: E402
 
 TITLES = {"hybrid": "Hybrid IVF: probe with the predicted key, rank with the query",

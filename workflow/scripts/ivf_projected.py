@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule ivf_projected → amips.pipeline.stages.ivf_projected."""
+"""Snakemake adapter for rule ivf_projected → amips.pipeline.stages.ivf.ivf_projected."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.pipeline.stages import ivf_projected  # noqa: E402
+from amips.pipeline.stages.ivf import ivf_projected  # noqa: E402
 
 ivf_projected(snakemake.input.model, snakemake.input.key_file, Path(snakemake.input.test_queries).parent,
               snakemake.output.csv, snakemake.params.cfg, snakemake.params.run, threads=snakemake.threads,

@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule scaling_controls → amips.experiments.scaling_stages.scaling_controls_point."""
+"""Snakemake adapter for rule scaling_controls → amips.pipeline.stages.scaling.scaling_controls_point."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.experiments.scaling_stages import scaling_controls_point  # noqa: E402
+from amips.pipeline.stages.scaling import scaling_controls_point  # noqa: E402
 from amips.reporting.budgets import Budgets  # noqa: E402
 
 cfg = snakemake.params.cfg

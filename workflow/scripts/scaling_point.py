@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule scaling_point → amips.experiments.scaling_stages.scaling_model_point."""
+"""Snakemake adapter for rule scaling_point → amips.pipeline.stages.scaling.scaling_model_point."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.experiments.scaling_stages import scaling_model_point  # noqa: E402
+from amips.pipeline.stages.scaling import scaling_model_point  # noqa: E402
 from amips.reporting.budgets import Budgets  # noqa: E402
 from amips.core.runinfo import select_device  # noqa: E402
 

@@ -1,9 +1,9 @@
-"""Snakemake adapter for rule scaling_table → amips.experiments.scaling_stages.scaling_table."""
+"""Snakemake adapter for rule scaling_table → amips.pipeline.stages.scaling.scaling_table."""
 from amips.core.logs import redirect_to_log
 
 redirect_to_log(snakemake.log[0])
 
-from amips.experiments.scaling_stages import scaling_table  # noqa: E402
+from amips.pipeline.stages.scaling import scaling_table  # noqa: E402
 from amips.pipeline.sections import BudgetSettings  # noqa: E402
 
 scaling_table(

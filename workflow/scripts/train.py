@@ -1,4 +1,4 @@
-"""Snakemake adapter for rule train → amips.pipeline.stages.train_run (CUDA when the job has a GPU)."""
+"""Snakemake adapter for rule train → amips.pipeline.stages.train.train_run (CUDA when the job has a GPU)."""
 from pathlib import Path
 
 from amips.core.logs import redirect_to_log
@@ -7,7 +7,7 @@ redirect_to_log(snakemake.log[0])
 
 from amips.models import ModelSpec  # noqa: E402
 from amips.core.runinfo import select_device  # noqa: E402
-from amips.pipeline.stages import train_run  # noqa: E402
+from amips.pipeline.stages.train import train_run  # noqa: E402
 from amips.training.train import TrainSpec  # noqa: E402
 
 train_run(

@@ -14,8 +14,8 @@ from amips.cli import (check_config, dataset, evaluate, fit, generate, labels, p
                        train)
 from amips.cli.choices import SYNTHETIC_SOURCES
 from amips.cli.options import Formatter, UsageError, add_common
-from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/test_presets.py
-from amips.cli.options import build_train_spec as _train_spec  # noqa: F401 - imported by tests/test_presets.py
+from amips.cli.options import build_model_spec as _model_spec  # noqa: F401 - imported by tests/training/test_presets.py
+from amips.cli.options import build_train_spec as _train_spec  # noqa: F401 - imported by tests/training/test_presets.py
 
 __all__ = ["COMMANDS", "SYNTHETIC_SOURCES", "UsageError", "build_parser", "main"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Each constant mirrors a registry or a dataclass default defined next to the code that uses it;
-# tests/test_cli.py::test_cli_names_mirror_the_registries fails if one drifts.
+# tests/cli/test_cli.py::test_cli_names_mirror_the_registries fails if one drifts.
 
 SYNTHETIC_SOURCES = ("structured", "gaussian")  # amips.data.sets.SYNTHETIC_SOURCES
 MODEL_KINDS = ("supportnet", "keynet")  # amips.models.homogenize.KINDS

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from amips.pipeline.stages import make_dataset
+    from amips.pipeline.stages.data import make_dataset
 
     inputs = {"--keys": args.keys, "--queries": args.queries, **({"--held-out": args.held_out} if args.held_out else {})}
     check_distinct_paths({"--out": args.out}, inputs, folders=True)

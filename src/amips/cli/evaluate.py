@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     index = {"ivf_index_path": args.ivf_index, "nlist": args.nlist}
     if args.labels is not None:
         from amips.fit import labels_extras
-        from amips.pipeline.stages import evaluate_run
+        from amips.pipeline.stages.evaluate import evaluate_run
 
         with exclusive_lock(args.out, "evaluation") if args.out is not None else contextlib.nullcontext():
             record = evaluate_run(args.model, keys, args.labels, None, device=device, threads=args.threads,

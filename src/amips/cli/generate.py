@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from amips.pipeline.stages import make_dataset
+    from amips.pipeline.stages.data import make_dataset
 
     check_replaceable({"--out": args.out}, args.overwrite, folders=True)
     spec = {"source": args.source, "num_keys": args.num_keys, "num_queries": args.num_queries, "dim": args.dim,

@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from amips.core.runinfo import configure_torch
-    from amips.pipeline.stages import make_labels
+    from amips.pipeline.stages.labels import make_labels
 
     device = chosen_device(args)
     configure_torch(args.threads, device)

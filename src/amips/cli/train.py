@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from amips.data.folders import dataset_keys
-    from amips.pipeline.stages import train_run
+    from amips.pipeline.stages.train import train_run
 
     check_distinct_paths({"--out": args.out}, {"--data": args.data, "--labels": args.labels}, folders=True)
     check_replaceable({"--out": args.out}, args.overwrite, folders=True)

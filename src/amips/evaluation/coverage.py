@@ -12,13 +12,10 @@ own argmax), so MIPS is cosine search; with varying norms short keys are hidden.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from amips.data.folders import open_labels
-from amips.data.io import atomic_write_json, load_embeddings
 from amips.exact.labels import exact_topk
 
 
@@ -50,14 +47,3 @@ def key_coverage(keys: np.ndarray, targets: np.ndarray, num_directions: int = 20
         "hit_by_directions": int(hit_d.size), "hit_by_directions_fraction": float(hit_d.size / m),
         "num_directions": int(num_directions + m),
     }
-
-
-def dataset_coverage(keys_path: str | Path, labels_dir: str | Path, out_json: str | Path,
-                     num_directions: int = 20000, seed: int = 0) -> dict[str, Any]:
-    """:func:`key_coverage` of a pipeline dataset (its keys and the train/test labels of task ``mips``) → JSON."""
-    keys = load_embeddings(keys_path, "keys")
-    labels = open_labels(labels_dir, keys, keys_path)
-    targets = np.concatenate([labels.targets(split) for split in ("train", "test")])
-    result = key_coverage(keys, targets, num_directions, seed)
-    atomic_write_json(out_json, result)
-    return result

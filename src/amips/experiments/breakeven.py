@@ -43,6 +43,28 @@ def per_query_cost(frame: pd.DataFrame, axis: str, recall: float, metric: str = 
     return float(fits[f"{axis}_mean"].min()) if len(fits) else float("nan")
 
 
+def cost_lines(curves: pd.DataFrame, recalls: Sequence[float],
+               axes: Sequence[str] = ("flops", "seconds")) -> pd.DataFrame:
+    """The lines of the break-even figure (:func:`amips.reporting.experiment_plots.plot_breakeven`): per dataset ×
+    recall target × axis, each method but exact search with a cost on the axis that reaches the recall, in method
+    order, with its fixed cost F_M (``fixed``), per-query cost q_M(r) (``per_query``) and ``baseline`` (one of
+    :data:`BASELINES`)."""
+    rows = []
+    for dataset in sorted(curves["dataset"].unique()):
+        data = curves[(curves["dataset"] == dataset) & (curves["method"] != "exact")]
+        for recall in recalls:
+            for axis in axes:
+                for method, frame in data.groupby("method", sort=True):
+                    if frame[f"{axis}_mean"].isna().all():
+                        continue
+                    q = per_query_cost(frame, axis, recall)
+                    if math.isnan(q):
+                        continue
+                    rows.append({"dataset": dataset, "recall": recall, "axis": axis, "method": method,
+                                 "fixed": fixed_cost(frame, axis), "per_query": q, "baseline": method in BASELINES})
+    return pd.DataFrame(rows, columns=["dataset", "recall", "axis", "method", "fixed", "per_query", "baseline"])
+
+
 def breakeven_n(fixed: float, per_query: float, base_fixed: float, base_per_query: float) -> float:
     """N* of the module docstring: a number ≥ 0, ``inf`` for never, NaN if the method does not reach the recall."""
     if math.isnan(per_query):

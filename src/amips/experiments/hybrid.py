@@ -19,16 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from amips.experiments.routed import order_from_scores, prefix_lists, routed_sweep
+from amips.routing.routed import centroids_of, order_from_scores, prefix_lists, routed_sweep
 from amips.index.ivf import IvfFlatIndex, nprobe_grid
 
 log = logging.getLogger("amips.experiments.hybrid")
-
-
-def centroids_of(ivf: IvfFlatIndex) -> np.ndarray:
-    """The coarse quantiser's centroids μ [nlist, d] (float32)."""
-    quantizer = ivf.index.quantizer
-    return quantizer.reconstruct_n(0, quantizer.ntotal)
 
 
 def split_lists(order_x: np.ndarray, order_g: np.ndarray, share: float) -> Callable[[int], np.ndarray]:
@@ -62,7 +56,7 @@ def hybrid_sweeps(ivf: IvfFlatIndex, queries: np.ndarray, predicted: np.ndarray,
         nprobes: the grid (:func:`amips.index.ivf.nprobe_grid` of ``experiments.ivf.nprobes``; None: the full one).
         repeats, quiet_load: the timing protocol (:mod:`amips.index.timing`).
     Rows carry ``probe_rule`` ('hybrid' or 'split'), ``split_share`` (NaN for hybrid) and the columns of
-    :func:`amips.experiments.routed.routed_sweep`. A non-finite ĝ(x) is a miss at every p. A share of 1 is plain
+    :func:`amips.routing.routed.routed_sweep`. A non-finite ĝ(x) is a miss at every p. A share of 1 is plain
     IVF — the natural curve rule ivf_baselines measures once per dataset — and is not swept again.
     """
     centroids = centroids_of(ivf)

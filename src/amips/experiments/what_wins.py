@@ -182,15 +182,3 @@ def what_wins_markdown(table: pd.DataFrame) -> str:
                      _cell(row["margin"])]
             parts.append("| " + " | ".join(cells) + " |\n")
     return "".join(parts)
-
-
-def write_what_wins(files: Iterable[str | Path], out_csv: str | Path, out_md: str | Path,
-                    flops_budgets: Budgets, memory_budgets: Budgets = Budgets.absolute(())) -> pd.DataFrame:
-    """Read the curves, write the table as CSV and Markdown (atomically); returns it."""
-    from amips.data.io import atomic_write_text
-    from amips.reporting.tables import write_csv
-
-    table = what_wins(load_curves(files), flops_budgets, memory_budgets)
-    write_csv(table, out_csv)
-    atomic_write_text(out_md, what_wins_markdown(table))
-    return table

@@ -1,6 +1,6 @@
 """Sweeps of an index over its operating points — recall of the exact top-1 and every cost per query — in one
 batch per point, timed and load-stamped by the protocol of :mod:`amips.index.timing`: IVF-Flat over nprobe
-(:func:`ivf_sweep`, also the sweep of :func:`amips.experiments.routed.routed_sweep`'s rows), faiss HNSW and hnswlib
+(:func:`ivf_sweep`, also the sweep of :func:`amips.routing.routed.routed_sweep`'s rows), faiss HNSW and hnswlib
 over ef, and the exact search's one row.
 """
 

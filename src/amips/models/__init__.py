@@ -1,4 +1,7 @@
-"""SupportNet / KeyNet models, homogenization wrappers, sizing and serialisation."""
+"""models — SupportNet / KeyNet models, homogenization wrappers, sizing and serialisation.
+
+May import: ``data``, ``core``.
+"""
 
 from amips.models.factory import build_model, load_model, parameter_count, save_model
 from amips.models.networks import AmipsModel, KeyNet, SupportNet

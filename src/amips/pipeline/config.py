@@ -20,7 +20,7 @@ from amips.pipeline.config_limits import check_loaded, expanded_size
 from amips.core.schema import SCHEMA, validate_config, with_defaults
 from amips.data.sets import load_key_query_files
 from amips.data.io import InputError
-from amips.training.sweeps import homogenization_report
+from amips.pipeline.sweeps import homogenization_report
 
 
 

@@ -21,7 +21,7 @@ from amips.models.spec import ModelSpec
 from amips.core.schema import with_defaults
 from amips.training.retrieval import uses_retrieval
 from amips.training.routing_terms import uses_routing
-from amips.training.sweeps import sweep_blocks as task_blocks
+from amips.pipeline.sweeps import sweep_blocks as task_blocks
 from amips.data.text.encoder import DIM as TEXT_DIM
 from amips.training.train import TrainSpec
 from amips.training.validation import carve_validation
@@ -63,7 +63,7 @@ class DatasetSizes:
 
 
 def sweep_blocks(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, block) for each block of :func:`amips.training.sweeps.sweep_blocks`, named by its place in the config."""
+    """(where, block) for each block of :func:`amips.pipeline.sweeps.sweep_blocks`, named by its place in the config."""
     blocks = task_blocks(config)
     names = ["sweep", *(f"extra_sweeps.{i}" for i in range(len(config["extra_sweeps"])))]
     yield from zip(names, blocks["mips"])

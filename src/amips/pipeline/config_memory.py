@@ -20,8 +20,8 @@ from amips.index.base import default_nlist
 from amips.models.factory import expected_parameter_count, resolve_width
 from amips.models.spec import ModelSpec
 from amips.core.resources import available_memory, format_bytes, training_bytes
-from amips.training.sweeps import plan_runs
-from amips.training.sweeps import sweep_blocks as task_blocks
+from amips.pipeline.sweeps import plan_runs
+from amips.pipeline.sweeps import sweep_blocks as task_blocks
 
 
 @dataclass(frozen=True)

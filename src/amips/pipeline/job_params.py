@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from amips.data.input_digest import DigestCache, dataset_digests
-from amips.experiments.list_routers import NEEDS_LIST_TARGETS
+from amips.routing.list_routers import NEEDS_LIST_TARGETS
 from amips.pipeline.paths import data_file, ivf_file, labels_file, list_router_file
 from amips.pipeline.targets import curve_runs, experiments, ivf_hybrid_files, list_router_files, scaling_config
 from amips.training.retrieval import uses_retrieval

@@ -22,7 +22,7 @@ import yaml
 
 from amips.data.io import InputError, atomic_write_text, read_state_text
 from amips.core.schema import with_defaults
-from amips.training.sweeps import sweep_blocks
+from amips.pipeline.sweeps import sweep_blocks
 
 FIGURES_ROOT = Path("results") / "figures"
 RECORD = "run_config.yaml"

@@ -12,7 +12,7 @@ from typing import Any
 
 from amips.pipeline.paths import (controls_file, figure_file, index_families_file, ivf_file, list_router_file, run_file,
                                   scaling_file, table_file)
-from amips.training.sweeps import TEXT_SOURCES, Skip, plan_runs, sweep_blocks
+from amips.pipeline.sweeps import TEXT_SOURCES, Skip, plan_runs, sweep_blocks
 
 __all__ = [
     "FIGURES_WITH_TABLE_DATA", "IVF_EXPERIMENTS", "control_files", "control_ivf_files", "control_ivf_names",
@@ -29,7 +29,7 @@ FIGURES_WITH_TABLE_DATA = ("match_rate", "compression", "ivf", "router")  # plot
 
 
 def _plan(config: dict[str, Any], task: str) -> tuple[list[dict[str, Any]], list[Skip]]:
-    """The runs and skips of one task's sweep blocks (amips.training.sweeps); none for a task that is off."""
+    """The runs and skips of one task's sweep blocks (amips.pipeline.sweeps); none for a task that is off."""
     return plan_runs(config, sweep_blocks(config).get(task, []), task)
 
 

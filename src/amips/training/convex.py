@@ -10,14 +10,12 @@ leaves this in ~15 steps by flipping weight signs; a softplus rectifier sees raw
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from amips.core.schema import section
 from amips.models import ModelSpec, build_model
 from amips.models.networks import SupportNet
 
@@ -74,27 +72,4 @@ def trace_training(keys: np.ndarray, queries: np.ndarray, targets: np.ndarray, s
     frame = pd.DataFrame(rows)
     frame.insert(0, "model", label)
     frame.insert(1, "rectifier", spec.rectifier)
-    return frame
-
-
-def convex_diagnostics(keys_path: str | Path, labels_dir: str | Path, out_csv: str | Path,
-                       models: dict[str, dict[str, Any]], train_cfg: dict[str, Any], cfg: dict[str, Any]) -> pd.DataFrame:
-    """Traces of :func:`trace_training` for each named model entry (ModelSpec fields; ``training`` overrides) on a
-    labels dir; ``cfg``: steps (traced prefix of the schedule), every, seed. Written to ``out_csv``."""
-    from amips.data.folders import open_labels
-    from amips.data.io import load_embeddings
-    from amips.reporting.tables import write_csv
-
-    keys = load_embeddings(keys_path, "keys")
-    queries, targets = open_labels(labels_dir, keys, keys_path).split("train")
-    frames = []
-    cfg = section("experiments.convex_diagnostics", cfg, validate=False)
-    for name, entry in models.items():
-        entry = section("models.*", entry, validate=False)
-        fields = {k: v for k, v in entry.items() if k != "training"}
-        train = {**train_cfg, **entry["training"]}
-        frames.append(trace_training(keys, queries, targets, ModelSpec.from_dict(fields), train,
-                                     int(cfg["seed"]), int(cfg["every"]), name, stop_after=int(cfg["steps"])))
-    frame = pd.concat(frames, ignore_index=True)
-    write_csv(frame, out_csv)
     return frame
