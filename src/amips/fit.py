@@ -18,7 +18,8 @@ import numpy as np
 
 from amips.core.fingerprint import array_digest
 from amips.core.runinfo import configure_torch
-from amips.data.io import InputError, check_distinct_paths, check_replaceable, exclusive_lock, sibling_path
+from amips.data.io import InputError, check_distinct_paths, check_replaceable, sibling_path
+from amips.data.locks import exclusive_lock
 from amips.data.sets import load_key_query_files
 from amips.estimator import Model
 from amips.evaluation.baselines import model_baselines

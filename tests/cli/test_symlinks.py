@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from amips.cli import main
-from amips.data.io import InputError, exclusive_lock, written_by_amips
+from amips.data.io import InputError, written_by_amips
+from amips.data.locks import exclusive_lock
 
 
 @pytest.fixture()

@@ -21,7 +21,8 @@ import pytest
 import torch
 
 import amips.training.runs
-from amips.data.io import atomic_save_npy, exclusive_lock
+from amips.data.io import atomic_save_npy
+from amips.data.locks import exclusive_lock
 from amips.models import ModelSpec, build_model
 from amips.search import search
 from amips.training.train import TrainSpec

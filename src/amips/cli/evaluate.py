@@ -7,7 +7,8 @@ import contextlib
 from typing import Any
 
 from amips.cli.options import UsageError, add_allow_other_keys, add_overwrite, add_runtime, chosen_device, positive_int
-from amips.data.io import atomic_write_json, check_distinct_paths, check_replaceable, exclusive_lock
+from amips.data.io import atomic_write_json, check_distinct_paths, check_replaceable
+from amips.data.locks import exclusive_lock
 from amips.cli.choices import RANK_TIES, RECALL_1PCT
 from amips.training.presets import PRESETS, preset
 

@@ -16,7 +16,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from amips.data.io import InputError, atomic_write_json, parse_state_json, read_state_text
+from amips.data.io import InputError, atomic_write_json
+from amips.data.state_files import parse_state_json, read_state_text
 from amips.data.manifest import file_sha256
 from amips.data.text import beir, wordnet
 from amips.data.text.wikipedia import summaries_file

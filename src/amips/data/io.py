@@ -11,8 +11,6 @@ to stay within the file system's 255-byte name limit.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import math
@@ -28,6 +26,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from amips.core.errors import InputError, OutputError  # noqa: F401  (raised here; imported from here by callers)
+from amips.data.state_files import check_regular_file, parse_state_json, read_state_text
 
 
 def _current_umask() -> int:
@@ -297,36 +296,6 @@ def _restore_non_finite(obj: Any, where: str, flagged: Mapping[str, str]) -> Any
     return obj
 
 
-STATE_BYTES = 64 << 20  # the largest JSON/YAML state file amips reads (manifests, records, caches)
-
-
-def check_regular_file(path: str | os.PathLike, what: str) -> Path:
-    """``path`` if it is a regular file (after links); a FIFO, device, socket or folder would hang or fail the
-    reader, so it is an ``InputError`` naming ``what``; a missing file is a ``FileNotFoundError``."""
-    path = Path(path)
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-        raise InputError(f"{what} {path} is {kind}; give a regular file")
-    return path
-
-
-def read_state_text(path: str | os.PathLike, what: str) -> str:
-    """The text of a state file (manifest, marker, record, cache): a regular file of at most ``STATE_BYTES``."""
-    path = check_regular_file(path, what)
-    if path.stat().st_size > STATE_BYTES:
-        raise InputError(f"{what} {path} is larger than {STATE_BYTES >> 20} MiB; it is not one amips wrote")
-    return path.read_text(encoding="utf-8")
-
-
-def parse_state_json(text: str, what: str) -> Any:
-    """JSON of a state file; nesting too deep to parse is a ``ValueError`` like any other corrupt content."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError(f"{what} is nested too deeply to be one amips wrote") from None
-
-
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """A JSON output of amips (:func:`json_text`), its non-finite numbers restored; one-line InputError otherwise."""
     try:
@@ -510,57 +479,3 @@ def _same_dir(a: str, b: str | os.PathLike) -> bool:
         return False
 
 
-def _open_lock(lock: Path, path: Path) -> int:
-    """The lock file's descriptor, opened without following a symbolic link and never truncated on opening: a
-    symlink or anything but a regular file planted at the lock's path is refused in one line (a lock must not
-    write into another file)."""
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666 & ~_UMASK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError(f"the lock file {lock} of {path} is a symbolic link; remove it (amips never follows one "
-                             "there)") from None
-        raise _output_error(path, exc) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InputError(f"the lock file {lock} of {path} is not a regular file; remove it")
-    return fd
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on writing ``path`` (lock file ``.<name>.lock`` next to it, removed on exit).
-
-    A second process asking for the same lock gets an ``InputError`` naming the holder's pid instead of silently
-    racing it; the kernel releases the lock of a killed process, so a crash never leaves it held.
-    """
-    path = Path(path)
-    lock = path.with_name(f".{_short_name(path.name, TEMP_NAME_BYTES)}.lock")
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _output_error(path, exc) from exc
-    while True:
-        fd = _open_lock(lock, path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise InputError(f"{path} is being written by another {what} (pid {holder}); wait for it to finish or "
-                             "choose another output") from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not unlinked by a holder that just finished
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-        os.close(fd)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from amips.data.io import InputError, atomic_write_json, check_regular_file, parse_state_json, read_state_text
+from amips.data.io import InputError, atomic_write_json
+from amips.data.state_files import check_regular_file, parse_state_json, read_state_text
 
 MANIFEST = "manifest.json"
 FORMAT = 1

@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from amips.data.io import InputError, exclusive_lock
+from amips.data.io import InputError
+from amips.data.locks import exclusive_lock
 from amips.index.store import check_codes, check_shape, metric_name, read_faiss, write_faiss
 
 log = logging.getLogger("amips.index.base")

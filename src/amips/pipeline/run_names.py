@@ -20,7 +20,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from amips.data.io import InputError, atomic_write_text, read_state_text
+from amips.data.io import InputError, atomic_write_text
+from amips.data.state_files import read_state_text
 from amips.core.schema import with_defaults
 from amips.pipeline.sweeps import sweep_blocks
 

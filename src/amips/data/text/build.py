@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from amips.data.io import InputError, atomic_save_npy, atomic_write_json, exclusive_lock
+from amips.data.io import InputError, atomic_save_npy, atomic_write_json
+from amips.data.locks import exclusive_lock
 from amips.data.manifest import remove_manifest, write_manifest
 from amips.data.text import encoder
 from amips.data.text.beir import load_beir

@@ -14,5 +14,5 @@ Directory contents:
 
 Dataset and labels folders are written as one unit (:mod:`amips.data.manifest`: the manifest is removed before the first
 file is written and written after the last) and read only through :mod:`amips.data.folders`, which verifies it. Every
-writer holds an exclusive lock on its output (:func:`amips.data.io.exclusive_lock`), so a second writer is refused.
+writer holds an exclusive lock on its output (:func:`amips.data.locks.exclusive_lock`), so a second writer is refused.
 """

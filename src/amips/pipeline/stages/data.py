@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from amips.data.sets import KeyQuerySet, gaussian_sphere, load_key_query_files, structured_embeddings
-from amips.data.io import InputError, atomic_save_npy, atomic_write_json, exclusive_lock
+from amips.data.io import InputError, atomic_save_npy, atomic_write_json
+from amips.data.locks import exclusive_lock
 from amips.data.manifest import remove_manifest, write_manifest
 from amips.core.resources import check_fits
 from amips.core.schema import section

@@ -9,7 +9,8 @@ from typing import Any
 
 from amips.evaluation.evaluate import evaluate_model
 from amips.data.folders import open_labels
-from amips.data.io import atomic_write_json, exclusive_lock, load_embeddings
+from amips.data.io import atomic_write_json, load_embeddings
+from amips.data.locks import exclusive_lock
 from amips.models.factory import check_model_outputs, load_checked_model
 from amips.core.runinfo import configure_torch
 

@@ -46,11 +46,11 @@ def _label_cost(labels: LabelsFolder, num_train: int, num_keys: int, dim: int) -
 def ivf_hybrid(model_path: str | Path, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], training: dict[str, Any],
                threads: int = 1, batch_size: int = 1024) -> list[dict[str, Any]]:
-    """
-    cfg = {**defaults("experiments.ivf", "experiments.ivf_hybrid"), **cfg}Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
+    """Hybrid probing (probe with ĝ(x), rank with x) and the split probe budget, for one trained model.
 
     ``cfg``: k_values, split_shares, nprobes, timing_repeats, quiet_load; ``training``: the run's training settings
     (steps, batch_size), for the training-FLOPs estimate."""
+    cfg = {**defaults("experiments.ivf", "experiments.ivf_hybrid"), **cfg}
     import faiss
 
     from amips.evaluation.evaluate import predict
@@ -135,13 +135,13 @@ def load_list_targets(path: str | Path, ivf, num_rows: int) -> tuple[np.ndarray,
 def list_router(kind: str, keys_path: str | Path, labels_dir: str | Path, index_path: str | Path,
                 out_csv: str | Path, cfg: dict[str, Any], run: dict[str, Any], workdir: str | Path,
                 threads: int = 1, list_targets_path: str | Path | None = None) -> list[dict[str, Any]]:
-    """
-    cfg = {**defaults("experiments.ivf"), **cfg}Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
+    """Fit a router over the IVF index's lists on the training queries and sweep nprobe on the test queries.
 
     ``kind``: a name of :data:`amips.routing.list_routers.ROUTERS`; ``cfg``: its settings plus k_values,
     nprobes, timing_repeats, quiet_load.
     Routers trained on every list's best key (``amips``, ``residual``) read them from ``list_targets_path``
     (:func:`write_list_targets`; its measured seconds are their label cost), or compute them here without one."""
+    cfg = {**defaults("experiments.ivf"), **cfg}
     import faiss
 
     from amips.routing.list_routers import NEEDS_LIST_TARGETS, RouterData, fit_router, list_targets

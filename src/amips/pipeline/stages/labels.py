@@ -12,7 +12,8 @@ import numpy as np
 from amips.data.augment import split_rows
 from amips.exact.labelling import label_queries
 from amips.data.folders import load_dataset
-from amips.data.io import atomic_save_npy, atomic_write_json, exclusive_lock
+from amips.data.io import atomic_save_npy, atomic_write_json
+from amips.data.locks import exclusive_lock
 from amips.data.manifest import remove_manifest, write_manifest
 from amips.core.fingerprint import array_digest
 from amips.core.schema import section

@@ -9,7 +9,8 @@ import numpy as np
 
 from amips.training.runs import load_partition, train_arrays
 from amips.data.folders import LabelsFolder, open_labels
-from amips.data.io import atomic_write_json, exclusive_lock, load_embeddings
+from amips.data.io import atomic_write_json, load_embeddings
+from amips.data.locks import exclusive_lock
 from amips.models import ModelSpec
 from amips.training.retrieval import uses_retrieval
 from amips.core.runinfo import configure_torch
