@@ -89,28 +89,14 @@ def save_run(path: str | Path, run: TrainedRun, keys: np.ndarray, extra: dict[st
                                                 **(extra or {})})
 
 
-def train_arrays(
-    keys: np.ndarray,
-    train_q: np.ndarray,
-    train_t: np.ndarray,
-    model_path: str | Path,
-    checkpoint_path: str | Path,
-    model_spec: ModelSpec,
-    train_spec: TrainSpec,
-    seed: int,
-    device: str = "cpu",
-    threads: int = 1,
-    eval_fn: Callable[[AmipsModel], dict[str, float]] | None = None,
-    progress: bool = False,
-    extra: dict[str, Any] | None = None,
-    fingerprint_extra: dict[str, Any] | None = None,
-    on_stale: str = "error",
-    stale_hint: str = "delete it to train from step 0",
-    partition: Partition | None = None,
-) -> tuple[dict[str, Any], list[dict[str, float]]]:
-    """:func:`fit_arrays` with a checkpoint, then :func:`save_run` to ``model_path``; returns (train info, history).
-    The caller deletes the checkpoint once its own outputs are written; a diverged run writes no model."""
-    run = fit_arrays(keys, train_q, train_t, model_spec, train_spec, seed, device, threads, eval_fn, progress,
-                     checkpoint_path, fingerprint_extra, on_stale, stale_hint, partition, run_name=str(model_path))
+def train_arrays(keys: np.ndarray, train_q: np.ndarray, train_t: np.ndarray, model_path: str | Path,
+                 checkpoint_path: str | Path, model_spec: ModelSpec, train_spec: TrainSpec, seed: int,
+                 device: str = "cpu", threads: int = 1, extra: dict[str, Any] | None = None,
+                 **options: Any) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """:func:`fit_arrays` (``options``: its keywords) with a checkpoint, then :func:`save_run` to ``model_path``
+    with ``extra``; returns (train info, history). The caller deletes the checkpoint once its own outputs are
+    written; a diverged run writes no model."""
+    run = fit_arrays(keys, train_q, train_t, model_spec, train_spec, seed, device, threads,
+                     checkpoint_path=checkpoint_path, run_name=str(model_path), **options)
     save_run(model_path, run, keys, extra)
     return run.info, run.history
