@@ -13,6 +13,7 @@ from amips.cli.choices import SEARCH_OUTPUTS
 from amips.cli.options import (UsageError, add_allow_other_keys, add_overwrite, add_runtime, chosen_device, int_arg,
                                positive_int)
 from amips.data.io import check_distinct_paths, check_replaceable
+from amips.index.hnsw import HNSW_EF_CONSTRUCTION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hnsw-m", type=int_arg(2, 4096), default=None,
                        help="HNSW links per node of a built index (default: 32; a read index keeps its own)")
     group.add_argument("--ef-construction", type=int_arg(1, 10**6), default=None,
-                       help="HNSW efConstruction of a built index (default: 40; a read index keeps its own)")
+                       help=f"HNSW efConstruction of a built index (default: {HNSW_EF_CONSTRUCTION}, as in the pipeline; a read "
+                            "index keeps its own)")
     group.add_argument("--ef-search", type=int_arg(1, 10**6), default=None,
                        help="HNSW efSearch: candidates kept by the walk, at least k (default: 64)")
     group.add_argument("--rerank", choices=("query", "none"), default=None,

@@ -61,9 +61,10 @@ from typing import Any
 
 import numpy as np
 
+from amips.core.schema import section
 from amips.data.io import InputError
 from amips.index.base import EVERY, FLOAT_BYTES, Found, Index
-from amips.index.hnsw import HnswIndex
+from amips.index.hnsw import HNSW_EF_CONSTRUCTION, HNSW_M, HnswIndex
 from amips.index.ivf import IvfFlatIndex
 from amips.index.pq import IvfPqIndex, PqIndex, Sq8Index
 from amips.index.reduction import MipsToL2
@@ -78,14 +79,15 @@ BASELINE_METHODS = {"hnsw_ip": ("x",), "hnsw_l2": (), "ivf_pq": ("x",), "pq": ("
                     "hnsw_mips_l2": ("x l2-reduction",), "ivf_flat_mips_l2": ("x l2-reduction",)}
 LEARNED_METHODS = {"hnsw_ip": ("ĝ ip",), "hnsw_l2": ("ĝ l2",), "ivf_pq": ("ĝ ip", "ĝ probe"), "pq": ("ĝ ip",),
                    "sq8": ("ĝ ip",), "hnsw_mips_l2": (), "ivf_flat_mips_l2": ()}
-DEFAULTS = {"families": list(FAMILY_NAMES), "hnsw_m": 32, "ef_construction": 100, "ef": [8, 16, 32, 64, 128, 256],
-            "pq_m": [16], "nprobes": [1, 2, 4, 8, 16, 32], "rerank": [0, 10, 100], "k_values": [1, 10], "repeats": 3,
-            "seed": 0}
-
-
 def settings(cfg: dict[str, Any] | None) -> dict[str, Any]:
-    """The experiment's settings (``experiments.index_families``) over :data:`DEFAULTS`; unknown families refused."""
-    out = {**DEFAULTS, **{k: v for k, v in (cfg or {}).items() if k in DEFAULTS}}
+    """The experiment's settings (``experiments.index_families``): the schema's defaults for what ``cfg`` leaves out,
+    every family unless ``families`` says, HNSW's M and efConstruction those of :mod:`amips.index.hnsw`; unknown
+    families refused."""
+    run_filters = ("enabled", "datasets", "models", "seeds", "parameters_fractions")  # the workflow's, not the sweep's
+    given = {k: v for k, v in (cfg or {}).items() if k not in run_filters}
+    filled = section("experiments.index_families", given, validate=False)
+    out = {"families": list(FAMILY_NAMES), "hnsw_m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
+           **{k: v for k, v in filled.items() if k not in run_filters}}
     unknown = sorted(set(out["families"]) - set(FAMILY_NAMES))
     if unknown:
         raise InputError(f"experiments.index_families.families: unknown {unknown}; choose from {list(FAMILY_NAMES)}")

@@ -24,7 +24,7 @@ from amips.index.timing import best_of
 log = logging.getLogger("amips.index.hnsw")
 
 HNSW_M = 32  # links per node of a new HNSW index
-HNSW_EF_CONSTRUCTION = 40  # faiss' default
+HNSW_EF_CONSTRUCTION = 100  # of a new HNSW index, for the command line and the pipeline alike (faiss' own: 40)
 HNSW_EF_SEARCH = 64
 
 

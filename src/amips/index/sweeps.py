@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from amips.index.exact import ExactIndex
-from amips.index.hnsw import HnswIndex
+from amips.index.hnsw import HNSW_EF_CONSTRUCTION, HnswIndex
 from amips.index.ivf import IvfFlatIndex
 from amips.index.timing import best_of, machine_load, with_protocol
 
@@ -92,7 +92,7 @@ def hnsw_sweep(keys: np.ndarray, queries: np.ndarray, true_top1: np.ndarray, ef_
 
 
 def faiss_hnsw_sweep(keys: np.ndarray, queries: np.ndarray, true_top1: np.ndarray, ef_values: list[int],
-                     k_values: list[int], m_links: int = 16, ef_construction: int = 100, repeats: int = 1,
+                     k_values: list[int], m_links: int = 16, ef_construction: int = HNSW_EF_CONSTRUCTION, repeats: int = 1,
                      quiet_load: float | None = None) -> list[dict[str, float]]:
     """faiss ``IndexHNSWFlat`` (inner product): recall, wall-clock and FLOPs per query for each efSearch.
 
