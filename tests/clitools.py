@@ -69,3 +69,34 @@ def metrics_table(text: str) -> dict[str, str]:
             break
         table[fields[0]] = fields[1]
     return table
+
+
+def one_error_line(result: Result) -> str:
+    """The one ``amips: error:`` line of a failed command (exit 2, no traceback)."""
+    errors = [line for line in result.err.splitlines() if line.startswith("amips: error: ")]
+    assert result.code == 2 and len(errors) == 1 and "Traceback" not in result.err, result.err
+    return errors[0]
+
+
+def interrupt_after(monkeypatch, steps: int) -> None:
+    """Make the next training stop (checkpointed) after ``steps`` steps, as a Ctrl-C would."""
+    import amips.training.runs
+
+    real = amips.training.runs.train_model
+
+    def interrupted(*args, **kwargs):
+        real(*args, **{**kwargs, "stop_after": steps})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(amips.training.runs, "train_model", interrupted)
+
+
+def set_at(path: str, value: object):
+    """A mutation setting the dotted ``path`` of a nested mapping to ``value``."""
+    def mutate(mapping: dict) -> None:
+        *parents, last = path.split(".")
+        for part in parents:
+            mapping = mapping[part]
+        mapping[last] = value
+    return mutate
+

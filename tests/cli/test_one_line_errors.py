@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -24,7 +24,7 @@ from amips.cli import main
 from amips.core.fingerprint import tensors_digest
 from amips.data.io import sibling_path
 from amips.reporting.tables import load_runs
-from clitools import TINY_FIT, TINY_MODEL, make_data, run, run_process
+from clitools import TINY_FIT, TINY_MODEL, make_data, run, run_process, set_at
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +126,6 @@ def test_a_real_full_disk_is_one_line_and_leaves_nothing(made, tmp_path, writer)
 # ------------------------------------------------------------------------- hand-made model files
 
 
-def _set(field: str, value: Any) -> Callable[[dict], None]:
-    def change(payload: dict) -> None:
-        *parents, name = field.split(".")
-        target = payload
-        for parent in parents:
-            target = target[parent]
-        target[name] = value
-    return change
-
 
 def _drop(field: str) -> Callable[[dict], None]:
     return lambda payload: payload.pop(field)
@@ -142,19 +133,19 @@ def _drop(field: str) -> Callable[[dict], None]:
 
 MODEL_DAMAGE = [
     ("width-missing", _drop("width"), "field 'width' must be an integer in [1, 10000000], got None"),
-    ("width-a-string", _set("width", "16"), "field 'width' must be an integer"),
-    ("width-absurd", _set("width", 10**9), "field 'width' must be an integer in [1, 10000000], got 1000000000"),
-    ("dim-absurd", _set("dim", 10**5), "dim 100000 and width 16 describe 10003300288 parameters"),
-    ("num-keys-negative", _set("num_keys", -1), "field 'num_keys' must be an integer"),
-    ("spec-a-list", _set("spec", [1, 2]), "field 'spec' must be a mapping, got list"),
+    ("width-a-string", set_at("width", "16"), "field 'width' must be an integer"),
+    ("width-absurd", set_at("width", 10**9), "field 'width' must be an integer in [1, 10000000], got 1000000000"),
+    ("dim-absurd", set_at("dim", 10**5), "dim 100000 and width 16 describe 10003300288 parameters"),
+    ("num-keys-negative", set_at("num_keys", -1), "field 'num_keys' must be an integer"),
+    ("spec-a-list", set_at("spec", [1, 2]), "field 'spec' must be a mapping, got list"),
     ("spec-kind-missing", lambda p: p["spec"].pop("kind"), "field 'spec' is invalid"),
-    ("spec-depth-a-string", _set("spec.depth", "2"), "field 'spec.depth' must be int"),
-    ("spec-depth-absurd", _set("spec.depth", 10**9), "field 'spec.depth' must be int at most 10000"),
-    ("spec-outputs-absurd", _set("spec.num_outputs", 10**6), "describe 200000416 parameters but field 'state_dict'"),
-    ("spec-slope-a-string", _set("spec.activation_slope", "steep"), "field 'spec.activation_slope' must be float"),
-    ("state-dict-not-tensors", _set("state_dict", {"net.first.weight": [1.0]}), "field 'state_dict' must map"),
-    ("train-info-a-list", _set("train_info", [1]), "field 'train_info' must be a mapping"),
-    ("data-a-string", _set("data", "keys.npy"), "field 'data' must be a mapping"),
+    ("spec-depth-a-string", set_at("spec.depth", "2"), "field 'spec.depth' must be int"),
+    ("spec-depth-absurd", set_at("spec.depth", 10**9), "field 'spec.depth' must be int at most 10000"),
+    ("spec-outputs-absurd", set_at("spec.num_outputs", 10**6), "describe 200000416 parameters but field 'state_dict'"),
+    ("spec-slope-a-string", set_at("spec.activation_slope", "steep"), "field 'spec.activation_slope' must be float"),
+    ("state-dict-not-tensors", set_at("state_dict", {"net.first.weight": [1.0]}), "field 'state_dict' must map"),
+    ("train-info-a-list", set_at("train_info", [1]), "field 'train_info' must be a mapping"),
+    ("data-a-string", set_at("data", "keys.npy"), "field 'data' must be a mapping"),
 ]
 
 

@@ -20,13 +20,12 @@ import numpy as np
 import pytest
 import torch
 
-import amips.training.runs
 from amips.data.io import atomic_save_npy
 from amips.data.locks import exclusive_lock
 from amips.models import ModelSpec, build_model
 from amips.search import search
 from amips.training.train import TrainSpec
-from clitools import TINY_FIT, files_under, make_data, run
+from clitools import TINY_FIT, files_under, interrupt_after, make_data, one_error_line, run
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -45,21 +44,6 @@ def fitted(tmp_path_factory):
     return data, model
 
 
-def _one_error_line(result) -> str:
-    errors = [line for line in result.err.splitlines() if line.startswith("amips: error: ")]
-    assert result.code == 2 and len(errors) == 1 and "Traceback" not in result.err, result.err
-    return errors[0]
-
-
-def _interrupt_after(monkeypatch, steps: int) -> None:
-    """Make the next training stop (checkpointed) after ``steps`` steps, as a Ctrl-C would."""
-    real = amips.training.runs.train_model
-
-    def interrupted(*args, **kwargs):
-        real(*args, **{**kwargs, "stop_after": steps})
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(amips.training.runs, "train_model", interrupted)
 
 
 # ------------------------------------------------------------------------- 1. broken models never score
@@ -97,11 +81,11 @@ def test_damaged_model_files_are_refused_by_evaluate_and_search(fitted, tmp_path
             del payload["weights_sha256"]
             torch.save(payload, bad)
     evaluated = run(capsys, "evaluate", "--model", bad, "--keys", data / "keys.npy", "--queries", data / "queries.npy")
-    line = _one_error_line(evaluated)
+    line = one_error_line(evaluated)
     assert "bad.pt" in line and ("corrupt" in line or "non-finite" in line), line
     searched = run(capsys, "search", "--model", bad, "--keys", data / "keys.npy", "--queries", data / "queries.npy",
                    "--out", tmp_path / "r.npz")
-    _one_error_line(searched)
+    one_error_line(searched)
     assert not (tmp_path / "r.npz").exists()
 
 
@@ -128,7 +112,7 @@ def test_diverged_fit_fails_in_one_line_and_writes_no_model(fitted, tmp_path, ca
     out = tmp_path / "out" / "model.pt"
     result = run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy", "--out", out,
                  *TINY_FIT)
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert f"training {out} diverged" in line and "no model written" in line
     assert not out.exists()
 
@@ -151,13 +135,13 @@ def test_fit_refuses_a_stale_checkpoint_naming_field_and_flag(tmp_path, capsys, 
     data = make_data(tmp_path / "data")
     out = tmp_path / "model.pt"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, 10)
+        interrupt_after(patch, 10)
         assert run(capsys, *_fit(data, out)).code == 130
     assert (tmp_path / "model.pt.ckpt").exists()
     extra: tuple = change if isinstance(change, tuple) else ()
     if change == "queries":
         atomic_save_npy(data / "queries.npy", np.load(data / "queries.npy")[::-1].copy())
-    line = _one_error_line(run(capsys, *_fit(data, out, *extra)))
+    line = one_error_line(run(capsys, *_fit(data, out, *extra)))
     assert field in line and "rerun with --restart" in line, line
     restarted = run(capsys, *_fit(data, out, *extra, "--restart"))
     assert restarted.code == 0 and "resumed" not in restarted.out, restarted.err
@@ -168,7 +152,7 @@ def test_fit_resumes_after_a_logging_change_and_says_it_replaces_the_model(tmp_p
     data = make_data(tmp_path / "data")
     out = tmp_path / "model.pt"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, 10)
+        interrupt_after(patch, 10)
         assert run(capsys, *_fit(data, out)).code == 130
     resumed = run(capsys, *_fit(data, out, "--log-every", "7", "--checkpoint-every", "3"))
     assert resumed.code == 0 and "resumed from step 10" in resumed.out, resumed.err
@@ -190,7 +174,7 @@ def test_an_output_equal_to_an_input_is_refused(fitted, tmp_path, capsys, comman
         "labels-data": (["labels", "--data", data, "--out", data], data / "meta.json"),
     }[command]
     before = victim.read_bytes()
-    line = _one_error_line(run(capsys, *argv))
+    line = one_error_line(run(capsys, *argv))
     assert "writing it would destroy the input" in line
     assert victim.read_bytes() == before
 
@@ -201,7 +185,7 @@ def test_an_output_equal_to_an_input_is_refused(fitted, tmp_path, capsys, comman
 @pytest.mark.parametrize("value", ["1.5", "2", "0", "nan"])
 def test_labels_cli_rejects_bad_test_sizes(fitted, tmp_path, capsys, value):
     data, _ = fitted
-    _one_error_line(run(capsys, "labels", "--data", data, "--out", tmp_path / "labels", "--test-size", value))
+    one_error_line(run(capsys, "labels", "--data", data, "--out", tmp_path / "labels", "--test-size", value))
     assert not (tmp_path / "labels").exists()
 
 
@@ -213,9 +197,9 @@ def test_a_model_is_refused_on_other_keys_unless_allowed(fitted, tmp_path, capsy
     other = tmp_path / "other_keys.npy"
     np.save(other, np.load(data / "keys.npy")[::-1].copy())
     queries = data / "queries.npy"
-    line = _one_error_line(run(capsys, "evaluate", "--model", model, "--keys", other, "--queries", queries))
+    line = one_error_line(run(capsys, "evaluate", "--model", model, "--keys", other, "--queries", queries))
     assert "was trained on other keys" in line and "--allow-other-keys" in line
-    _one_error_line(run(capsys, "search", "--model", model, "--keys", other, "--queries", queries,
+    one_error_line(run(capsys, "search", "--model", model, "--keys", other, "--queries", queries,
                         "--out", tmp_path / "r.npz"))
     allowed = run(capsys, "search", "--model", model, "--keys", other, "--queries", queries, "--out",
                   tmp_path / "r.npz", "--allow-other-keys")
@@ -231,7 +215,7 @@ def test_a_model_is_refused_on_other_keys_unless_allowed(fitted, tmp_path, capsy
 ])
 def test_search_refuses_values_a_library_would_clamp(fitted, tmp_path, capsys, argv, expected):
     data, model = fitted
-    line = _one_error_line(run(capsys, "search", "--model", model, "--keys", data / "keys.npy", "--queries",
+    line = one_error_line(run(capsys, "search", "--model", model, "--keys", data / "keys.npy", "--queries",
                                data / "queries.npy", "--out", tmp_path / "r.npz", *argv))
     assert expected in line
 
@@ -251,13 +235,13 @@ def test_fit_numeric_arguments_are_range_checked(fitted, tmp_path, capsys, argv,
     tiny = list(TINY_FIT)
     if "--parameters-fraction" in argv:  # size from the budget, not the tiny fixed width
         del tiny[tiny.index("--width") : tiny.index("--width") + 2]
-    line = _one_error_line(run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy",
+    line = one_error_line(run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy",
                                "--out", out / "m.pt", *tiny, *argv))
     assert expected in line and files_under(out) == set()
 
 
 def test_sizes_that_cannot_fit_fail_fast_with_the_estimate(tmp_path, capsys):
-    line = _one_error_line(run(capsys, "generate", "--num-keys", 10**12, "--dim", 384, "--out", tmp_path / "d"))
+    line = one_error_line(run(capsys, "generate", "--num-keys", 10**12, "--dim", 384, "--out", tmp_path / "d"))
     assert "needs about" in line and "is available" in line and not (tmp_path / "d").exists()
 
 
@@ -268,7 +252,7 @@ def test_a_second_fit_on_the_same_output_is_refused(fitted, tmp_path, capsys):
     data, _ = fitted
     out = tmp_path / "model.pt"
     with exclusive_lock(out, "amips fit"):
-        line = _one_error_line(run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy",
+        line = one_error_line(run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy",
                                    "--out", out, *TINY_FIT))
         assert f"is being written by another amips fit (pid {os.getpid()})" in line
     assert run(capsys, "fit", "--keys", data / "keys.npy", "--queries", data / "queries.npy", "--out", out,

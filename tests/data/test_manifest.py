@@ -23,16 +23,11 @@ from amips.core.fingerprint import array_digest
 from amips.data.io import InputError
 from amips.data.manifest import MANIFEST, remove_manifest, verify_manifest, write_manifest
 from amips.pipeline.stages.labels import make_labels
-from clitools import AMIPS, TINY_MODEL, make_data, run
+from clitools import AMIPS, TINY_MODEL, make_data, one_error_line, run
 
 LABELS_ARGS = ("--noise-copies", 4, "--test-size", 0.9, "--quiet")  # the test split (written last) is the biggest
 TRAIN = (*TINY_MODEL, "--steps", 20, "--batch-size", 32, "--threads", 1, "--quiet")
 
-
-def _one_error_line(result) -> str:
-    errors = [line for line in result.err.splitlines() if line.startswith("amips: error: ")]
-    assert result.code == 2 and len(errors) == 1 and "Traceback" not in result.err, result.err
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +112,14 @@ def _train(small: Path, labels: Path, out: Path, data: Path | None = None) -> li
 
 def test_labels_from_other_keys_of_the_same_shape_are_refused_by_train_and_evaluate(small, tmp_path, capsys):
     foreign = small / "other_labels"  # same shapes, made from the other dataset's keys
-    line = _one_error_line(run(capsys, *_train(small, foreign, tmp_path / "run")))
+    line = one_error_line(run(capsys, *_train(small, foreign, tmp_path / "run")))
     assert f"labels folder {foreign} was made from other keys than {small / 'data' / 'keys.npy'}" in line, line
     assert not (tmp_path / "run" / "model.pt").exists()
     assert run(capsys, *_train(small, small / "labels", tmp_path / "run")).code == 0
     model = tmp_path / "run" / "model.pt"
-    line = _one_error_line(run(capsys, "evaluate", "--model", model, "--data", small / "data", "--labels", foreign))
+    line = one_error_line(run(capsys, "evaluate", "--model", model, "--data", small / "data", "--labels", foreign))
     assert f"labels folder {foreign} was made from other keys" in line, line
-    line = _one_error_line(run(capsys, "evaluate", "--model", model, "--keys", small / "data" / "keys.npy",
+    line = one_error_line(run(capsys, "evaluate", "--model", model, "--keys", small / "data" / "keys.npy",
                                "--labels", foreign, "--out", tmp_path / "e.json"))
     assert "was made from other keys" in line and not (tmp_path / "e.json").exists()
 
@@ -135,13 +130,13 @@ def test_a_changed_file_is_refused(small, tmp_path, capsys):
     raw = bytearray(targets.read_bytes())
     raw[-1] ^= 1  # one bit of the last target
     targets.write_bytes(bytes(raw))
-    line = _one_error_line(run(capsys, *_train(small, labels, tmp_path / "run")))
+    line = one_error_line(run(capsys, *_train(small, labels, tmp_path / "run")))
     assert f"{targets} changed after it was written" in line, line
     data = _copy(small / "data", tmp_path / "data")
     raw = bytearray((data / "keys.npy").read_bytes())
     raw[-1] ^= 1
     (data / "keys.npy").write_bytes(bytes(raw))
-    line = _one_error_line(run(capsys, *_train(small, small / "labels", tmp_path / "run", data=data)))
+    line = one_error_line(run(capsys, *_train(small, small / "labels", tmp_path / "run", data=data)))
     assert f"{data / 'keys.npy'} changed after it was written" in line, line
 
 
@@ -156,16 +151,16 @@ def test_targets_outside_the_keys_are_refused(small, tmp_path, capsys, targets, 
     np.save(path, targets(np.load(path), 200))
     manifest = json.loads((labels / MANIFEST).read_text())
     write_manifest(labels, "labels", manifest["files"], manifest["inputs"], manifest["settings"])  # a buggy writer
-    line = _one_error_line(run(capsys, *_train(small, labels, tmp_path / "run")))
+    line = one_error_line(run(capsys, *_train(small, labels, tmp_path / "run")))
     assert f"targets {path} " in line and message.replace("\\", "") in line, line
 
 
 def test_a_dataset_folder_without_a_manifest_is_refused(small, tmp_path, capsys):
     data = _copy(small / "data", tmp_path / "data")
     (data / MANIFEST).unlink()
-    line = _one_error_line(run(capsys, "labels", "--data", data, "--out", tmp_path / "labels"))
+    line = one_error_line(run(capsys, "labels", "--data", data, "--out", tmp_path / "labels"))
     assert f"dataset folder {data} has no {MANIFEST}" in line and not (tmp_path / "labels").exists()
-    _one_error_line(run(capsys, *_train(small, small / "labels", tmp_path / "run", data=data)))
+    one_error_line(run(capsys, *_train(small, small / "labels", tmp_path / "run", data=data)))
 
 
 # ------------------------------------------------------------------------------------- killed and failed writers
@@ -202,7 +197,7 @@ def test_labels_killed_half_way_leave_a_folder_that_train_refuses(big, tmp_path,
     else:
         pytest.fail("could not kill `amips labels` between its first and last file in three tries")
     assert not (labels / MANIFEST).exists()
-    line = _one_error_line(run(capsys, *_train(big, labels, tmp_path / "run")))
+    line = one_error_line(run(capsys, *_train(big, labels, tmp_path / "run")))
     assert f"labels folder {labels} has no {MANIFEST}: its writer was killed" in line, line
     assert not (tmp_path / "run" / "model.pt").exists()
 
@@ -221,7 +216,7 @@ def test_labels_failing_half_way_leave_a_folder_that_train_refuses(big, tmp_path
                           capture_output=True, text=True, preexec_fn=limit_file_size, timeout=300)
     assert proc.returncode == 2 and f"cannot write {labels / 'test_queries.npy'}" in proc.stderr, proc.stderr
     assert (labels / "train_source.npy").read_bytes() != before  # the folder now mixes two splits
-    line = _one_error_line(run(capsys, *_train(big, labels, tmp_path / "run")))
+    line = one_error_line(run(capsys, *_train(big, labels, tmp_path / "run")))
     assert f"labels folder {labels} has no {MANIFEST}" in line, line
     assert run(capsys, "labels", "--data", big / "data", "--out", labels, *LABELS_ARGS).code == 0  # rerun: usable
     assert run(capsys, *_train(big, labels, tmp_path / "run")).code == 0

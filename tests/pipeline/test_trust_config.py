@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clitools import REPO, run
+from clitools import REPO, one_error_line, run, set_at
 
-
-def _one_error_line(result) -> str:
-    errors = [line for line in result.err.splitlines() if line.startswith("amips: error: ")]
-    assert result.code == 2 and len(errors) == 1 and "Traceback" not in result.err, result.err
-    return errors[0]
 
 
 BASE = {
@@ -31,52 +26,43 @@ BASE = {
 }
 
 
-def _set(path: str, value):
-    def mutate(config: dict) -> None:
-        node = config
-        *parents, last = path.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    return mutate
-
 
 CONFIG_CASES = [
-    ("undefined-dataset", _set("sweep.datasets", ["syn", "nope"]), "sweep.datasets names 'nope'"),
-    ("undefined-router-model", _set("experiments.router.models", ["ghost"]), "experiments.router.models names 'ghost'"),
-    ("misspelled-override", _set("models.keynet.training", {"stesp": 3}), "models.keynet.training: unknown training"),
-    ("bad-override-value", _set("models.keynet.training", {"lr_peak": -1.0}), "models.keynet.training: learning rate"),
-    ("clusters-above-keys", _set("experiments.router.num_clusters", 301), "num_clusters=301 exceeds the 300 keys"),
-    ("nlist-above-keys", _set("experiments.ivf.nlist", 500), "experiments.ivf.nlist=500 exceeds the 300 keys"),
-    ("float-steps", _set("training.steps", 300.0), "training: steps must be an integer, got 300.0"),
-    ("batch-above-rows", _set("training.batch_size", 10000), "batch_size=10000 (model 'keynet') exceeds the 134 training"),
-    ("unknown-option", _set("datasets.syn.options", {"num_cluster": 4}), "unknown option(s) ['num_cluster']"),
-    ("bad-option-value", _set("datasets.syn.options", {"num_clusters": 0}), "datasets.syn.options: num_clusters"),
-    ("negative-seed", _set("sweep.seeds", [-1]), "sweep.seeds.0"),
-    ("negative-dataset-seed", _set("datasets.syn.seed", -3), "datasets.syn.seed"),
-    ("test-size-1.5", _set("labels.test_size", 1.5), "labels.test_size"),
-    ("huge-lr", _set("training.lr_peak", 1e6), "training.lr_peak"),
-    ("bad-model-spec", _set("models.keynet.depth", 2.5), "models.keynet"),
-    ("retrieval-in-a-router", _set("models.keynet.training", {"retrieval": {"name": "list_ce"}}),
+    ("undefined-dataset", set_at("sweep.datasets", ["syn", "nope"]), "sweep.datasets names 'nope'"),
+    ("undefined-router-model", set_at("experiments.router.models", ["ghost"]), "experiments.router.models names 'ghost'"),
+    ("misspelled-override", set_at("models.keynet.training", {"stesp": 3}), "models.keynet.training: unknown training"),
+    ("bad-override-value", set_at("models.keynet.training", {"lr_peak": -1.0}), "models.keynet.training: learning rate"),
+    ("clusters-above-keys", set_at("experiments.router.num_clusters", 301), "num_clusters=301 exceeds the 300 keys"),
+    ("nlist-above-keys", set_at("experiments.ivf.nlist", 500), "experiments.ivf.nlist=500 exceeds the 300 keys"),
+    ("float-steps", set_at("training.steps", 300.0), "training: steps must be an integer, got 300.0"),
+    ("batch-above-rows", set_at("training.batch_size", 10000), "batch_size=10000 (model 'keynet') exceeds the 134 training"),
+    ("unknown-option", set_at("datasets.syn.options", {"num_cluster": 4}), "unknown option(s) ['num_cluster']"),
+    ("bad-option-value", set_at("datasets.syn.options", {"num_clusters": 0}), "datasets.syn.options: num_clusters"),
+    ("negative-seed", set_at("sweep.seeds", [-1]), "sweep.seeds.0"),
+    ("negative-dataset-seed", set_at("datasets.syn.seed", -3), "datasets.syn.seed"),
+    ("test-size-1.5", set_at("labels.test_size", 1.5), "labels.test_size"),
+    ("huge-lr", set_at("training.lr_peak", 1e6), "training.lr_peak"),
+    ("bad-model-spec", set_at("models.keynet.depth", 2.5), "models.keynet"),
+    ("retrieval-in-a-router", set_at("models.keynet.training", {"retrieval": {"name": "list_ce"}}),
      "experiments.router.models: ['keynet'] train with training.retrieval"),
-    ("unknown-retrieval-term", _set("models.keynet.training", {"retrieval": {"name": "listwise"}}),
+    ("unknown-retrieval-term", set_at("models.keynet.training", {"retrieval": {"name": "listwise"}}),
      "unknown training.retrieval.name 'listwise'"),
-    ("ellipsoid-rank-above-dim", _set("experiments.list_router", {"enabled": True, "ellipsoid": {"enabled": True,
+    ("ellipsoid-rank-above-dim", set_at("experiments.list_router", {"enabled": True, "ellipsoid": {"enabled": True,
                                                                                              "rank": 8}}),
      "list_router.ellipsoid.rank=8 must be below the dimension 8 of dataset 'syn'"),
-    ("routing-in-a-mips-sweep", _set("models.keynet.training", {"routing": {"name": "oracle_ce"}}),
+    ("routing-in-a-mips-sweep", set_at("models.keynet.training", {"routing": {"name": "oracle_ce"}}),
      "sweep.models: ['keynet'] train with training.routing, which applies to routers"),
-    ("unknown-routing-term", _set("models.keynet.training", {"routing": {"name": "listwise"}}),
+    ("unknown-routing-term", set_at("models.keynet.training", {"routing": {"name": "listwise"}}),
      "unknown training.routing.name 'listwise'"),
-    ("bad-routing-temperature", _set("models.keynet.training", {"routing": {"name": "oracle_ce", "temperature": 0}}),
+    ("bad-routing-temperature", set_at("models.keynet.training", {"routing": {"name": "oracle_ce", "temperature": 0}}),
      "training.routing.temperature must be a finite number > 0, got 0"),
-    ("scaling-above-queries", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+    ("scaling-above-queries", set_at("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
                                                                 "models": ["keynet"], "train_queries": [10, 500]}),
      "train_queries [500] exceed the 67 distinct training queries"),
-    ("scaling-undefined-model", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+    ("scaling-undefined-model", set_at("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
                                                                   "models": ["ghost"], "train_queries": [10]}),
      "experiments.data_scaling.models: ['ghost'] are not defined"),
-    ("scaling-batch-above-subset", _set("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
+    ("scaling-batch-above-subset", set_at("experiments.data_scaling", {"enabled": True, "datasets": ["syn"],
                                                                      "models": ["keynet"], "train_queries": [5]}),
      "batch_size=16 (model 'keynet') exceeds the 10 training rows of the smallest subset"),
 ]
@@ -88,7 +74,7 @@ def test_check_config_catches_what_a_job_would_trip_over(tmp_path, capsys, mutat
     mutate(config)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    line = _one_error_line(run(capsys, "check-config", path))
+    line = one_error_line(run(capsys, "check-config", path))
     assert expected in line, line
 
 
@@ -97,7 +83,7 @@ def test_check_config_accepts_the_base_case_and_rejects_duplicate_yaml_keys(tmp_
     path.write_text(yaml.safe_dump(BASE))
     assert run(capsys, "check-config", path).code == 0
     path.write_text("name: a\nname: b\n" + yaml.safe_dump(BASE))
-    assert "duplicate key 'name'" in _one_error_line(run(capsys, "check-config", path))
+    assert "duplicate key 'name'" in one_error_line(run(capsys, "check-config", path))
 
 
 def test_snakemake_fails_before_any_job_on_a_semantic_error(tmp_path):

@@ -6,23 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-import amips.training.runs
 from amips.models import ModelSpec
 from amips.pipeline.stages.labels import make_labels
 from amips.pipeline.stages.train import train_run
 from amips.training.train import TrainingDiverged, TrainSpec
-from clitools import make_data
+from clitools import interrupt_after, make_data
 
-
-def _interrupt_after(monkeypatch, steps: int) -> None:
-    """Make the next training stop (checkpointed) after ``steps`` steps, as a Ctrl-C would."""
-    real = amips.training.runs.train_model
-
-    def interrupted(*args, **kwargs):
-        real(*args, **{**kwargs, "stop_after": steps})
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(amips.training.runs, "train_model", interrupted)
 
 
 def _diverging_schedule(monkeypatch):
@@ -46,7 +35,7 @@ def test_pipeline_discards_a_stale_checkpoint_and_retrains(tmp_path, monkeypatch
     spec, tspec = ModelSpec(kind="keynet", depth=2, width=8), TrainSpec(steps=20, batch_size=32, lr_peak=1e-3,
                                                                         checkpoint_every=5)
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, 10)
+        interrupt_after(patch, 10)
         with pytest.raises(KeyboardInterrupt):
             train_run(data / "keys.npy", labels, tmp_path / "run", spec, tspec, seed=0)
     make_labels(data, labels, {"noise_copies": 1, "test_size": 0.25, "seed": 1})  # the labels changed
