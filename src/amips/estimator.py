@@ -30,7 +30,7 @@ from amips.exact.labelling import label_queries
 from amips.exact.labels import exact_topk
 from amips.models import ModelSpec
 from amips.models.networks import AmipsModel
-from amips.training.presets import PLAIN_TRAINING, preset_fields
+from amips.training.presets import preset_fields, training_fields
 from amips.training.retrieval import Partition, uses_retrieval
 from amips.training.runs import TrainedRun, fit_arrays, save_run
 from amips.training.train import TrainSpec
@@ -51,12 +51,7 @@ def resolve_specs(kind: str, preset: str | None, overrides: dict[str, Any]) -> t
         raise InputError(f"unknown Model setting(s) {unknown}: give fields of ModelSpec or TrainSpec")
     model = {**preset_fields(preset, "homogenization", kind), **preset_fields(preset, "model", kind),
              **{k: v for k, v in overrides.items() if k in MODEL_FIELDS}}
-    training = {**PLAIN_TRAINING, **preset_fields(preset, "training"),
-                **{k: v for k, v in overrides.items() if k in TRAIN_FIELDS}}
-    if "warmup_steps" not in overrides and training.get("warmup_steps", 0) > training["steps"]:
-        training["warmup_steps"] = training["steps"] // 20
-    training.setdefault("warmup_steps", training["steps"] // 20)
-    training.setdefault("eval_every", max(1, training["steps"] // 10))
+    training = training_fields(preset, {k: v for k, v in overrides.items() if k in TRAIN_FIELDS})
     return ModelSpec(kind=kind, **model), TrainSpec(**training)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from amips.cli.choices import (HOMOGENIZATIONS, LABEL_DEFAULTS, MODEL_DEFAULTS, MODEL_KINDS, RECTIFIERS,
                                RETRIEVAL_TERMS, ROUTING_TERMS, SELECTIONS, TRAIN_DEFAULTS)
-from amips.training.presets import PLAIN_TRAINING, PRESETS, preset, preset_fields
+from amips.training.presets import PLAIN_TRAINING, PRESETS, preset, preset_fields, training_fields
 
 if TYPE_CHECKING:
     from amips.models.spec import ModelSpec
@@ -372,13 +372,12 @@ def build_train_spec(args: argparse.Namespace) -> TrainSpec:
     :func:`retrieval_term` for a command that has its options)."""
     from amips.training.train import TrainSpec
 
-    fields = {**PLAIN_TRAINING, **_resolved(args, TRAINING_OPTIONS, "training")}
-    if "warmup_steps" not in fields or (args.warmup_steps is None and fields["warmup_steps"] > fields["steps"]):
-        fields["warmup_steps"] = fields["steps"] // 20  # a preset's warm-up longer than the --steps typed: 5 %
-    eval_every = args.eval_every if args.eval_every is not None else max(1, fields["steps"] // 10)
+    given = {field: getattr(args, dest) for dest, field in {**TRAINING_OPTIONS, "eval_every": "eval_every"}.items()
+             if getattr(args, dest) is not None}
+    fields = {k: v for k, v in training_fields(_preset_name(args), given).items() if k != "retrieval"}
     with training_option_names():
         return TrainSpec(**fields, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                         eval_every=eval_every, retrieval=retrieval_term(args) if hasattr(args, "retrieval") else None)
+                         retrieval=retrieval_term(args) if hasattr(args, "retrieval") else None)
 
 
 # the TrainSpec field each training option sets, as the library's messages name it → the option a user typed

@@ -78,6 +78,16 @@ def preset_fields(name: str | None, section: str, kind: str | None = None) -> di
     return fields
 
 
+def training_fields(name: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The TrainSpec fields of preset ``name`` with ``given`` on top, over :data:`PLAIN_TRAINING`: the warm-up is 5 %
+    of the steps unless set (or when the preset's is longer than the steps given), validation runs 10 times."""
+    fields = {**PLAIN_TRAINING, **preset_fields(name, "training"), **given}
+    if "warmup_steps" not in fields or ("warmup_steps" not in given and fields["warmup_steps"] > fields["steps"]):
+        fields["warmup_steps"] = fields["steps"] // 20
+    fields.setdefault("eval_every", max(1, fields["steps"] // 10))
+    return fields
+
+
 def preset(name: str | None) -> dict[str, Any]:
     """The settings of preset ``name`` by section (empty sections for None)."""
     if name is None:
